@@ -1,0 +1,210 @@
+"""The TinyOps runtime SMP group (user group 64).
+
+Spec and CBOR test vectors: ``resources/protocol/runtime_group.md`` and
+``resources/protocol/vectors.json``. Messages are built on ``smp``'s pydantic message
+classes, so ``smpclient.SMPClient.request`` sends them like any standard group, and the
+virtual board parses them with the same classes.
+
+Group 64 is the first user-defined group id (``MGMT_GROUP_ID_PERUSER``). Intercreate's
+``smp.user.intercreate`` uses the same id for its own devices; a device runs one or the
+other, and ``model-info`` (command 0, a read) tells them apart.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, unique
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from smp import error as smperror
+from smp import message as smpmsg
+
+GROUP_ID = 64
+RUNTIME_PROTOCOL_VERSION = 1
+
+
+@unique
+class Command(IntEnum):
+    MODEL_INFO = 0
+    LOAD_MODEL = 1
+    STREAM = 2
+    INFER = 3
+    STATS = 4
+
+
+@unique
+class RUNTIME_ERR(IntEnum):
+    """Group return codes (``ErrorV2.err.rc`` with ``group == 64``)."""
+
+    OK = 0
+    NO_MODEL = 1
+    """No model is loaded (infer, model-info on a fresh board)."""
+    BAD_MODEL = 2
+    """The file is not a valid TFLite flatbuffer, or the interpreter cannot build it."""
+    ARENA_TOO_SMALL = 3
+    """The model needs more tensor arena than the board has."""
+    BAD_INPUT = 4
+    """Infer input has the wrong size for the loaded model's input tensor."""
+    NOT_FOUND = 5
+    """load-model named a file that does not exist."""
+    DIGEST_MISMATCH = 6
+    """load-model was given an expected sha256 that the stored file does not have."""
+    TOO_LARGE = 7
+    """The model does not fit the board's model storage."""
+
+
+class TensorSpec(BaseModel):
+    """One input or output tensor: what a host needs to quantize inputs and read outputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    dtype: str
+    """numpy dtype name: ``int8``, ``uint8``, ``int16``, ``int32``, ``float32``."""
+    shape: list[int]
+    scale: float = 0.0
+    zero_point: int = 0
+
+
+class _Runtime:
+    _GROUP_ID = GROUP_ID
+
+
+class ModelInfoReadRequest(_Runtime, smpmsg.ReadRequest):
+    _COMMAND_ID = Command.MODEL_INFO
+
+
+class ModelInfoReadResponse(_Runtime, smpmsg.ReadResponse):
+    _COMMAND_ID = Command.MODEL_INFO
+
+    runtime: str
+    """Runtime name and version, e.g. ``tinyops-runtime 1.0.0``."""
+    protocol: int = RUNTIME_PROTOCOL_VERSION
+    board: str | None = None
+    """Registry id of the board the runtime was built for."""
+    loaded: bool
+    path: str | None = None
+    sha256: bytes | None = None
+    size: int | None = None
+    arena_size: int
+    """Bytes the runtime reserves for the tensor arena."""
+    arena_used: int | None = None
+    inputs: list[TensorSpec] | None = None
+    outputs: list[TensorSpec] | None = None
+    labels: list[str] | None = None
+    default_path: str
+    """Where the runtime expects models to be uploaded by default."""
+
+
+class LoadModelWriteRequest(_Runtime, smpmsg.WriteRequest):
+    _COMMAND_ID = Command.LOAD_MODEL
+
+    path: str
+    sha256: bytes | None = None
+    """If given, the runtime refuses a file whose digest differs (``DIGEST_MISMATCH``)."""
+    labels: list[str] | None = None
+
+
+class LoadModelWriteResponse(_Runtime, smpmsg.WriteResponse):
+    _COMMAND_ID = Command.LOAD_MODEL
+
+    sha256: bytes
+    size: int
+    arena_used: int
+
+
+class StreamWriteRequest(_Runtime, smpmsg.WriteRequest):
+    _COMMAND_ID = Command.STREAM
+
+    on: bool
+    period_ms: int | None = None
+    fields: list[Literal["scores", "latency", "resources"]] | None = None
+
+
+class StreamWriteResponse(_Runtime, smpmsg.WriteResponse):
+    _COMMAND_ID = Command.STREAM
+
+    on: bool
+    period_ms: int
+
+
+class InferWriteRequest(_Runtime, smpmsg.WriteRequest):
+    _COMMAND_ID = Command.INFER
+
+    input: bytes
+    """The raw input tensor, in the model's input dtype (int8 for quantized models)."""
+
+
+class InferWriteResponse(_Runtime, smpmsg.WriteResponse):
+    _COMMAND_ID = Command.INFER
+
+    output: bytes
+    """The raw output tensor, in the model's output dtype."""
+    latency_us: int
+
+
+class StatsReadRequest(_Runtime, smpmsg.ReadRequest):
+    _COMMAND_ID = Command.STATS
+
+
+class StatsReadResponse(_Runtime, smpmsg.ReadResponse):
+    _COMMAND_ID = Command.STATS
+
+    uptime_ms: int
+    heap_free: int
+    heap_total: int
+    arena_size: int
+    arena_used: int
+    cpu_load: float
+    """0..1 over the last stats period."""
+    temp_c: float
+    vcc_mv: int
+    inferences: int
+    last_latency_us: int
+
+
+class RuntimeErrorV1(_Runtime, smperror.ErrorV1):
+    pass
+
+
+class RuntimeErrorV2(_Runtime, smperror.ErrorV2[RUNTIME_ERR]):
+    pass
+
+
+class _Group:
+    _ErrorV1 = RuntimeErrorV1
+    _ErrorV2 = RuntimeErrorV2
+
+
+# The request types smpclient sends: each knows its response and error types.
+class ModelInfo(ModelInfoReadRequest, _Group):
+    _Response = ModelInfoReadResponse
+
+
+class LoadModel(LoadModelWriteRequest, _Group):
+    _Response = LoadModelWriteResponse
+
+
+class Stream(StreamWriteRequest, _Group):
+    _Response = StreamWriteResponse
+
+
+class Infer(InferWriteRequest, _Group):
+    _Response = InferWriteResponse
+
+
+class Stats(StatsReadRequest, _Group):
+    _Response = StatsReadResponse
+
+
+REQUESTS: dict[tuple[int, int], type[smpmsg.Request]] = {
+    (int(r._OP), int(r._COMMAND_ID)): r
+    for r in (
+        ModelInfoReadRequest,
+        LoadModelWriteRequest,
+        StreamWriteRequest,
+        InferWriteRequest,
+        StatsReadRequest,
+    )
+}
+"""(op, command id) → request class, for servers that parse group 64."""

@@ -1,0 +1,1 @@
+"""The virtual board: a real SMP server on a pseudo-terminal or TCP socket."""
