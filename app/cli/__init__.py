@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - mapped to exit codes below
+    except Exception as exc:
         code = exit_code_for(exc)
         if code is None:
             log.exception("unexpected error in %s", args.command)
