@@ -1,0 +1,366 @@
+"""The device session: the one owner of a board's serial port.
+
+A session holds the open port, one I/O thread running an asyncio loop with smpclient's
+serial transport, and a request lock. SMP requests go out one at a time; the bytes
+between SMP frames are telemetry and log lines, fed to a ``TelemetryParser`` on the I/O
+thread. Everything that talks to a device goes through a session:
+
+    with DeviceSession.open("/dev/ttyACM0") as dev:
+        print(dev.model_info())
+        batch = dev.telemetry()
+
+Every call has a timeout. An unplug ends the session: pending and later calls raise
+``DisconnectedError`` at once instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import logging
+import struct
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from smp import exceptions as smpexc
+from smp import header as smphdr
+from smpclient import SMPClient
+from smpclient.generics import error, success
+from smpclient.requests import os_management as osreq
+from smpclient.transport import SMPTransportDisconnected
+
+from device_drivers.errors import DeviceError, DisconnectedError
+from device_drivers.link import smp_errors
+from device_drivers.link.transport import UrlSerialTransport
+from device_drivers.protocol import runtime
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_POLL_S = 0.005
+_DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueError, IndexError)
+
+
+class SMPErrorResponse(DeviceError):
+    """The device answered a request with an SMP error."""
+
+    def __init__(self, request: object, response: object) -> None:
+        text, rc, group = smp_errors.describe(response)
+        name = type(request).__name__
+        super().__init__(f"the device refused {name}: {text}")
+        self.response = response
+        self.rc = rc
+        self.group = group
+        self.not_supported = smp_errors.is_not_supported(response)
+
+
+class DeviceSession:
+    """One open port. Create with :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, port: str, *, baudrate: int = 115200, timeout_s: float = 2.0,
+                 exclusive: bool = True, telemetry_format: str | None = None) -> None:
+        self.port = port
+        self.timeout_s = timeout_s
+        self._transport = UrlSerialTransport(baudrate=baudrate, exclusive=exclusive)
+        self._client = SMPClient(self._transport, port, timeout_s=timeout_s)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name=f"io:{port}", daemon=True)
+        self._request_lock = threading.Lock()
+        self._telemetry_lock = threading.Lock()
+        self._parser = _make_parser(telemetry_format)
+        self._pump_task: asyncio.Task[None] | None = None
+        self._closed = threading.Event()
+        self._disconnect_reason: str | None = None
+        self._params: dict[str, int] | None = None
+        self._info_cache: Any = None
+        self.bytes_in = 0
+        self.on_disconnect: Callable[[str], None] | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    @classmethod
+    def open(cls, port: str, *, baudrate: int = 115200, timeout_s: float = 2.0,
+             exclusive: bool = True, telemetry_format: str | None = None,
+             read_params: bool = True) -> DeviceSession:
+        """Open ``port`` (device path or pyserial URL). Raises PortError with a fix."""
+        session = cls(port, baudrate=baudrate, timeout_s=timeout_s, exclusive=exclusive,
+                      telemetry_format=telemetry_format)
+        session._thread.start()
+        try:
+            session._call(session._connect(read_params), timeout_s + 2.0)
+        except BaseException:
+            session._shutdown()
+            raise
+        return session
+
+    def __enter__(self) -> DeviceSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed.is_set()
+
+    @property
+    def disconnect_reason(self) -> str | None:
+        return self._disconnect_reason
+
+    def close(self) -> None:
+        if self._closed.is_set() and not self._thread.is_alive():
+            return
+        if self._thread.is_alive() and not self._loop.is_closed():
+            try:
+                self._call(self._disconnect(), 3.0, allow_closed=True)
+            except Exception:
+                log.debug("error while closing %s", self.port, exc_info=True)
+        self._closed.set()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5.0)
+        if not self._thread.is_alive() and not self._loop.is_closed():
+            self._loop.close()
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    async def _connect(self, read_params: bool) -> None:
+        await self._transport.connect(self.port, self.timeout_s)
+        if read_params:
+            try:
+                response = await self._request(osreq.MCUMgrParametersRead(),
+                                               min(self.timeout_s, 1.0))
+                self._params = {"buf_size": int(response.buf_size),
+                                "buf_count": int(response.buf_count)}
+                self._transport.initialize(int(response.buf_size))
+            except (DeviceError, TimeoutError) as exc:
+                log.info("%s: no MCUmgr params (%s); using conservative frame size",
+                         self.port, exc)
+        self._pump_task = self._loop.create_task(self._pump())
+
+    async def _disconnect(self) -> None:
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        await self._transport.disconnect()
+
+    # ---------------------------------------------------------------- plumbing
+    def _call(self, coro: Any, timeout: float, allow_closed: bool = False) -> Any:
+        """Run ``coro`` on the I/O loop and wait for it, at most ``timeout`` seconds."""
+        if self._closed.is_set() and not allow_closed:
+            coro.close()
+            raise self._disconnected_error()
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except TimeoutError:
+                if self._closed.is_set() and not allow_closed:
+                    future.cancel()
+                    raise self._disconnected_error() from None
+                if time.monotonic() > deadline:
+                    future.cancel()
+                    raise DeviceError(
+                        f"{self.port} did not answer within {timeout:.1f} s",
+                        "check that the board runs an SMP server (MCUmgr) and is not busy",
+                    ) from None
+
+    def _disconnected_error(self) -> DisconnectedError:
+        reason = self._disconnect_reason or "the session is closed"
+        return DisconnectedError(f"lost {self.port}: {reason}",
+                                 "check the cable; replug the board and reconnect")
+
+    def _mark_disconnected(self, reason: str) -> None:
+        if self._closed.is_set():
+            return
+        self._disconnect_reason = reason
+        self._closed.set()
+        log.warning("%s disconnected: %s", self.port, reason)
+        callback = self.on_disconnect
+        if callback is not None:
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("on_disconnect callback failed")
+
+    async def _pump(self) -> None:
+        """Move non-SMP bytes into the telemetry parser while no request is reading."""
+        try:
+            while True:
+                data = await self._transport.read_serial()
+                if data:
+                    self._feed(data)
+                await asyncio.sleep(_POLL_S)
+        except asyncio.CancelledError:
+            raise
+        except (SMPTransportDisconnected, OSError) as exc:
+            self._mark_disconnected(str(exc) or type(exc).__name__)
+
+    def _feed(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self._parser is None:
+            return
+        with self._telemetry_lock:
+            self._parser.feed(data, time.time())
+
+    async def _request(self, request: Any, timeout_s: float) -> Any:
+        try:
+            return await asyncio.wait_for(self._exchange(request), timeout_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no answer to {type(request).__name__} in {timeout_s:.1f} s") \
+                from None
+        except (SMPTransportDisconnected, OSError) as exc:
+            self._mark_disconnected(str(exc) or type(exc).__name__)
+            raise self._disconnected_error() from exc
+
+    async def _exchange(self, request: Any) -> Any:
+        await self._transport.send(request.BYTES)
+        want = request.header
+        while True:
+            try:
+                frame = await self._transport.receive()
+                header = smphdr.Header.loads(frame[: smphdr.Header.SIZE])
+            except _DECODE_ERRORS as exc:  # a corrupted frame: wait for the retry/timeout
+                log.info("%s: dropped a corrupt SMP frame (%s)", self.port, exc)
+                continue
+            serial_text = await self._transport.read_serial()
+            if serial_text:
+                self._feed(serial_text)
+            if header.sequence != want.sequence or int(header.group_id) != int(want.group_id):
+                log.info("%s: discarded a stale SMP response (seq %d, want %d)", self.port,
+                         header.sequence, want.sequence)
+                continue
+            return _parse_response(request, frame)
+
+    # ---------------------------------------------------------------- requests
+    def request(self, request: Any, timeout_s: float | None = None, retries: int = 0) -> Any:
+        """Send one SMP request and return its success response; raise on error responses.
+
+        ``retries`` resends an unanswered request (same sequence number) that many times.
+        """
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        with self._request_lock:
+            for attempt in range(retries + 1):
+                try:
+                    response = self._call(self._request(request, timeout), timeout + 1.0)
+                    break
+                except TimeoutError:
+                    if attempt == retries:
+                        raise DeviceError(
+                            f"{self.port} did not answer {type(request).__name__} "
+                            f"within {timeout:.1f} s",
+                            "check that the board runs an SMP server and is not busy",
+                        ) from None
+                    log.info("%s: retrying %s", self.port, type(request).__name__)
+        if error(response):
+            raise SMPErrorResponse(request, response)
+        return response
+
+    @property
+    def max_payload(self) -> int:
+        """Largest unencoded SMP message the device accepts (from its MCUmgr params)."""
+        return int(self._transport.max_unencoded_size)
+
+    @property
+    def smp_client(self) -> SMPClient:
+        """The smpclient client, for helpers that size upload chunks."""
+        return self._client
+
+    def params(self) -> dict[str, int] | None:
+        return dict(self._params) if self._params else None
+
+    def echo(self, text: str, timeout_s: float | None = None) -> str:
+        return str(self.request(osreq.EchoWrite(d=text), timeout_s).r)
+
+    def app_info(self, fmt: str = "a") -> str | None:
+        try:
+            return str(self.request(osreq.OSApplicationInfoRead(format=fmt)).output)
+        except SMPErrorResponse:
+            return None
+
+    def model_info(self, timeout_s: float | None = None) -> runtime.ModelInfoReadResponse | None:
+        """The runtime's model info, or None if the device has no TinyOps runtime group."""
+        try:
+            info = self.request(runtime.ModelInfo(), timeout_s)
+        except SMPErrorResponse as exc:
+            if exc.not_supported or exc.group not in (None, runtime.GROUP_ID):
+                return None
+            raise
+        except DeviceError:
+            if self._closed.is_set():
+                raise
+            return None
+        self._info_cache = info
+        return info
+
+    def load_model(self, path: str, sha256: bytes | None = None,
+                   labels: list[str] | None = None,
+                   timeout_s: float = 30.0) -> runtime.LoadModelWriteResponse:
+        return self.request(runtime.LoadModel(path=path, sha256=sha256, labels=labels),
+                            timeout_s)
+
+    def stream(self, on: bool, period_ms: int | None = None) -> runtime.StreamWriteResponse:
+        return self.request(runtime.Stream(on=on, period_ms=period_ms))
+
+    def infer(self, raw: bytes, timeout_s: float | None = None) -> tuple[bytes, int]:
+        response = self.request(runtime.Infer(input=raw), timeout_s)
+        return bytes(response.output), int(response.latency_us)
+
+    def stats(self) -> runtime.StatsReadResponse:
+        return self.request(runtime.Stats())
+
+    def reset(self) -> None:
+        self.request(osreq.ResetWrite())
+
+    # file helpers live in device_drivers.link.files; bound here for convenience
+    def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,
+                    ) -> Any:
+        from device_drivers.link.files import upload_file
+
+        return upload_file(self, data, dest, progress=progress, cancel=cancel)
+
+    def file_sha256(self, path: str) -> bytes:
+        from device_drivers.link.files import device_sha256
+
+        return device_sha256(self, path)
+
+    # ---------------------------------------------------------------- telemetry
+    def telemetry(self) -> Any:
+        """Everything parsed from the non-SMP bytes since the last call (a TelemetryBatch)."""
+        if self._parser is None:
+            raise DeviceError("telemetry parsing is not available in this build")
+        with self._telemetry_lock:
+            return self._parser.drain()
+
+
+def _parse_response(request: Any, frame: bytes) -> Any:
+    failures = []
+    for kind in (request._Response, request._ErrorV1, request._ErrorV2):
+        try:
+            return kind.loads(frame)
+        except (ValidationError, smpexc.SMPException, ValueError, TypeError) as exc:
+            failures.append(f"{kind.__name__}: {exc}")
+    raise DeviceError(
+        f"the device sent a response that does not match {type(request).__name__}",
+        "the board may run a different SMP server version; see the log for the frame",
+    )
+
+
+def _make_parser(fmt: str | None) -> Any:
+    try:
+        from device_drivers.telemetry import TelemetryParser
+    except ImportError:  # the telemetry package is optional for pure SMP tools
+        return None
+    return TelemetryParser(fmt)
+
+
+__all__ = ["DeviceSession", "SMPErrorResponse", "success"]
