@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES = (
     "app.cli.gui_cmd",
     "app.cli.boards_cmd",
+    "app.cli.sim_cmd",
     "app.cli.device_cmds",
     "app.cli.model_cmds",
     "app.cli.provision_cmds",

@@ -1,0 +1,216 @@
+"""``tinyops info`` and ``tinyops monitor``: talk to one board through a device session."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from device_drivers.errors import DeviceError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    info = sub.add_parser("info", help="what a board runs: runtime, loaded model, SMP params")
+    info.add_argument("--port", required=True, help="device path or pyserial URL")
+    info.add_argument("--baud", type=int, default=115200)
+    info.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_info)
+
+    mon = sub.add_parser("monitor", help="print live readings from a board")
+    mon.add_argument("--port", required=True, help="device path or pyserial URL")
+    mon.add_argument("--baud", type=int, default=115200)
+    mon.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
+    mon.add_argument("--record", metavar="FILE.csv", help="record every sample to CSV")
+    mon.add_argument("--format", choices=["json", "arduino", "ei"], default=None,
+                     help="telemetry format (default: auto-detect)")
+    mon.add_argument("--start-stream", action="store_true",
+                     help="ask a TinyOps runtime to start streaming first")
+    mon.add_argument("--json", action="store_true",
+                     help="print a JSON summary at the end (per-channel counts, last values)")
+    mon.set_defaults(func=cmd_monitor)
+
+
+def _open(args: argparse.Namespace, **kw: Any) -> Any:
+    from device_drivers.link import DeviceSession
+
+    return DeviceSession.open(args.port, baudrate=args.baud, **kw)
+
+
+def device_info(session: Any) -> dict[str, Any]:
+    """Everything a board tells about itself, at the level it supports."""
+    out: dict[str, Any] = {"port": session.port, "smp": False, "runtime": None}
+    try:
+        session.echo("tinyops", timeout_s=min(session.timeout_s, 1.5))
+        out["smp"] = True
+    except DeviceError as exc:
+        if not session.connected:
+            raise
+        out["smp_error"] = exc.message
+        return out
+    out["params"] = session.params()
+    out["app_info"] = session.app_info()
+    info = session.model_info()
+    if info is None:
+        return out
+    out["runtime"] = info.runtime
+    out["protocol"] = info.protocol
+    out["board"] = info.board
+    out["default_path"] = info.default_path
+    out["arena_size"] = info.arena_size
+    out["model"] = None
+    if info.loaded:
+        out["model"] = {
+            "path": info.path,
+            "sha256": info.sha256.hex() if info.sha256 else None,
+            "size": info.size,
+            "arena_used": info.arena_used,
+            "inputs": [s.model_dump() for s in info.inputs or []],
+            "outputs": [s.model_dump() for s in info.outputs or []],
+            "labels": info.labels,
+        }
+    return out
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _open(args, timeout_s=args.timeout) as session:
+        out = device_info(session)
+    if args.json:
+        print(json.dumps(out))
+        return 0 if out["smp"] else 1
+    print(f"port      {out['port']}")
+    if not out["smp"]:
+        print(f"SMP       no answer ({out.get('smp_error')}); the board may only print text —"
+              " try `tinyops monitor`")
+        return 1
+    params = out.get("params") or {}
+    print(f"SMP       yes, buffer {params.get('buf_size', '?')} B x {params.get('buf_count', '?')}")
+    if out.get("app_info"):
+        print(f"app       {out['app_info']}")
+    if out["runtime"] is None:
+        print("runtime   none (a plain SMP server: files and images can be flashed)")
+        return 0
+    print(f"runtime   {out['runtime']} (protocol {out['protocol']}) on {out['board'] or '?'}")
+    model = out.get("model")
+    if model is None:
+        print(f"model     none loaded; arena {out['arena_size']} B available")
+    else:
+        print(f"model     {model['path']}  {model['size']} B  sha256 {model['sha256']}")
+        print(f"arena     {model['arena_used']} of {out['arena_size']} B used")
+        for spec in model["inputs"]:
+            print(f"input     {spec['dtype']}{spec['shape']} scale {spec['scale']:.6g} "
+                  f"zero {spec['zero_point']}")
+        for spec in model["outputs"]:
+            print(f"output    {spec['dtype']}{spec['shape']} scale {spec['scale']:.6g} "
+                  f"zero {spec['zero_point']}")
+        if model["labels"]:
+            print(f"labels    {', '.join(model['labels'])}")
+    return 0
+
+
+class _Summary:
+    """Per-channel counts and last values over a monitor run."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.last: dict[str, float] = {}
+        self.top_label: str | None = None
+        self.lines = 0
+        self.dropped = 0
+        self.format: str | None = None
+
+    def add(self, batch: Any) -> None:
+        for name, (_, values) in batch.channels.items():
+            if len(values):
+                self.counts[name] = self.counts.get(name, 0) + len(values)
+                self.last[name] = float(values[-1])
+        if batch.top_label:
+            self.top_label = batch.top_label
+        self.lines += batch.parsed
+        self.dropped += batch.dropped
+        self.format = batch.format or self.format
+
+    def as_dict(self, duration: float) -> dict[str, Any]:
+        latency = self.last.get("latency_us")
+        return {
+            "ok": True,
+            "duration_s": round(duration, 3),
+            "format": self.format,
+            "parsed": self.lines,
+            "dropped": self.dropped,
+            "channels": {k: {"count": self.counts[k], "last": _finite(self.last.get(k))}
+                         for k in sorted(self.counts)},
+            "top_label": self.top_label,
+            "latency_us": _finite(latency),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _status_line(batch: Any, summary: _Summary) -> str:
+    scores = {k[6:]: v for k, v in summary.last.items() if k.startswith("score/")}
+    parts = []
+    if summary.top_label:
+        parts.append(f"{summary.top_label:>14}")
+    parts += [f"{k}={v:.2f}" for k, v in scores.items()]
+    for key, unit in (("latency_us", "us"), ("arena_used", "B arena"), ("temp_c", "C"),
+                      ("vcc_mv", "mV")):
+        if key in summary.last:
+            parts.append(f"{summary.last[key]:.0f} {unit}")
+    others = [k for k in summary.last if not k.startswith("score/") and k not in
+              ("latency_us", "arena_used", "temp_c", "vcc_mv", "t")]
+    parts += [f"{k}={summary.last[k]:.4g}" for k in others[:6]]
+    return "  ".join(parts) if parts else "(waiting for data)"
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from device_drivers.recording import TelemetryRecorder
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    summary = _Summary()
+    recorder = TelemetryRecorder(args.record) if args.record else None
+    started = time.monotonic()
+    try:
+        with _open(args, telemetry_format=args.format, read_params=False) as session:
+            if args.start_stream:
+                session.stream(True)
+            while not stop.is_set():
+                if args.duration is not None and time.monotonic() - started >= args.duration:
+                    break
+                stop.wait(0.25)
+                if not session.connected:
+                    raise DeviceError(f"lost {args.port}: {session.disconnect_reason}",
+                                      "check the cable; replug the board")
+                batch = session.telemetry()
+                summary.add(batch)
+                if recorder is not None:
+                    recorder.write(batch)
+                if not args.json:
+                    for line in batch.lines if args.format is None and not batch.channels \
+                            else []:
+                        print(line)
+                    if batch.channels:
+                        print(_status_line(batch, summary), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if recorder is not None:
+            recorder.close()
+    result = summary.as_dict(time.monotonic() - started)
+    if recorder is not None:
+        result["recorded"] = {"file": str(args.record), "rows": recorder.rows}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['parsed']} lines, {sum(summary.counts.values())} samples in "
+              f"{result['duration_s']} s; top label {summary.top_label}", file=sys.stderr)
+    return 0

@@ -1,0 +1,71 @@
+"""Record telemetry to CSV and read it back (long format: one row per sample).
+
+Columns: ``t`` (seconds, float), ``channel``, ``value``. The long format survives channels
+that appear or vanish mid-recording, and a recording replays through the same code as
+a live port.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEADER = ("t", "channel", "value")
+
+
+class TelemetryRecorder:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._file: io.TextIOWrapper | None = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(HEADER)
+        self.rows = 0
+
+    def write(self, batch: Any) -> None:
+        """Append every sample of a TelemetryBatch."""
+        if self._file is None:
+            raise ValueError("recorder is closed")
+        rows = []
+        for name, (ts, values) in batch.channels.items():
+            rows.extend((f"{t:.6f}", name, repr(float(v))) for t, v in zip(ts, values))
+        rows.sort(key=lambda r: r[0])
+        self._writer.writerows(rows)
+        self.rows += len(rows)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> TelemetryRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_recording(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """channel → (t, values) from a recording; malformed rows are skipped."""
+    times: dict[str, list[float]] = defaultdict(list)
+    values: dict[str, list[float]] = defaultdict(list)
+    with Path(path).open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        first = next(reader, None)
+        if first is None or tuple(first) != HEADER:
+            raise ValueError(f"{path} is not a TinyOps telemetry recording (header {first})")
+        for row in reader:
+            if len(row) != 3:
+                continue
+            try:
+                t, v = float(row[0]), float(row[2])
+            except ValueError:
+                continue
+            times[row[1]].append(t)
+            values[row[1]].append(v)
+    return {k: (np.asarray(times[k]), np.asarray(values[k])) for k in times}
