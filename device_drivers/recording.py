@@ -32,7 +32,7 @@ class TelemetryRecorder:
             raise ValueError("recorder is closed")
         rows = []
         for name, (ts, values) in batch.channels.items():
-            rows.extend((f"{t:.6f}", name, repr(float(v))) for t, v in zip(ts, values))
+            rows.extend((f"{t:.6f}", name, repr(float(v))) for t, v in zip(ts, values, strict=True))
         rows.sort(key=lambda r: r[0])
         self._writer.writerows(rows)
         self.rows += len(rows)
