@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -22,10 +23,8 @@ def pty_pair():
     path = os.ttyname(slave)
     yield master, path
     for fd in (master, slave):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def test_missing_port_is_a_port_error_with_a_fix() -> None:
