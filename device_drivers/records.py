@@ -1,0 +1,223 @@
+"""Provisioning records: one SQLite row per device operation (flash, validate).
+
+The database lives in ``paths.data_dir()/records.sqlite``. It runs in WAL mode with
+``synchronous=FULL``: WAL alone already survives a killed process (a commit is in the log
+before ``commit()`` returns), and FULL adds an fsync of the log on every commit, so a
+record also survives a power cut at the station. That costs one fsync per operation, a
+few milliseconds next to a flash that takes seconds; a record is the proof of what a
+board got, so it is worth it.
+
+Every thread or process opens its own connection (``busy_timeout`` covers concurrent
+writers in station mode).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import logging
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from device_drivers import paths
+from device_drivers.errors import InputError, TinyOpsError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+OPERATOR_ENV = "TINYOPS_OPERATOR"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    time            TEXT NOT NULL,
+    operation       TEXT NOT NULL,
+    operator        TEXT,
+    host            TEXT,
+    port            TEXT,
+    board           TEXT,
+    usb_serial      TEXT,
+    backend         TEXT,
+    artifact        TEXT,
+    artifact_sha256 TEXT,
+    artifact_size   INTEGER,
+    result          TEXT NOT NULL,
+    verify          TEXT,
+    error           TEXT,
+    duration_s      REAL,
+    details         TEXT
+);
+CREATE INDEX IF NOT EXISTS records_time ON records(time);
+CREATE INDEX IF NOT EXISTS records_serial ON records(usb_serial);
+"""
+
+
+@dataclass
+class Record:
+    """One operation on one board. ``result`` is ``ok``, ``failed`` or ``cancelled``."""
+
+    operation: str
+    result: str
+    port: str | None = None
+    board: str | None = None
+    usb_serial: str | None = None
+    backend: str | None = None
+    artifact: str | None = None
+    artifact_sha256: str | None = None
+    artifact_size: int | None = None
+    verify: str | None = None
+    error: str | None = None
+    duration_s: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    operator: str | None = None
+    host: str | None = None
+    time: str | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = ("id", "time", "operation", "operator", "host", "port", "board", "usb_serial",
+           "backend", "artifact", "artifact_sha256", "artifact_size", "result", "verify",
+           "error", "duration_s", "details")
+
+
+def db_path() -> Path:
+    return paths.data_dir() / "records.sqlite"
+
+
+def current_operator() -> str:
+    """The operator name: ``$TINYOPS_OPERATOR``, else the ``operator`` setting, else the login."""
+    name = os.environ.get(OPERATOR_ENV)
+    if name:
+        return name
+    settings = paths.config_dir() / "settings.json"
+    try:
+        value = json.loads(settings.read_text(encoding="utf-8")).get("operator")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+class RecordStore:
+    """The records database. Cheap to create; each call opens and closes its connection."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else db_path()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=15.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise TinyOpsError(f"cannot open the records database {self.path}: {exc}",
+                               "check that the data directory is writable") from exc
+        with closing(conn):
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA busy_timeout=15000")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    with conn:
+                        conn.executescript(_SCHEMA)
+                        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                elif version > SCHEMA_VERSION:
+                    raise TinyOpsError(
+                        f"the records database {self.path} is from a newer TinyOps "
+                        f"(schema {version})", "upgrade TinyOps to read it")
+            except sqlite3.DatabaseError as exc:
+                raise TinyOpsError(f"the records database {self.path} is damaged: {exc}",
+                                   "move it aside; TinyOps starts a new one") from exc
+            yield conn
+
+    def add(self, record: Record) -> int:
+        """Store ``record`` (filling time, operator and host when missing); return its id."""
+        record.time = record.time or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        record.operator = record.operator or current_operator()
+        record.host = record.host or socket.gethostname()
+        row = {k: getattr(record, k) for k in COLUMNS if k != "id"}
+        row["details"] = json.dumps(record.details or {}, default=str, sort_keys=True)
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._connect() as conn, conn:
+            cursor = conn.execute(f"INSERT INTO records ({names}) VALUES ({marks})",
+                                  tuple(row.values()))
+            record.id = int(cursor.lastrowid or 0)
+        log.info("record %s: %s %s on %s -> %s", record.id, record.operation, record.artifact,
+                 record.port, record.result)
+        return record.id
+
+    def list(self, limit: int | None = None, operation: str | None = None,
+             usb_serial: str | None = None) -> list[Record]:
+        """Records, newest first."""
+        where, args = [], []
+        if operation:
+            where.append("operation = ?")
+            args.append(operation)
+        if usb_serial:
+            where.append("usb_serial = ?")
+            args.append(usb_serial)
+        sql = f"SELECT {', '.join(COLUMNS)} FROM records"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [_row_to_record(row) for row in rows]
+
+    def export_csv(self, dest: str | Path) -> int:
+        """Write every record (oldest first) to ``dest`` as CSV; return the row count."""
+        records = list(reversed(self.list()))
+        dest = Path(dest)
+        try:
+            with dest.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(COLUMNS)
+                for rec in records:
+                    values = rec.to_dict()
+                    values["details"] = json.dumps(rec.details, sort_keys=True)
+                    writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
+        except OSError as exc:
+            raise InputError(f"cannot write {dest}: {exc.strerror or exc}",
+                             "choose a writable path for --export") from exc
+        return len(records)
+
+
+def _row_to_record(row: tuple[Any, ...]) -> Record:
+    values = dict(zip(COLUMNS, row, strict=True))
+    try:
+        values["details"] = json.loads(values["details"] or "{}")
+    except ValueError:
+        values["details"] = {"raw": values["details"]}
+    known = {f.name for f in fields(Record)}
+    return Record(**{k: v for k, v in values.items() if k in known})
+
+
+def add_record(record: Record, store: RecordStore | None = None) -> int | None:
+    """Store a record; a failure to write it is logged, never hides the operation's result."""
+    try:
+        return (store or RecordStore()).add(record)
+    except (TinyOpsError, sqlite3.Error, OSError) as exc:
+        log.error("could not write the provisioning record: %s", exc)
+        return None
