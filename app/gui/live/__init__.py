@@ -1,0 +1,1 @@
+"""The live dashboard: reader thread → channel store → ring buffers → timed redraw."""

@@ -1,0 +1,430 @@
+"""The live dashboard widget: the top label large, KPIs, and a grid of linked plots.
+
+Data path: a reader thread pushes parsed batches into :class:`ChannelStore`; a ``QTimer``
+(default 40 Hz) drains it, appends to per-channel ring buffers, and calls ``setData`` once
+per changed curve with the visible window (pyqtgraph clips to the view and peak-downsamples
+to the pixel width). Nothing is parsed or drawn per sample on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+
+from app.gui import theme
+from app.gui.live.buffers import ChannelStore, RingBuffer
+from app.gui.live.channels import PANELS, channel_spec, format_value
+from app.gui.live.header import LiveHeader
+from app.gui.live.plots import Panel
+from app.gui.live.recording import open_recorder
+
+log = logging.getLogger(__name__)
+
+WINDOWS_S = (1, 5, 10, 30, 60, 120, 300, 600)
+INITIAL_CAPACITY = 2048
+MAX_CAPACITY = 1 << 20
+
+
+class LiveDashboard(QWidget):
+    """Plots whatever arrives in :attr:`store`. Public for tests and benchmarks."""
+
+    lines_received = Signal(list)  # [(host time, line)]
+    status_changed = Signal(str)
+    recording_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, *, fps: float = 40.0,
+                 window_s: float = 30.0, dark: bool | None = None) -> None:
+        super().__init__(parent)
+        self.store = ChannelStore()
+        self.dark = theme.is_dark() if dark is None else dark
+        self.window_s = float(window_s)
+        self.paused = False
+        self.autoscale = True
+        self.recorder = None
+        self.panels: dict[str, Panel] = {}
+        self._order: list[str] = []
+        self._t0: float | None = None
+        self._rebase = False
+        self._last_x = 0.0
+        self._latest = 0.0
+        self._label_index: dict[str, int] = {}
+        self._top_label: str | None = None
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=256)
+        self.frame_ms: deque[float] = deque(maxlen=2000)
+        self.samples_total = 0
+        self.parsed_total = 0
+        self.dropped_total = 0
+        self.last_data_at = 0.0
+        self._syncing = False
+
+        self.header = LiveHeader(self)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.ci.setContentsMargins(6, 6, 10, 6)
+        self.view.ci.layout.setHorizontalSpacing(14)
+        self.view.ci.layout.setVerticalSpacing(10)
+        self.empty = QLabel(self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setProperty("role", "muted")
+        self.set_empty_text("No telemetry yet.\nConnect a board from the list on the left, "
+                            "or start the demo board (Ctrl+D).")
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.view)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.header)
+        layout.addWidget(self.stack, 1)
+
+        self._mouse = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=30,
+                                     slot=self._on_mouse)
+        self.cursor_text = ""
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(max(1, round(1000 / fps)))
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    # ------------------------------------------------------------------ controls
+    def set_empty_text(self, text: str) -> None:
+        self.empty.setText(text)
+
+    def set_window(self, seconds: float) -> None:
+        self.window_s = float(seconds)
+        for panel in self.panels.values():
+            for curve in panel.curves.values():
+                curve.dirty = True
+        if self.paused:
+            self._set_x_range()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            for panel in self.panels.values():
+                panel.freeze()
+        else:
+            for panel in self.panels.values():
+                for curve in panel.curves.values():
+                    curve.dirty = True
+        self._emit_status()
+
+    def set_autoscale(self, on: bool) -> None:
+        self.autoscale = on
+        for panel in self.panels.values():
+            panel.set_autoscale(on)
+
+    def clear(self) -> None:
+        """Forget all plotted data (keeps the panels)."""
+        self.store.drain()
+        for panel in self.panels.values():
+            panel.clear()
+        self._t0 = None
+        self._latest = self._last_x = 0.0
+        self._top_label = None
+        self.header.reset()
+        self.samples_total = self.parsed_total = self.dropped_total = 0
+        self._rate_window.clear()
+
+    def reset(self) -> None:
+        """Remove every panel (a new device may have other channels)."""
+        self.clear()
+        self.view.ci.clear()
+        self.panels.clear()
+        self._order.clear()
+        self._label_index.clear()
+        self.stack.setCurrentWidget(self.empty)
+
+    def new_segment(self) -> None:
+        """The next data continues the timeline (a reconnect may restart the device clock)."""
+        self._rebase = True
+
+    def start_recording(self, path: str | Path) -> None:
+        self.stop_recording()
+        self.recorder = open_recorder(path)
+        self.recording_changed.emit(True)
+        self._emit_status()
+
+    def stop_recording(self) -> int:
+        rows = 0
+        if self.recorder is not None:
+            rows = self.recorder.rows
+            self.recorder.close()
+            self.recorder = None
+            self.recording_changed.emit(False)
+            self._emit_status()
+        return rows
+
+    def export_png(self, path: str | Path) -> bool:
+        return self.grab().save(str(path), "PNG")
+
+    # ------------------------------------------------------------------ data path
+    def tick(self) -> None:
+        """Timer slot: drain the store, extend the rings, redraw what changed."""
+        started = time.perf_counter()
+        drained = self.store.drain()
+        n_new = 0
+        if drained.channels:
+            n_new = self._ingest(drained)
+        if drained.lines:
+            self.lines_received.emit(drained.lines)
+        if drained.top_label:
+            self._top_label = drained.top_label
+        self.parsed_total += drained.parsed
+        self.dropped_total += drained.dropped
+        now = time.monotonic()
+        self._rate_window.append((now, n_new))
+        if n_new:
+            self.last_data_at = now
+        if n_new and not self.paused:
+            self._redraw()
+            self.frame_ms.append((time.perf_counter() - started) * 1000.0)
+        if n_new or (self._rate_window and now - self._rate_window[0][0] > 1.0):
+            self._emit_status_throttled(now)
+
+    def _ingest(self, drained) -> int:
+        n_new = 0
+        merged = {name: drained.merged(name) for name in drained.channels}
+        if self.recorder is not None:
+            try:
+                self.recorder.write(_Batch(merged))
+            except (OSError, ValueError) as exc:
+                log.warning("recording stopped: %s", exc)
+                self.stop_recording()
+        if self._t0 is None:
+            self._t0 = min(float(t[0]) for t, _ in merged.values())
+        elif self._rebase:
+            first = min(float(t[0]) for t, _ in merged.values())
+            self._t0 = first - (self._last_x + 0.05)
+        self._rebase = False
+        for name, (t, v) in merged.items():
+            curve = self._curve(name)
+            if curve is None:
+                continue
+            spec = channel_spec(name)
+            x = t - self._t0
+            y = (v * spec.scale) if spec.scale != 1.0 else v
+            ring = curve.ring
+            if len(x) and len(ring) and x[0] < ring.view()[0][-1]:  # clock went back
+                x = x - x[0] + ring.view()[0][-1] + 1e-3
+            ring.extend(x, y)
+            if len(ring) >= ring.capacity and ring.capacity < ring.max_capacity:
+                tv = ring.view()[0]
+                if tv[-1] - tv[0] < self.window_s * 1.1:
+                    ring.reserve(ring.capacity * 2)
+            curve.dirty = True
+            n_new += len(x)
+            if len(x):
+                self._latest = max(self._latest, float(x[-1]))
+        self._last_x = self._latest
+        self.samples_total += n_new
+        return n_new
+
+    def _curve(self, name: str):
+        spec = channel_spec(name)
+        panel = self.panels.get(spec.panel)
+        if panel is None:
+            panel = self._add_panel(spec.panel)
+        curve = panel.curves.get(name)
+        if curve is None:
+            if sum(len(p.curves) for p in self.panels.values()) >= 64:
+                return None  # a device that invents names forever must not grow the window
+            idx = self._label_index.setdefault(spec.panel + name, len(panel.curves))
+            color = (theme.label_color(spec.label, idx) if spec.panel == "scores"
+                     else theme.PALETTE[idx % len(theme.PALETTE)])
+            curve = panel.add_curve(name, spec.label, color,
+                                    RingBuffer(INITIAL_CAPACITY, MAX_CAPACITY))
+        return curve
+
+    def _add_panel(self, key: str) -> Panel:
+        spec = PANELS[key]
+        plot = pg.PlotItem()
+        panel = Panel(spec, plot, self.dark)
+        panel.set_autoscale(self.autoscale)
+        plot.getViewBox().sigXRangeChanged.connect(self._on_x_changed)
+        self.panels[key] = panel
+        self._order = sorted(self.panels, key=lambda k: PANELS[k].order)
+        self._relayout()
+        self.stack.setCurrentWidget(self.view)
+        return panel
+
+    def _relayout(self) -> None:
+        ci = self.view.ci
+        for panel in self.panels.values():
+            if panel.plot.scene() is not None:
+                ci.removeItem(panel.plot)
+        big = [k for k in self._order if k in ("scores", "signals")]
+        small = [k for k in self._order if k not in big]
+        row = 0
+        for key in big:
+            ci.addItem(self.panels[key].plot, row=row, col=0, colspan=2)
+            ci.layout.setRowStretchFactor(row, 3)
+            row += 1
+        cols = 2 if len(small) > 1 else 1
+        for i, key in enumerate(small):
+            r, c = row + i // cols, i % cols
+            ci.addItem(self.panels[key].plot, row=r, col=c, colspan=1 if cols == 2 else 2)
+            ci.layout.setRowStretchFactor(r, 2)
+        # plots with nothing below them carry the time axis label
+        bottom = {k for i, k in enumerate(small) if i + cols >= len(small)} or set(big[-1:])
+        for key in self._order:
+            plot = self.panels[key].plot
+            plot.setLabel("bottom", "time (s)" if key in bottom else None)
+            plot.showAxis("bottom", True)
+
+    def _set_x_range(self) -> None:
+        hi = max(self._latest, self.window_s)
+        self._apply_x(hi - self.window_s, hi)
+
+    def _apply_x(self, lo: float, hi: float, skip: object = None) -> None:
+        # pyqtgraph's setXLink aligns views by screen position, which breaks a 2-column
+        # grid; set every panel's range instead (and mirror user zoom while paused).
+        self._syncing = True
+        try:
+            for panel in self.panels.values():
+                vb = panel.plot.getViewBox()
+                if vb is not skip:
+                    vb.setXRange(lo, hi, padding=0)
+        finally:
+            self._syncing = False
+
+    def _on_x_changed(self, vb, rng) -> None:
+        if self._syncing or not self.paused:
+            return
+        self._apply_x(rng[0], rng[1], skip=vb)
+
+    def _redraw(self) -> None:
+        lo = self._latest - self.window_s
+        for panel in self.panels.values():
+            panel.redraw(lo)
+        self._set_x_range()
+        self._update_header()
+
+    # ------------------------------------------------------------------ header + status
+    def _update_header(self) -> None:
+        scores = self.panels.get("scores")
+        label, score = self._top_label, None
+        if scores and scores.curves:
+            best = None
+            for curve in scores.curves.values():
+                last = curve.ring.last()
+                if last is not None and (best is None or last[1] > best[1]):
+                    best = (curve.label, last[1])
+            if best is not None:
+                label = label or best[0]
+                lookup = {c.label: c for c in scores.curves.values()}
+                if label in lookup and lookup[label].ring.last() is not None:
+                    score = lookup[label].ring.last()[1]
+                else:
+                    label, score = best
+        color = None
+        if label is not None:
+            idx = self._label_index.get("scores" + "score/" + label, 0)
+            color = theme.label_color(label, idx)
+        kpis = []
+        for key in ("latency", "memory", "cpu", "temp", "supply"):
+            panel = self.panels.get(key)
+            if not panel:
+                continue
+            for curve in panel.curves.values():
+                last = curve.ring.last()
+                if last is not None:
+                    title = PANELS[key].title if len(panel.curves) == 1 else curve.label
+                    kpis.append((title, format_value(last[1], PANELS[key].unit)))
+        self.header.show_state(label, score, color, kpis[:6])
+
+    def _emit_status_throttled(self, now: float) -> None:
+        if now - getattr(self, "_status_at", 0.0) >= 0.5:
+            self._status_at = now
+            self._emit_status()
+
+    def sample_rate(self) -> float:
+        if len(self._rate_window) < 2:
+            return 0.0
+        span = self._rate_window[-1][0] - self._rate_window[0][0]
+        n = sum(c for _, c in list(self._rate_window)[1:])
+        return n / span if span > 0 else 0.0
+
+    def status_text(self) -> str:
+        parts = [f"{self.sample_rate():,.0f} samples/s", f"{self.samples_total:,} total"]
+        if self.dropped_total or self.store.overflow_dropped:
+            parts.append(f"{self.dropped_total + self.store.overflow_dropped:,} dropped")
+        if self.frame_ms:
+            parts.append(f"frame {np.median(list(self.frame_ms)[-100:]):.1f} ms")
+        if self.paused:
+            parts.append("PAUSED")
+        if self.recorder is not None:
+            parts.append(f"recording {Path(self.recorder.path).name}")
+        return " · ".join(parts)
+
+    def _emit_status(self) -> None:
+        self.status_changed.emit(self.status_text())
+
+    # ------------------------------------------------------------------ cursor readout
+    def _on_mouse(self, event) -> None:
+        pos = event[0]
+        for panel in self.panels.values():
+            vb = panel.plot.getViewBox()
+            if panel.plot.sceneBoundingRect().contains(pos):
+                x = vb.mapSceneToView(pos).x()
+                self.show_cursor(x)
+                return
+        self.show_cursor(None)
+
+    def show_cursor(self, x: float | None) -> str:
+        """Put the cursor line at time ``x`` on every plot; return (and show) the readout."""
+        parts = []
+        for key in self._order:
+            panel = self.panels[key]
+            panel.cursor.setVisible(x is not None)
+            if x is None:
+                continue
+            panel.cursor.setPos(x)
+            for curve in panel.curves.values():
+                value = curve.ring.value_at(x)
+                if value is not None:
+                    parts.append(f"{curve.label} {format_value(value, panel.spec.unit)}")
+        self.cursor_text = "" if x is None else f"t = {x:.3f} s   " + "   ".join(parts)
+        self.header.show_cursor(self.cursor_text)
+        return self.cursor_text
+
+    # ------------------------------------------------------------------ introspection
+    def channel_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copy of what the dashboard holds for a channel (display units)."""
+        for panel in self.panels.values():
+            if name in panel.curves:
+                t, v = panel.curves[name].ring.view()
+                return t.copy(), v.copy()
+        raise KeyError(name)
+
+    def curve_points(self, name: str) -> int:
+        """Points currently handed to the curve item (after clipping/downsampling)."""
+        for panel in self.panels.values():
+            if name in panel.curves:
+                x, _ = panel.curves[name].item.getData()
+                return 0 if x is None else len(x)
+        raise KeyError(name)
+
+    def channels(self) -> list[str]:
+        return [n for p in self.panels.values() for n in p.curves]
+
+    def memory_bytes(self) -> int:
+        return sum(c.ring.nbytes for p in self.panels.values() for c in p.curves.values())
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.stop_recording()
+
+
+class _Batch:
+    def __init__(self, channels: dict) -> None:
+        self.channels = channels

@@ -1,0 +1,95 @@
+"""The dashboard's header: the current class in large type, KPI tiles, cursor readout."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+
+class KpiTile(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setObjectName("kpi")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 4, 10, 4)
+        lay.setSpacing(0)
+        self.title = QLabel(self)
+        self.title.setProperty("role", "muted")
+        self.value = QLabel(self)
+        f = self.value.font()
+        f.setPointSizeF(f.pointSizeF() * 1.35)
+        f.setWeight(QFont.Weight.DemiBold)
+        self.value.setFont(f)
+        lay.addWidget(self.title)
+        lay.addWidget(self.value)
+
+    def set(self, title: str, value: str) -> None:
+        self.title.setText(title)
+        self.value.setText(value)
+
+
+class LiveHeader(QWidget):
+    MAX_TILES = 6
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 6, 8, 0)
+        outer.setSpacing(2)
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        left = QVBoxLayout()
+        left.setSpacing(0)
+        self.caption = QLabel("Current class", self)
+        self.caption.setProperty("role", "muted")
+        self.label = QLabel("—", self)
+        f = self.label.font()
+        f.setPointSizeF(max(22.0, f.pointSizeF() * 2.4))
+        f.setWeight(QFont.Weight.Bold)
+        self.label.setFont(f)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.score = QLabel("", self)
+        self.score.setProperty("role", "muted")
+        left.addWidget(self.caption)
+        left.addWidget(self.label)
+        left.addWidget(self.score)
+        row.addLayout(left)
+        row.addStretch(1)
+        self.tiles = [KpiTile(self) for _ in range(self.MAX_TILES)]
+        for tile in self.tiles:
+            tile.hide()
+            row.addWidget(tile, 0, Qt.AlignmentFlag.AlignBottom)
+        outer.addLayout(row)
+        self.cursor = QLabel(" ", self)
+        self.cursor.setProperty("role", "muted")
+        self.cursor.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        outer.addWidget(self.cursor)
+        self._shown: tuple = ()
+
+    def reset(self) -> None:
+        self.show_state(None, None, None, [])
+
+    def show_state(self, label: str | None, score: float | None, color: str | None,
+                   kpis: list[tuple[str, str]]) -> None:
+        state = (label, None if score is None else round(score, 2), color, tuple(kpis))
+        if state == self._shown:
+            return
+        self._shown = state
+        has_label = label is not None
+        self.caption.setVisible(has_label)
+        self.label.setVisible(has_label)
+        self.score.setVisible(has_label)
+        if has_label:
+            self.label.setText(label.replace("_", " ").upper())
+            self.label.setStyleSheet(f"color: {color};" if color else "")
+            self.score.setText("" if score is None else f"score {score:.2f}")
+        for tile, kpi in zip(self.tiles, kpis, strict=False):
+            tile.set(*kpi)
+            tile.show()
+        for tile in self.tiles[len(kpis):]:
+            tile.hide()
+
+    def show_cursor(self, text: str) -> None:
+        self.cursor.setText(text or " ")
