@@ -1,0 +1,240 @@
+"""What every flashing back end shares: the artifact, the options, the result, the interface.
+
+A back end writes one artifact to one board and proves it: the device computes a digest
+(sha256, or MD5 on ESP flash) of what it stored, and that digest must equal the local one.
+No verification, no success. Long steps report through ``progress(fraction, message)``
+and check ``cancel.is_set()`` between blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from device_drivers.errors import Cancelled, InputError
+
+Progress = Callable[[float, str], None]
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+# ---------------------------------------------------------------- artifacts
+KINDS = ("model", "mcuboot-image", "uf2", "esp-image", "arduino-sketch", "binary")
+
+MCUBOOT_MAGIC = 0x96F3B83D
+UF2_MAGIC_START0 = 0x0A324655
+ESP_IMAGE_MAGIC = 0xE9
+
+
+def sniff_kind(data: bytes, name: str = "") -> str:
+    """Guess what an artifact is from its bytes (and, for sketches, its name)."""
+    if len(data) >= 8 and data[4:8] == b"TFL3":
+        return "model"
+    if len(data) >= 4 and struct.unpack_from("<I", data)[0] == MCUBOOT_MAGIC:
+        return "mcuboot-image"
+    if len(data) >= 512 and struct.unpack_from("<I", data)[0] == UF2_MAGIC_START0:
+        return "uf2"
+    if len(data) >= 24 and data[0] == ESP_IMAGE_MAGIC and name.lower().endswith(".bin"):
+        return "esp-image"
+    return "binary"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One thing to flash: its bytes, what kind it is, and the digests that prove it arrived."""
+
+    name: str
+    data: bytes
+    kind: str
+    path: Path | None = None
+    model_sha256: str | None = None
+    """sha256 of the model the runtime will report after flashing, when the artifact is not
+    the bare model (a UF2, a sketch, a firmware with a model inside)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown artifact kind {self.kind!r}", f"use one of {KINDS}")
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def expected_model_sha256(self) -> str | None:
+        if self.model_sha256:
+            return self.model_sha256
+        return self.sha256 if self.kind == "model" else None
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str, kind: str | None = None,
+                   model_sha256: str | None = None) -> Artifact:
+        return cls(name=name, data=bytes(data), kind=kind or sniff_kind(data, name),
+                   model_sha256=model_sha256)
+
+    @classmethod
+    def load(cls, path: str | Path, kind: str | None = None,
+             model_sha256: str | None = None) -> Artifact:
+        """Read a model, image, UF2 or sketch directory; InputError if it cannot be used."""
+        path = Path(path)
+        if path.is_dir():
+            sketches = sorted(path.glob("*.ino"))
+            if not sketches:
+                raise InputError(f"{path} is a directory without an Arduino sketch (*.ino)",
+                                 "pass a model, an image, a .uf2, or an exported sketch dir")
+            return cls(name=path.name, data=_tree_bytes(path), kind=kind or "arduino-sketch",
+                       path=path, model_sha256=model_sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path} does not exist", "check the file name") from None
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if not data:
+            raise InputError(f"{path} is empty", "export or build the artifact again")
+        return cls(name=path.name, data=data, kind=kind or sniff_kind(data, path.name),
+                   path=path, model_sha256=model_sha256)
+
+
+def _tree_bytes(root: Path) -> bytes:
+    """A deterministic byte string for a directory (for its digest in the records)."""
+    out = bytearray()
+    for item in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = item.relative_to(root).as_posix().encode()
+        body = item.read_bytes()
+        out += struct.pack("<I", len(rel)) + rel + struct.pack("<Q", len(body)) + body
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- options and result
+@dataclass
+class FlashOptions:
+    """Per-flash settings; back ends read the ones they understand."""
+
+    dest: str | None = None
+    """smp: file path on the device; uf2: mount point of the bootloader drive;
+    esp: partition label (default ``model``) or ``0x...`` offset."""
+    board: str | None = None
+    """Registry id; picks defaults (back end, UF2 family, partition, FQBN)."""
+    timeout_scale: float = 1.0
+    baudrate: int = 115200
+    reset: str = "default-reset"
+    """esp: esptool's connect mode (``default-reset``, ``usb-reset``, ``no-reset``) or
+    ``1200bps`` (touch the port at 1200 baud first, as Arduino and TinyUSB boards expect)."""
+    reboot_timeout_s: float = 30.0
+    """uf2/arduino/smp images: how long the board may take to come back after a reset."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FlashResult:
+    """What a flash did and how it was proven. ``ok`` only when the device verified it."""
+
+    ok: bool
+    backend: str
+    port: str | None
+    artifact: str
+    artifact_sha256: str
+    bytes: int
+    duration_s: float
+    digest_algo: str = "sha256"
+    local_digest: str | None = None
+    device_digest: str | None = None
+    verified: bool = False
+    dest: str | None = None
+    board: str | None = None
+    usb_serial: str | None = None
+    previous_sha256: str | None = None
+    error: str | None = None
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def throughput_bps(self) -> float:
+        """Bytes per second over the whole operation (including verification)."""
+        return self.bytes / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["throughput_Bps"] = round(self.throughput_bps, 1)
+        out["duration_s"] = round(self.duration_s, 4)
+        return out
+
+
+class Backend(Protocol):
+    """A flashing back end: one small module per transport."""
+
+    name: ClassVar[str]
+
+    def flash(self, artifact: Artifact, port: str | None, options: FlashOptions,
+              progress: Progress, cancel: CancelToken | None) -> FlashResult: ...
+
+
+# ---------------------------------------------------------------- helpers for back ends
+def check_cancel(cancel: CancelToken | None, what: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{what} cancelled by the user")
+
+
+def scaled_timeout(nbytes: int, bytes_per_s: float, base_s: float = 5.0,
+                   scale: float = 1.0) -> float:
+    """A timeout that grows with the size: base plus twice the nominal transfer time."""
+    return (base_s + 2.0 * nbytes / max(bytes_per_s, 1.0)) * max(scale, 0.1)
+
+
+def sub_progress(progress: Progress, start: float, end: float) -> Progress:
+    """Map a step's 0..1 progress into [start, end] of the whole operation."""
+    def report(fraction: float, message: str) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        progress(start + (end - start) * fraction, message)
+    return report
+
+
+def null_progress(fraction: float, message: str) -> None:
+    return None
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float, cancel: CancelToken | None,
+               what: str, poll_s: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        check_cancel(cancel, what)
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(poll_s)
+
+
+def lookup_board(board_id: str | None) -> Any | None:
+    """The registry entry for ``board_id`` (None when not given); InputError if unknown."""
+    if not board_id:
+        return None
+    from device_drivers import boards
+
+    try:
+        return boards.get_board(board_id)
+    except KeyError:
+        raise InputError(f"unknown board {board_id!r}",
+                         "run `tinyops boards --list` to see the registry ids") from None
