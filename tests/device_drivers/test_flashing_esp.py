@@ -209,7 +209,7 @@ def test_firmware_image_goes_to_the_factory_app() -> None:
 
 
 def test_dest_offset_and_label() -> None:
-    loader = FakeLoader(build_table(DEFAULT_ROWS + [("model2", "data", "spiffs", 0x200000,
+    loader = FakeLoader(build_table([*DEFAULT_ROWS, ("model2", "data", "spiffs", 0x200000,
                                                      0x10000, 0)]))
     art = Artifact.from_bytes(TFLITE, "m.tflite")
     r = _backend(loader).flash(art, "p", FlashOptions(dest="model2"), lambda f, m: None, None)
