@@ -233,8 +233,4 @@ def lookup_board(board_id: str | None) -> Any | None:
         return None
     from device_drivers import boards
 
-    try:
-        return boards.get_board(board_id)
-    except KeyError:
-        raise InputError(f"unknown board {board_id!r}",
-                         "run `tinyops boards --list` to see the registry ids") from None
+    return boards.get_board(board_id)

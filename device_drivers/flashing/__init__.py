@@ -1,0 +1,162 @@
+"""Flashing: one interface, one small module per back end, verified by the device, recorded.
+
+    from device_drivers.flashing import flash
+    result = flash("model_int8.tflite", "/dev/ttyACM0", progress=print_progress)
+
+``flash`` picks the back end (explicit, else from the artifact, else from the board
+registry, else smp), runs it, refuses any result the device did not verify, and writes one
+provisioning record whatever happens. A failure raises the back end's error with the
+failed ``FlashResult`` attached as ``exc.result``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from device_drivers.errors import Cancelled, InputError, TinyOpsError, VerifyError
+from device_drivers.flashing.base import (
+    Artifact,
+    Backend,
+    CancelToken,
+    FlashOptions,
+    FlashResult,
+    Progress,
+    Stopwatch,
+    lookup_board,
+    null_progress,
+)
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("smp", "uf2", "esp", "arduino")
+
+__all__ = [
+    "BACKENDS",
+    "Artifact",
+    "Backend",
+    "FlashOptions",
+    "FlashResult",
+    "choose_backend",
+    "flash",
+    "get_backend",
+    "record_for",
+]
+
+
+def get_backend(name: str) -> Backend:
+    """A back end by name (``virtual`` is an alias of ``smp``)."""
+    if name in ("smp", "virtual"):
+        from device_drivers.flashing.smp import SmpBackend
+
+        return SmpBackend()
+    if name == "uf2":
+        from device_drivers.flashing.uf2 import Uf2Backend
+
+        return Uf2Backend()
+    if name == "esp":
+        from device_drivers.flashing.esp import EspBackend
+
+        return EspBackend()
+    if name == "arduino":
+        from device_drivers.flashing.arduino import ArduinoBackend
+
+        return ArduinoBackend()
+    raise InputError(f"unknown back end {name!r}", f"use one of: {', '.join(BACKENDS)}")
+
+
+def choose_backend(artifact: Artifact, board: Any | None = None,
+                   explicit: str | None = None) -> str:
+    """The back end for ``artifact``: explicit, else what the artifact is, else the board's."""
+    if explicit:
+        if explicit not in (*BACKENDS, "virtual"):
+            raise InputError(f"unknown back end {explicit!r}",
+                             f"use one of: {', '.join(BACKENDS)}")
+        return "smp" if explicit == "virtual" else explicit
+    by_kind = {"uf2": "uf2", "arduino-sketch": "arduino", "esp-image": "esp",
+               "mcuboot-image": "smp"}
+    if artifact.kind in by_kind:
+        return by_kind[artifact.kind]
+    backend = getattr(board, "backend", None)
+    if backend in BACKENDS:
+        return str(backend)
+    return "smp"
+
+
+def flash(artifact: Artifact | str | Path, port: str | None, *,
+          backend: str | Backend | None = None, options: FlashOptions | None = None,
+          progress: Progress | None = None,
+          cancel: CancelToken | None = None, record: bool = True,
+          usb_serial: str | None = None) -> FlashResult:
+    """Flash ``artifact`` to the board on ``port`` and prove it; see the module docstring."""
+    from device_drivers.flashing.probe import usb_serial_for
+
+    options = options or FlashOptions()
+    progress = progress or null_progress
+    clock = Stopwatch()
+    if not isinstance(artifact, Artifact):
+        artifact = Artifact.load(artifact)
+    serial_no = usb_serial or usb_serial_for(port)
+    name = backend if isinstance(backend, str) or backend is None else backend.name
+    result: FlashResult | None = None
+    try:
+        board = lookup_board(options.board)
+        if isinstance(backend, str) or backend is None:
+            name = choose_backend(artifact, board, backend)
+            impl = get_backend(name)
+        else:
+            impl = backend
+        log.info("flash %s (%s, %d B) to %s via %s", artifact.name, artifact.kind,
+                 artifact.size, port, name)
+        result = impl.flash(artifact, port, options, progress, cancel)
+        result.usb_serial = result.usb_serial or serial_no
+        if not (result.ok and result.verified and result.device_digest):
+            raise VerifyError(f"{port}: the device did not verify {artifact.name}",
+                              "no verification, no success: flash again")
+    except TinyOpsError as exc:
+        failed = FlashResult(
+            ok=False, backend=str(name or "?"), port=port, artifact=artifact.name,
+            artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
+            local_digest=artifact.expected_model_sha256 or artifact.sha256,
+            device_digest=result.device_digest if result else None,
+            board=options.board, usb_serial=serial_no, error=exc.message, hint=exc.hint,
+            dest=options.dest)
+        exc.result = failed  # type: ignore[attr-defined]
+        if record:
+            _write_record(failed, artifact, "cancelled" if isinstance(exc, Cancelled) else
+                          "failed")
+        raise
+    if record:
+        _write_record(result, artifact, "ok")
+    return result
+
+
+def record_for(result: FlashResult, artifact: Artifact, outcome: str) -> Any:
+    """The provisioning record of one flash."""
+    from device_drivers.records import Record
+
+    if result.device_digest:
+        same = result.device_digest == result.local_digest
+        verify = (f"{result.digest_algo} {'match' if same else 'MISMATCH'}: device "
+                  f"{result.device_digest}")
+    else:
+        verify = "not verified"
+    details = result.to_dict()
+    for key in ("port", "board", "usb_serial", "backend", "artifact", "artifact_sha256",
+                "error", "duration_s"):
+        details.pop(key, None)
+    details["kind"] = artifact.kind
+    return Record(operation="flash", result=outcome, port=result.port, board=result.board,
+                  usb_serial=result.usb_serial, backend=result.backend,
+                  artifact=artifact.name, artifact_sha256=artifact.sha256,
+                  artifact_size=artifact.size, verify=verify, error=result.error,
+                  duration_s=round(result.duration_s, 4), details=details)
+
+
+def _write_record(result: FlashResult, artifact: Artifact, outcome: str) -> None:
+    from device_drivers.records import add_record
+
+    rid = add_record(record_for(result, artifact, outcome))
+    if rid is None:
+        result.notes.append("the provisioning record could not be written (see the log)")

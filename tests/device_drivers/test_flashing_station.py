@@ -1,0 +1,154 @@
+"""Station mode orchestration with a simple in-test back end (no device): parallelism,
+per-board status, failures isolated, cancel, records, on-plug events."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import ClassVar
+
+import pytest
+
+from device_drivers.errors import DeviceError
+from device_drivers.flashing import Artifact, FlashOptions, FlashResult, flash
+from device_drivers.flashing.base import check_cancel
+from device_drivers.flashing.station import BoardJob, run_station, watch_and_flash
+from device_drivers.records import RecordStore
+
+MODEL = b"\x1c\x00\x00\x00TFL3" + bytes(range(200)) * 20
+
+
+class MemoryBackend:
+    """Stores artifacts in a dict per port; takes ``blocks`` steps of ``step_s`` each."""
+
+    name: ClassVar[str] = "memory"
+
+    def __init__(self, blocks: int = 10, step_s: float = 0.02,
+                 broken: frozenset[str] = frozenset()) -> None:
+        self.blocks, self.step_s, self.broken = blocks, step_s, broken
+        self.stored: dict[str, bytes] = {}
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def flash(self, artifact, port, options, progress, cancel) -> FlashResult:
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            for i in range(self.blocks):
+                check_cancel(cancel, "memory flash")
+                time.sleep(self.step_s)
+                progress((i + 1) / self.blocks, f"block {i + 1}")
+                if port in self.broken and i == self.blocks // 2:
+                    raise DeviceError(f"{port}: link lost", "replug")
+            self.stored[port] = artifact.data
+            digest = hashlib.sha256(self.stored[port]).hexdigest()
+            return FlashResult(ok=True, backend=self.name, port=port, artifact=artifact.name,
+                               artifact_sha256=artifact.sha256, bytes=artifact.size,
+                               duration_s=0.1, local_digest=artifact.sha256,
+                               device_digest=digest, verified=digest == artifact.sha256)
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def _one(backend: MemoryBackend, artifact: Artifact):
+    return lambda port, progress, cancel: flash(artifact, port, backend=backend,
+                                                options=FlashOptions(), progress=progress,
+                                                cancel=cancel)
+
+
+def test_four_boards_flash_in_parallel_with_their_own_status() -> None:
+    backend = MemoryBackend()
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    updates: list[tuple[str, str, float]] = []
+    lock = threading.Lock()
+
+    def on_update(job: BoardJob) -> None:
+        with lock:
+            updates.append((job.port, job.state, job.fraction))
+
+    ports = [f"/dev/fake{i}" for i in range(4)]
+    report = run_station(ports, _one(backend, art), on_update=on_update,
+                         usb_serial_for=lambda p: "SN-" + p[-1])
+    assert report.ok and len(report.passed) == 4
+    assert backend.max_active == 4  # really in parallel
+    assert set(backend.stored) == set(ports)
+    for port in ports:
+        mine = [u for u in updates if u[0] == port]
+        assert mine[0][1] == "waiting" and mine[-1][1] == "ok"
+        fractions = [f for _, s, f in mine if s == "flashing"]
+        assert fractions == sorted(fractions)  # each board's own monotonic progress
+    assert {j.usb_serial for j in report.jobs} == {"SN-0", "SN-1", "SN-2", "SN-3"}
+    records = RecordStore().list()
+    assert len(records) == 4 and {r.result for r in records} == {"ok"}
+
+
+def test_one_broken_board_fails_alone() -> None:
+    backend = MemoryBackend(broken=frozenset({"/dev/fake2"}))
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    report = run_station([f"/dev/fake{i}" for i in range(4)], _one(backend, art))
+    assert not report.ok
+    assert [j.port for j in report.failed] == ["/dev/fake2"]
+    bad = report.failed[0]
+    assert bad.state == "failed" and "link lost" in (bad.error or "")
+    assert bad.result is not None and bad.result.ok is False
+    assert len(report.passed) == 3
+    results = {r.port: r.result for r in RecordStore().list()}
+    assert results["/dev/fake2"] == "failed" and list(results.values()).count("ok") == 3
+
+
+def test_cancel_stops_every_board() -> None:
+    backend = MemoryBackend(blocks=200, step_s=0.01)
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    cancel = threading.Event()
+    threading.Timer(0.15, cancel.set).start()
+    started = time.monotonic()
+    report = run_station([f"/dev/fake{i}" for i in range(3)], _one(backend, art),
+                         cancel=cancel)
+    assert time.monotonic() - started < 1.5
+    assert {j.state for j in report.jobs} == {"cancelled"}
+    assert not backend.stored
+    assert {r.result for r in RecordStore().list()} == {"cancelled"}
+
+
+def test_unverified_result_is_a_failure() -> None:
+    class Liar(MemoryBackend):
+        def flash(self, artifact, port, options, progress, cancel) -> FlashResult:
+            result = super().flash(artifact, port, options, progress, cancel)
+            result.device_digest, result.verified = None, False
+            return result
+
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    report = run_station(["/dev/fake0"], _one(Liar(blocks=1), art))
+    assert report.jobs[0].state == "failed" and "did not verify" in report.jobs[0].error
+
+
+def test_on_plug_starts_a_job_per_new_board_and_skips_busy_duplicates() -> None:
+    backend = MemoryBackend(blocks=5, step_s=0.02)
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+
+    def events():
+        yield ("/dev/fake0", "A")
+        yield ("/dev/fake0", "A")  # re-announced while its job runs: ignored
+        yield ("/dev/fake1", "B")
+        time.sleep(0.3)
+        yield ("/dev/fake0", "A")  # replugged after its job finished: flashed again
+
+    report = watch_and_flash(events(), _one(backend, art))
+    assert [j.usb_serial for j in report.jobs] == ["A", "B", "A"]
+    assert report.ok
+
+
+def test_duplicate_ports_are_flashed_once() -> None:
+    backend = MemoryBackend(blocks=1)
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    report = run_station(["/dev/x", "/dev/x"], _one(backend, art))
+    assert len(report.jobs) == 1
+
+
+@pytest.mark.parametrize("ports", [[]])
+def test_no_ports_is_not_ok(ports) -> None:
+    assert run_station(ports, lambda p, g, c: None).ok is False  # type: ignore[arg-type,return-value]
