@@ -1,0 +1,399 @@
+"""``VirtualBoard``: a board that speaks SMP (and the TinyOps runtime group) on a pty or
+TCP socket, runs real models, streams telemetry and misbehaves on request.
+
+Usage::
+
+    with VirtualBoard(board="nano33ble") as vb:     # .start() returns the port
+        print(vb.port)                                # /dev/pts/7
+        ...                                           # talk SMP to it
+
+Threads: ``sim-link`` reads the link, reassembles frames and answers them in order (one
+request at a time, like the MCU); ``sim-telemetry`` prints one JSON line per stream
+period. Writes go through one lock, whole frames or whole lines at a time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from device_drivers import paths
+from device_drivers.errors import InputError
+from device_drivers.virtual.faults import FaultConfig, FaultInjector, Pacer
+from device_drivers.virtual.flash import FlashStore
+from device_drivers.virtual.fs_group import FsGroup
+from device_drivers.virtual.images import ImageGroup
+from device_drivers.virtual.limits import BoardLimits, resolve_board
+from device_drivers.virtual.link import Link, PtyLink, TcpLink
+from device_drivers.virtual.model import ModelError, ModelRunner
+from device_drivers.virtual.os_group import BUF_COUNT, BUF_SIZE, OsGroup
+from device_drivers.virtual.runtime_group import DEFAULT_PATH, Runtime
+from device_drivers.virtual.smp_server import Dispatcher, Fail, RxFramer, encode_frame
+
+log = logging.getLogger(__name__)
+
+FIRMWARE_VERSION = "1.0.0"
+REPLY_TIMEOUT_S = 5.0
+"""How long a reply may wait for the host to read before it is dropped."""
+REPLUG_DELAY_S = 0.2
+_instances = itertools.count()
+
+
+def default_model_files() -> tuple[Path, Path] | None:
+    """The bundled example model and its labels, if they are installed."""
+    folder = paths.resources_dir() / "examples" / "vibration"
+    model = folder / "model_int8.tflite"
+    return (model, folder / "labels.txt") if model.is_file() else None
+
+
+def read_labels(path: Path) -> list[str] | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return [line.strip() for line in lines if line.strip()] or None
+
+
+@dataclass
+class LinkCounters:
+    bytes_rx: int = 0
+    bytes_tx: int = 0
+    frames_ok: int = 0
+    frames_bad: int = 0
+    frames_dropped: int = 0
+    lines_corrupted: int = 0
+    text_lines_rx: int = 0
+    replies_lost: int = 0
+    telemetry_lines: int = 0
+    telemetry_lost: int = 0
+    links: int = 0
+    disconnects: int = 0
+
+
+class VirtualBoard:
+    def __init__(self, board: str = "virtual", state_dir: str | os.PathLike[str] | None = None,
+                 faults: FaultConfig | None = None, tcp_port: int | None = None,
+                 model: str | os.PathLike[str] | None = None, *,
+                 limits: BoardLimits | None = None, default_model: bool = True,
+                 seed: int = 0) -> None:
+        self.limits = limits or resolve_board(board)
+        self.board_id = self.limits.id
+        self.faults = faults or FaultConfig()
+        self._tcp_port = tcp_port
+        self._model_file = Path(model) if model is not None else None
+        if self._model_file is not None and not self._model_file.is_file():
+            raise InputError(f"model file {self._model_file} not found",
+                             "give the path of a .tflite file")
+        self._default_model = default_model
+        self._state_dir = state_dir
+        self._seed = seed
+        self.counters = LinkCounters()
+        self._injector = FaultInjector(self.faults)
+        self._rx_pacer = Pacer(self.faults.baud)
+        self._tx_pacer = Pacer(self.faults.baud)
+        self._write_lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._link: Link | None = None
+        self._link_bytes = 0
+        self._announce_path: Path | None = None
+        self._instance = next(_instances)
+        self.flash: FlashStore | None = None
+        self.runner: ModelRunner | None = None
+        self.runtime: Runtime | None = None
+        self.port: str | None = None
+        self.started_at: str | None = None
+
+    # ---- public API --------------------------------------------------------------------
+    @property
+    def bytes_rx(self) -> int:
+        return self.counters.bytes_rx
+
+    @property
+    def frames_ok(self) -> int:
+        return self.counters.frames_ok
+
+    @property
+    def frames_bad(self) -> int:
+        return self.counters.frames_bad
+
+    @property
+    def loaded_model_sha256(self) -> str | None:
+        """Hex SHA-256 of the model the runtime runs now (None without a model)."""
+        m = self.runner.current if self.runner is not None else None
+        return m.sha256.hex() if m is not None else None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._stop.is_set()
+
+    def start(self) -> str:
+        """Bring the board up; returns the port (a ``/dev/pts/N`` path or ``socket://`` URL)."""
+        if self._threads:
+            raise RuntimeError("virtual board already started")
+        self.flash = FlashStore(self._state_dir, self.limits.storage_size)
+        self.runner = ModelRunner()
+        try:
+            self.runtime = Runtime(self.limits, self.flash, self.runner,
+                                   smp_buffers=BUF_SIZE * BUF_COUNT, seed=self._seed)
+            self.images = ImageGroup(self.flash, self.limits.slot_size, FIRMWARE_VERSION,
+                                     self.limits.id)
+            self.dispatcher = self._build_dispatcher()
+            self._provision()
+            self._link = TcpLink(self._tcp_port) if self._tcp_port is not None else PtyLink()
+            self.port = self._link.open()
+        except BaseException:
+            self.runner.close()
+            self.flash.close()
+            raise
+        self.counters.links += 1
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._stop.clear()
+        self._announce()
+        atexit.register(self.stop)
+        self._banner()
+        for name, target in (("sim-link", self._serve), ("sim-telemetry", self._telemetry)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        threading.Thread(target=self.runner.warm_up, daemon=True, name="sim-spare").start()
+        log.info("virtual board %s on %s", self.board_id, self.port)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop serving, close the link, end the interpreter, remove the announcement."""
+        self._stop.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=10)
+        self._threads.clear()
+        with self._write_lock:
+            if self._link is not None:
+                self._link.close()
+                self._link = None
+        if self.runner is not None:
+            self.runner.close()
+        if self._announce_path is not None:
+            self._announce_path.unlink(missing_ok=True)
+            self._announce_path = None
+        if self.flash is not None:
+            self.flash.close()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> VirtualBoard:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def announcement(self) -> dict[str, Any]:
+        return {"port": self.port, "board": self.board_id, "pid": os.getpid(),
+                "started": self.started_at, "virtual": True}
+
+    # ---- setup -------------------------------------------------------------------------
+    def _build_dispatcher(self) -> Dispatcher:
+        d = Dispatcher()
+        assert self.runtime is not None and self.flash is not None
+        OsGroup(self.limits.id, self.limits.mcu, self.images.running_version,
+                self.runtime.uptime_ms, self._reboot, self._stat_groups).register(d)
+        self.images.register(d)
+        FsGroup(self.flash, BUF_SIZE).register(d)
+        self.runtime.register(d)
+        return d
+
+    def _provision(self) -> None:
+        """Load the model: ``model=`` if given, else what flash holds, else the bundled one."""
+        assert self.runtime is not None and self.flash is not None
+        first_boot = not self.flash.state.get("provisioned")
+        source = self._model_file
+        if source is None and first_boot and self._default_model:
+            found = default_model_files()
+            source = found[0] if found else None
+        if source is not None:
+            labels = read_labels(source.with_name("labels.txt")) or read_labels(
+                source.with_suffix(".labels"))
+            try:
+                self.runtime.install(source.read_bytes(), DEFAULT_PATH, labels)
+            except Fail as exc:
+                raise InputError(f"model {source} does not load on {self.board_id}: "
+                                 f"{exc.reason}", "give a valid .tflite that fits the board"
+                                 ) from None
+        else:
+            self.runtime.restore()
+        self.flash.state["provisioned"] = True
+        self.flash.save()
+
+    def _announce(self) -> None:
+        folder = paths.virtual_boards_dir()
+        name = f"{os.getpid()}.json" if self._instance == 0 else \
+            f"{os.getpid()}-{self._instance}.json"
+        path = folder / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.announcement()))
+        os.replace(tmp, path)
+        self._announce_path = path
+
+    def _stat_groups(self) -> dict[str, dict[str, int]]:
+        c = self.counters
+        rt = self.runtime
+        assert rt is not None
+        return {
+            "smp": {"frames_ok": c.frames_ok, "frames_bad": c.frames_bad,
+                    "frames_dropped": c.frames_dropped, "bytes_rx": c.bytes_rx,
+                    "bytes_tx": c.bytes_tx, "text_lines_rx": c.text_lines_rx},
+            "runtime": {"inferences": rt.inferences, "loads": rt.loads,
+                        "load_failures": rt.load_failures, "uptime_ms": rt.uptime_ms()},
+            "link": {"links": c.links, "disconnects": c.disconnects,
+                     "telemetry_lines": c.telemetry_lines, "telemetry_lost": c.telemetry_lost},
+        }
+
+    # ---- output ------------------------------------------------------------------------
+    def _send(self, data: bytes, timeout: float) -> bool:
+        """Write one whole frame or line (paced like the UART when ``baud`` is set)."""
+        with self._write_lock:
+            link = self._link
+            if link is None or not link.connected:
+                return False
+            step = self._tx_pacer.chunk_size()
+            for i in range(0, len(data), step):
+                chunk = data[i: i + step]
+                self._tx_pacer.wait(len(chunk), self._stop)
+                if not link.write(chunk, timeout):
+                    return False
+                self.counters.bytes_tx += len(chunk)
+            return True
+
+    def _banner(self) -> None:
+        text = (f"*** Booting Zephyr OS build v3.7.0 (virtual) ***\r\n"
+                f"tinyops-runtime 1.0.0 on {self.board_id}: image "
+                f"{self.images.running_version()}\r\n")
+        self._send(text.encode(), 0.05)
+
+    def _reboot(self) -> None:
+        """OS reset: MCUboot swaps or reverts images, the runtime restarts."""
+        assert self.runtime is not None
+        outcome = self.images.boot()
+        self.runtime.boot()
+        log.info("virtual board reset (%s), running image %s", outcome,
+                 self.images.running_version())
+        self._banner()
+
+    # ---- threads -----------------------------------------------------------------------
+    def _mutate(self, line: bytes) -> bytes:
+        out, changed = self._injector.corrupt_line(line)
+        if changed:
+            self.counters.lines_corrupted += 1
+        return out
+
+    def _serve(self) -> None:
+        framer = RxFramer(BUF_SIZE, self._mutate)
+        budget = self.faults.disconnect_after
+        while not self._stop.is_set():
+            link = self._link
+            if link is None:
+                break
+            try:
+                data = link.poll(0.05)
+            except Exception:  # never let the link thread die
+                log.exception("link read failed")
+                data = b""
+            if data is None:  # the TCP host went away
+                framer.reset()
+                self._link_bytes = 0
+                continue
+            if not data:
+                continue
+            cut = False
+            if budget is not None and self._link_bytes + len(data) >= budget:
+                data = data[: max(0, budget - self._link_bytes)]
+                cut = True
+            self._link_bytes += len(data)
+            self.counters.bytes_rx += len(data)
+            self._rx_pacer.wait(len(data), self._stop)
+            for event in framer.feed(data):
+                self._on_event(event)
+            if cut:
+                self._unplug()
+                framer.reset()
+
+    def _on_event(self, event: Any) -> None:
+        if event.kind == "text":
+            self.counters.text_lines_rx += 1
+            return
+        if event.kind == "bad":
+            self.counters.frames_bad += 1
+            log.debug("malformed frame: %s", event.reason)
+            return
+        if self._injector.drop_frame():
+            self.counters.frames_dropped += 1
+            return
+        self.counters.frames_ok += 1
+        started = time.monotonic()
+        try:
+            reply, after = self.dispatcher.handle(event.data)
+        except Exception:  # the dispatcher already answers handler bugs; this is a backstop
+            log.exception("request failed")
+            return
+        if self.runtime is not None:
+            self.runtime.busy.add(time.monotonic() - started)
+        if reply is None:
+            return
+        if self.faults.delay_ms:
+            self._stop.wait(self.faults.delay_ms / 1000.0)
+        if not self._send(encode_frame(reply), REPLY_TIMEOUT_S):
+            self.counters.replies_lost += 1
+        if after is not None:
+            after()
+
+    def _unplug(self) -> None:
+        """The disconnect-after fault: pull the cable, then (pty) plug a new one in."""
+        self.counters.disconnects += 1
+        with self._write_lock:
+            link = self._link
+            if link is None:
+                return
+            link.unplug()
+            log.info("virtual board %s: link dropped after %d bytes", self.board_id,
+                     self._link_bytes)
+            self._link_bytes = 0
+            if isinstance(link, PtyLink):
+                self._stop.wait(REPLUG_DELAY_S)
+                if self._stop.is_set():
+                    return
+                self.port = link.open()
+                self.counters.links += 1
+                self._announce()
+
+    def _telemetry(self) -> None:
+        assert self.runtime is not None
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            rt = self.runtime
+            period = rt.period_ms / 1000.0
+            next_at = max(next_at + period, time.monotonic() - period)
+            if self._stop.wait(max(0.0, next_at - time.monotonic())):
+                break
+            if not rt.stream_on:
+                continue
+            link = self._link
+            if link is None or not link.connected:
+                continue
+            try:
+                line = rt.telemetry_line()
+            except (ModelError, Fail, ValueError) as exc:
+                log.debug("telemetry failed: %s", exc)
+                continue
+            if self._send(line, 0.02):
+                self.counters.telemetry_lines += 1
+            else:
+                self.counters.telemetry_lost += 1

@@ -1,0 +1,211 @@
+"""The running model: an interpreter in a child process, swapped atomically.
+
+:class:`ModelRunner` keeps the current :class:`WorkerProcess` (the running model) and a
+warm spare (interpreter already imported). ``load`` builds the new model in the spare;
+only when it parsed, allocated in the board's arena and ran once does the runner switch
+to it. Any failure, including the child crashing, leaves the previous model running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from device_drivers.virtual.worker import read_message, write_message
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+LOAD_TIMEOUT_S = 30.0
+INFER_TIMEOUT_S = 5.0
+
+
+class ModelError(Exception):
+    """A load or infer failed; ``code`` is a ``RUNTIME_ERR`` name."""
+
+    def __init__(self, code: str, message: str, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.needed = needed
+
+
+class WorkerProcess:
+    """One interpreter child process (``python -m device_drivers.virtual.worker``)."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        quiet = not log.isEnabledFor(logging.DEBUG)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "device_drivers.virtual.worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if quiet else None, env=env, close_fds=True,
+        )
+        self._lock = threading.Lock()
+        self.ready: dict[str, Any] | None = None
+        self.backend = "?"
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        if self.ready is None:
+            self.ready = self._read(timeout)
+            self.backend = str(self.ready.get("backend", "?"))
+
+    def _read(self, timeout: float) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            self.kill()
+            raise ModelError("BAD_MODEL", f"the interpreter did not answer within {timeout:g} s")
+        try:
+            return read_message(self._proc.stdout)
+        except (EOFError, OSError):
+            code = self._proc.wait(timeout=5)
+            raise ModelError("BAD_MODEL", f"the interpreter crashed (exit {code})") from None
+
+    def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        with self._lock:
+            self.wait_ready()
+            assert self._proc.stdin is not None
+            try:
+                write_message(self._proc.stdin, message)
+            except (BrokenPipeError, OSError):
+                raise ModelError("BAD_MODEL", "the interpreter process is gone") from None
+            return self._read(timeout)
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            log.warning("interpreter process %s did not exit", self._proc.pid)
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def close(self) -> None:
+        if self._proc.poll() is None and self._proc.stdin is not None:
+            try:
+                write_message(self._proc.stdin, {"op": "quit"})
+                self._proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+
+@dataclass
+class LoadedModel:
+    data: bytes = field(repr=False)
+    path: str
+    labels: list[str]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    arena_used: int
+    backend: str
+    sha256: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            self.sha256 = hashlib.sha256(self.data).digest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class ModelRunner:
+    """The model the board runs, with atomic replacement."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards current/worker swaps
+        self._spare_lock = threading.Lock()
+        self._spare: WorkerProcess | None = None
+        self.current: LoadedModel | None = None
+        self._worker: WorkerProcess | None = None
+        self._closed = False
+
+    def warm_up(self) -> None:
+        """Start a spare interpreter process now, so the next load is quick."""
+        with self._spare_lock:
+            if self._closed:
+                return
+            if self._spare is None or not self._spare.alive():
+                self._spare = WorkerProcess()
+
+    def _take_spare(self) -> WorkerProcess:
+        with self._spare_lock:
+            spare, self._spare = self._spare, None
+        if spare is None or not spare.alive():
+            spare = WorkerProcess()
+        return spare
+
+    def load(self, data: bytes, path: str, labels: list[str], arena: int) -> LoadedModel:
+        """Build ``data`` in a fresh interpreter; switch to it only if that worked."""
+        worker = self._take_spare()
+        try:
+            reply = worker.call({"op": "load", "model": data, "arena": arena}, LOAD_TIMEOUT_S)
+        except ModelError:
+            worker.kill()
+            raise
+        finally:
+            threading.Thread(target=self.warm_up, daemon=True, name="sim-spare").start()
+        if not reply.get("ok"):
+            worker.close()
+            raise ModelError(str(reply.get("code", "BAD_MODEL")), str(reply.get("message")),
+                             reply.get("needed"))
+        model = LoadedModel(data=data, path=path, labels=labels, inputs=reply["inputs"],
+                            outputs=reply["outputs"], arena_used=int(reply["arena_used"]),
+                            backend=str(reply.get("backend", worker.backend)))
+        with self._lock:
+            old, self._worker = self._worker, worker
+            self.current = model
+        if old is not None:
+            old.close()
+        return model
+
+    def infer(self, raw: bytes) -> tuple[bytes, int]:
+        with self._lock:
+            worker, model = self._worker, self.current
+        if worker is None or model is None:
+            raise ModelError("NO_MODEL", "no model is loaded")
+        try:
+            reply = worker.call({"op": "infer", "input": raw}, INFER_TIMEOUT_S)
+        except ModelError:
+            if not worker.alive():  # the interpreter crashed: the board has no model now
+                with self._lock:
+                    if self._worker is worker:
+                        self._worker, self.current = None, None
+                worker.kill()
+            raise
+        if not reply.get("ok"):
+            raise ModelError(str(reply.get("code", "BAD_MODEL")), str(reply.get("message")))
+        return reply["output"], int(reply["latency_us"])
+
+    def close(self) -> None:
+        with self._spare_lock:
+            self._closed = True
+            spare, self._spare = self._spare, None
+        with self._lock:
+            worker, self._worker = self._worker, None
+        for w in (spare, worker):
+            if w is not None:
+                w.close()

@@ -1,0 +1,240 @@
+"""Interpreter worker: runs one ``.tflite`` model in a child process.
+
+The TFLM Python interpreter can crash the whole process (segfault) on a malformed model
+or a too-small arena, so the virtual board never builds one in its own process. It
+starts ``python -m device_drivers.virtual.worker`` and talks to it over stdin/stdout
+with length-prefixed pickles (see :mod:`device_drivers.virtual.model`). If the child
+dies, the board reports an error and keeps the previous model.
+
+Backend: ``tflite_micro`` (the TFLM interpreter); where it is not installed,
+``tf.lite.Interpreter`` (arena use is then an estimate). ``TINYOPS_SIM_BACKEND=tflite``
+forces the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pickle
+import re
+import struct
+import sys
+import tempfile
+import time
+from typing import Any, BinaryIO
+
+import numpy as np
+
+_LEN = struct.Struct("!I")
+PROBE_ARENA = 32 * 1024 * 1024
+"""Arena for the first, measuring allocation: large enough that TFLM does not crash."""
+
+
+def read_message(stream: BinaryIO) -> Any:
+    head = stream.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError
+    (size,) = _LEN.unpack(head)
+    body = stream.read(size)
+    if len(body) < size:
+        raise EOFError
+    return pickle.loads(body)
+
+
+def write_message(stream: BinaryIO, message: Any) -> None:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LEN.pack(len(body)) + body)
+    stream.flush()
+
+
+def _spec(details: dict[str, Any], name: str) -> dict[str, Any]:
+    quant = details.get("quantization_parameters") or {}
+    scales = list(quant.get("scales", []))
+    zeros = list(quant.get("zero_points", []))
+    if not scales and "quantization" in details:  # tf.lite's per-tensor tuple
+        scale, zero = details["quantization"]
+        scales, zeros = ([scale], [zero]) if scale else ([], [])
+    return {
+        "name": name,
+        "dtype": np.dtype(details["dtype"]).name,
+        "shape": [int(d) for d in details["shape"]],
+        "scale": float(scales[0]) if scales else 0.0,
+        "zero_point": int(zeros[0]) if zeros else 0,
+    }
+
+
+class LoadFailed(Exception):
+    def __init__(self, code: str, message: str, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.needed = needed
+
+
+class TflmModel:
+    backend = "tflite-micro"
+
+    def __init__(self, model: bytes, arena: int) -> None:
+        from tflite_micro.python.tflite_micro import runtime
+
+        try:
+            parsed = runtime.convert_bytearray_to_object(bytearray(model))
+            graph = parsed.subgraphs[0]
+            names = [_name(graph.tensors[i].name) for i in graph.inputs]
+            out_names = [_name(graph.tensors[i].name) for i in graph.outputs]
+        except Exception as exc:
+            raise LoadFailed("BAD_MODEL", f"the FlatBuffer does not parse: {exc}") from None
+        try:  # measure first with a generous arena: a too-small one may segfault TFLM
+            probe = runtime.Interpreter.from_bytes(model, arena_size=max(arena, PROBE_ARENA))
+        except Exception as exc:
+            raise LoadFailed("BAD_MODEL", f"the interpreter cannot build it: {exc}") from None
+        self.inputs = [_spec(probe.get_input_details(i), n) for i, n in enumerate(names)]
+        self.outputs = [_spec(probe.get_output_details(i), n) for i, n in enumerate(out_names)]
+        self._interp = probe
+        self.invoke(bytes(_nbytes(self.inputs[0])))
+        needed = _arena_used(probe)
+        if needed > arena:
+            raise LoadFailed("ARENA_TOO_SMALL",
+                             f"the model needs {needed} B of arena, the board has {arena} B",
+                             needed)
+        try:  # now the real thing, in the board's arena
+            self._interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+        except Exception as exc:
+            raise LoadFailed("ARENA_TOO_SMALL", f"allocation in {arena} B failed: {exc}",
+                             needed) from None
+        self.invoke(bytes(_nbytes(self.inputs[0])))
+        self.arena_used = _arena_used(self._interp) or needed
+
+    def invoke(self, raw: bytes) -> tuple[bytes, int]:
+        spec = self.inputs[0]
+        x = np.frombuffer(raw, dtype=spec["dtype"]).reshape(spec["shape"])
+        start = time.perf_counter_ns()
+        self._interp.set_input(x, 0)
+        self._interp.invoke()
+        out = self._interp.get_output(0)
+        elapsed = time.perf_counter_ns() - start
+        return np.ascontiguousarray(out).tobytes(), max(1, elapsed // 1000)
+
+
+class TfliteModel:
+    backend = "tf.lite"
+
+    def __init__(self, model: bytes, arena: int) -> None:
+        import tensorflow as tf  # fallback only, in the child process
+
+        try:
+            interp = tf.lite.Interpreter(model_content=model)
+            interp.allocate_tensors()
+        except Exception as exc:
+            raise LoadFailed("BAD_MODEL", f"the interpreter cannot build it: {exc}") from None
+        self._interp = interp
+        self._in = interp.get_input_details()
+        self._out = interp.get_output_details()
+        self.inputs = [_spec(d, d["name"]) for d in self._in]
+        self.outputs = [_spec(d, d["name"]) for d in self._out]
+        # estimate: every tensor's bytes minus the constant data that stays in flash
+        total = sum(int(np.prod(d["shape"])) * np.dtype(d["dtype"]).itemsize
+                    for d in interp.get_tensor_details() if len(d["shape"]))
+        self.arena_used = max(1024, total - len(model))
+        if self.arena_used > arena:
+            raise LoadFailed("ARENA_TOO_SMALL", f"the model needs about {self.arena_used} B "
+                             f"of arena, the board has {arena} B", self.arena_used)
+
+    def invoke(self, raw: bytes) -> tuple[bytes, int]:
+        spec = self.inputs[0]
+        x = np.frombuffer(raw, dtype=spec["dtype"]).reshape(spec["shape"])
+        start = time.perf_counter_ns()
+        self._interp.set_tensor(self._in[0]["index"], x)
+        self._interp.invoke()
+        out = self._interp.get_tensor(self._out[0]["index"])
+        elapsed = time.perf_counter_ns() - start
+        return np.ascontiguousarray(out).tobytes(), max(1, elapsed // 1000)
+
+
+def _name(raw: bytes | str | None) -> str:
+    if isinstance(raw, bytes):
+        return raw.decode("utf-8", "replace")
+    return raw or ""
+
+
+def _nbytes(spec: dict[str, Any]) -> int:
+    return int(np.prod(spec["shape"])) * np.dtype(spec["dtype"]).itemsize
+
+
+_TOTAL = re.compile(rb"Arena allocation total (\d+) bytes")
+
+
+def _arena_used(interp: Any) -> int:
+    """TFLM's recording allocator prints its totals to stderr: capture and parse them."""
+    libc = ctypes.CDLL(None)
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            interp.print_allocations()
+            libc.fflush(None)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        found = _TOTAL.search(tmp.read())
+    return int(found.group(1)) if found else 0
+
+
+def _backend() -> type:
+    if os.environ.get("TINYOPS_SIM_BACKEND", "").lower() == "tflite":
+        return TfliteModel
+    try:
+        import tflite_micro.python.tflite_micro.runtime  # noqa: F401
+    except ImportError:
+        return TfliteModel
+    return TflmModel
+
+
+def serve(inp: BinaryIO, out: BinaryIO) -> None:
+    backend = _backend()
+    write_message(out, {"ready": True, "backend": backend.backend})
+    model: Any = None
+    while True:
+        try:
+            msg = read_message(inp)
+        except EOFError:
+            return
+        op = msg.get("op")
+        if op == "quit":
+            return
+        try:
+            if op == "load":
+                model = backend(msg["model"], int(msg["arena"]))
+                write_message(out, {"ok": True, "inputs": model.inputs, "outputs": model.outputs,
+                                    "arena_used": int(model.arena_used),
+                                    "backend": backend.backend})
+            elif op == "infer":
+                if model is None:
+                    raise LoadFailed("NO_MODEL", "no model loaded")
+                if len(msg["input"]) != _nbytes(model.inputs[0]):
+                    raise LoadFailed("BAD_INPUT", f"input is {len(msg['input'])} B, the model "
+                                     f"takes {_nbytes(model.inputs[0])} B")
+                output, latency = model.invoke(msg["input"])
+                write_message(out, {"ok": True, "output": output, "latency_us": int(latency)})
+            else:
+                write_message(out, {"ok": False, "code": "BAD_REQUEST", "message": str(op)})
+        except LoadFailed as exc:
+            write_message(out, {"ok": False, "code": exc.code, "message": str(exc),
+                                "needed": exc.needed})
+        except Exception as exc:
+            write_message(out, {"ok": False, "code": "BAD_MODEL",
+                                "message": f"{type(exc).__name__}: {exc}"})
+
+
+def main() -> None:
+    # The protocol owns the original stdout; anything printed (by Python or C) goes to stderr.
+    proto_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
+        serve(sys.stdin.buffer, proto_out)
+
+
+if __name__ == "__main__":
+    main()
