@@ -251,9 +251,6 @@ def user_dir() -> Path:
     return paths.config_dir() / "boards"
 
 
-_last_problems: list[str] = []
-
-
 def load_registry(*, strict: bool = False, include_user: bool = True) -> list[Board]:
     """Shipped boards, then user boards (same id replaces the shipped one), ordered by id."""
     by_id = {b.id: b for b in _builtin(str(builtin_dir()))}
@@ -261,12 +258,11 @@ def load_registry(*, strict: bool = False, include_user: bool = True) -> list[Bo
     if include_user:
         for board in _load_dir(user_dir(), strict, problems):
             by_id[board.id] = board
-    _last_problems[:] = problems
     return sorted(by_id.values(), key=lambda b: b.id)
 
 
 def registry_problems() -> list[str]:
-    """Problems found in user board files by the last ``load_registry`` call (re-checked)."""
+    """Problems in the user's board files (each such file is skipped by ``load_registry``)."""
     problems: list[str] = []
     _load_dir(user_dir(), False, problems)
     return problems
