@@ -93,7 +93,7 @@ class TflmProcess:
         self.model = bytes(model)
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen | None = None
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
         self.restarts = 0
 
     # -- process management -----------------------------------------------------------------

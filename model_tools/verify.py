@@ -212,8 +212,8 @@ def _check_index(idx: int, limit: int, what: str, allow_optional: bool = False) 
     if allow_optional and idx == -1:
         return
     if not 0 <= idx < limit:
-        raise InvalidModelError(f"corrupt TFLite model: {what} {idx} is out of range (0..{limit - 1})",
-                                _HINT)
+        raise InvalidModelError(
+            f"corrupt TFLite model: {what} {idx} is out of range (0..{limit - 1})", _HINT)
 
 
 def _parse(data: bytes, schema: Schema) -> TfliteModel:
@@ -237,9 +237,11 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
         for ti, t in enumerate(sg.tensors or []):
             shape = _ints(t.shape)
             if any(d < 0 for d in shape):
-                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has shape {shape}", _HINT)
+                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has shape {shape}",
+                                        _HINT)
             if t.type not in dtypes:
-                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has type {t.type}", _HINT)
+                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has type {t.type}",
+                                        _HINT)
             _check_index(t.buffer, max(len(buffers), 1), f"tensor {ti} buffer index")
             buf = buffers[t.buffer] if buffers else None
             const = 0
@@ -304,8 +306,8 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
         limit = len(subgraphs[sig.subgraphIndex].tensors)
         for tm in _iter(sig.inputs) + _iter(sig.outputs):
             _check_index(tm.tensorIndex, limit, "signature tensor index")
-    return TfliteModel(bytes(data), subgraphs, (model.description or b"").decode("utf-8", "replace"),
-                       metadata)
+    description = (model.description or b"").decode("utf-8", "replace")
+    return TfliteModel(bytes(data), subgraphs, description, metadata)
 
 
 def _iter(values: Iterable | None) -> list:

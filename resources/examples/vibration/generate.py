@@ -79,44 +79,6 @@ def _save_without_optimizer(model, path: Path) -> None:
     bare.save(path)
 
 
-def _convert_int8(model, calib: np.ndarray) -> bytes:
-    # Temporary until model_tools.quantize lands.
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([s[None]] for s in calib)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
-
-
-def _int8_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
-    from tflite_micro.python.tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_bytes(tflite, arena_size=64 * 1024)
-    inp, outp = interp.get_input_details(0), interp.get_output_details(0)
-    s, z = inp["quantization_parameters"]["scales"][0], inp["quantization_parameters"]["zero_points"][0]
-    hits = 0
-    for xi, yi in zip(x, y):
-        q = np.clip(np.round(xi / s) + z, -128, 127).astype(np.int8)[None]
-        interp.set_input(q, 0)
-        interp.invoke()
-        hits += int(np.argmax(interp.get_output(0)[0]) == yi)
-    return hits / len(y)
-
-
-def _write_card(out: Path, tflite: bytes, acc: float, q_acc: float) -> None:
-    import hashlib
-    import json
-
-    card = {"model": "model_int8.tflite", "sha256": hashlib.sha256(tflite).hexdigest(),
-            "size": len(tflite), "mode": "int8", "labels": list(STATES),
-            "float_accuracy": acc, "quantized_accuracy": q_acc}
-    (out / "model_int8.tflite.card.json").write_text(json.dumps(card, indent=2) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: here)")
@@ -138,13 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     np.savez_compressed(out / "eval.npz", x=x_eval, y=y_eval)
     (out / "labels.txt").write_text("\n".join(STATES) + "\n")
 
-    t0 = time.perf_counter()
-    tflite = _convert_int8(model, data["calib"][0])
-    (out / "model_int8.tflite").write_bytes(tflite)
-    q_acc = _int8_accuracy(tflite, x_eval, y_eval)
-    print(f"quantized in {time.perf_counter() - t0:.1f} s: {len(tflite)} bytes, "
-          f"int8 accuracy {q_acc:.4f}")
-    _write_card(out, tflite, acc, q_acc)
+    from model_tools.quantize import quantize
+
+    report = quantize(out / "model.keras", out / "calib.npz", eval_data=out / "eval.npz",
+                      mode="int8", output=out / "model_int8.tflite", labels=list(STATES),
+                      extra_card={"sample_rate_hz": SAMPLE_RATE_HZ, "window": WINDOW,
+                                  "axes": ["x", "y", "z"], "units": "g",
+                                  "generator": "resources/examples/vibration/generate.py"})
+    print(f"quantized in {report.seconds:.1f} s: float {report.float_size} B -> int8 "
+          f"{report.quantized_size} B, accuracy {report.float_accuracy:.4f} -> "
+          f"{report.quantized_accuracy:.4f}, arena {report.arena_bytes} B ({report.engine})")
     return 0
 
 
