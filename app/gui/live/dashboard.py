@@ -265,15 +265,17 @@ class LiveDashboard(QWidget):
         big = [k for k in self._order if k in ("scores", "signals")]
         small = [k for k in self._order if k not in big]
         row = 0
+        cols = max(1, min(3, len(small)))
+        if len(small) == 4:
+            cols = 2
         for key in big:
-            ci.addItem(self.panels[key].plot, row=row, col=0, colspan=2)
-            ci.layout.setRowStretchFactor(row, 3)
+            ci.addItem(self.panels[key].plot, row=row, col=0, colspan=cols)
+            ci.layout.setRowStretchFactor(row, 5)
             row += 1
-        cols = 2 if len(small) > 1 else 1
         for i, key in enumerate(small):
             r, c = row + i // cols, i % cols
-            ci.addItem(self.panels[key].plot, row=r, col=c, colspan=1 if cols == 2 else 2)
-            ci.layout.setRowStretchFactor(r, 2)
+            ci.addItem(self.panels[key].plot, row=r, col=c)
+            ci.layout.setRowStretchFactor(r, 3)
         # plots with nothing below them carry the time axis label
         bottom = {k for i, k in enumerate(small) if i + cols >= len(small)} or set(big[-1:])
         for key in self._order:

@@ -66,7 +66,8 @@ class LiveHeader(QWidget):
         self.cursor.setProperty("role", "muted")
         self.cursor.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.cursor)
-        self._shown: tuple = ()
+        self._shown: tuple = ("init",)
+        self.reset()
 
     def reset(self) -> None:
         self.show_state(None, None, None, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -34,8 +36,11 @@ class Panel:
         self.curves: dict[str, Curve] = {}
         plot.setMenuEnabled(False)
         plot.showGrid(x=True, y=True, alpha=theme.grid_alpha(dark))
-        plot.setTitle(spec.title, size="10pt", bold=True, justify="left")
+        self._fg = theme.plot_foreground(dark)
+        self._set_title()
         plot.setLabel("left", spec.unit or ("score" if spec.key == "scores" else "value"))
+        for name in ("left", "bottom"):
+            plot.getAxis(name).enableAutoSIPrefix(False)
         plot.getAxis("left").setWidth(58)
         plot.hideButtons()
         plot.setClipToView(True)
@@ -49,9 +54,6 @@ class Panel:
         else:
             plot.enableAutoRange(axis="y")
             plot.setAutoVisible(y=True)
-        self.legend = plot.addLegend(offset=(8, 4), labelTextSize="9pt",
-                                     brush=pg.mkBrush(theme.plot_background(dark) + "D0"),
-                                     verSpacing=-6, colCount=4)
         self.cursor = pg.InfiniteLine(angle=90, movable=False,
                                       pen=pg.mkPen(theme.plot_foreground(dark), width=1,
                                                    style=Qt.PenStyle.DashLine))
@@ -67,8 +69,20 @@ class Panel:
         item.setSkipFiniteCheck(True)
         curve = Curve(name, label, color, item, ring)
         self.curves[name] = curve
-        self.legend.setVisible(len(self.curves) > 1)
+        self._set_title()
         return curve
+
+    def _set_title(self) -> None:
+        """Title plus a colour key of the curves (no legend box over the data)."""
+        html = (f"<span style='color:{self._fg}; font-weight:600'>"
+                f"{escape(self.spec.title)}</span>")
+        if len(self.curves) > 1 or self.spec.key in ("scores", "signals"):
+            keys = "&nbsp;&nbsp;&nbsp;".join(
+                f"<span style='color:{c.color}'>&#9644;</span>&nbsp;"
+                f"<span style='color:{self._fg}'>{escape(c.label)}</span>"
+                for c in self.curves.values())
+            html += "&nbsp;&nbsp;&nbsp;&nbsp;&nbsp;" + keys
+        self.plot.setTitle(html, size="10pt", justify="left")
 
     def set_autoscale(self, on: bool) -> None:
         if self.spec.y_range is not None:

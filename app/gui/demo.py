@@ -1,0 +1,82 @@
+"""The demo board: the built-in virtual board started inside the GUI process.
+
+Used by ``tinyops gui --demo``, by plain ``tinyops`` when no board is plugged in, and by
+kiosk mode as its fallback. The virtual board speaks the real protocol on a real
+pseudo-terminal (or a local TCP socket), runs the bundled example model in TFLM, and
+announces itself in the virtual-boards dir like any ``tinyops sim``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from typing import Any
+
+from device_drivers.errors import TinyOpsError
+
+log = logging.getLogger(__name__)
+
+DEMO_BOARD = "nano33ble"
+
+
+class DemoBoard:
+    """Owns one in-process virtual board. ``start`` blocks (run it in a job)."""
+
+    def __init__(self, board: str = DEMO_BOARD) -> None:
+        self.board_id = board
+        self.board: Any = None
+        self.port: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.port is not None
+
+    def start(self, progress: Any = None, cancel: Any = None) -> str:
+        """Start the board; returns its port. Safe to call twice (returns the same port)."""
+        with self._lock:
+            if self.port is not None:
+                return self.port
+            if progress:
+                progress(0.1, "starting the virtual board…")
+            try:
+                from device_drivers.virtual import VirtualBoard  # type: ignore[attr-defined]
+            except ImportError as exc:
+                raise TinyOpsError("the virtual board is not available in this build",
+                                   "update TinyOps; `tinyops sim` must work first") from exc
+            kwargs: dict[str, Any] = {}
+            params = inspect.signature(VirtualBoard).parameters
+            if "board" in params:
+                kwargs["board"] = self.board_id
+            elif "board_id" in params:
+                kwargs["board_id"] = self.board_id
+            board = VirtualBoard(**kwargs)
+            port = board.start()
+            if cancel is not None and cancel.is_set():
+                _stop(board)
+                from device_drivers.errors import Cancelled
+
+                raise Cancelled("demo board start cancelled")
+            self.board, self.port = board, str(port)
+            log.info("demo board %s on %s", self.board_id, self.port)
+            if progress:
+                progress(1.0, f"virtual board on {self.port}")
+            return self.port
+
+    def stop(self) -> None:
+        with self._lock:
+            board, self.board, self.port = self.board, None, None
+        if board is not None:
+            _stop(board)
+
+
+def _stop(board: Any) -> None:
+    for name in ("stop", "close", "shutdown"):
+        method = getattr(board, name, None)
+        if callable(method):
+            try:
+                method()
+            except Exception:
+                log.warning("stopping the demo board failed", exc_info=True)
+            return

@@ -1,0 +1,378 @@
+"""The main window: devices on the left, pages on the right, messages and status around them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from app.gui.connection import DeviceLink, LinkInfo
+from app.gui.context import AppContext
+from app.gui.demo import DemoBoard
+from app.gui.device_panel import DevicePanel
+from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
+from app.gui.message_bar import MessageBar
+from app.gui.pages.console_page import ConsolePage
+from app.gui.pages.flash_page import FlashPage
+from app.gui.pages.live_page import LivePage
+from app.gui.pages.model_page import ModelPage
+from app.gui.pages.records_page import RecordsPage
+from app.gui.settings import Settings
+from app.gui.status import StatusBar
+from app.gui.workers import JobError, JobRunner
+
+log = logging.getLogger(__name__)
+
+PAGES = ("model", "flash", "live", "console", "records")
+
+
+@dataclass
+class WindowOptions:
+    demo: bool = False
+    kiosk: bool = False
+    port: str | None = None
+    auto_demo: bool = True  # start the demo board when no board is plugged in
+    watch: bool = True
+    enumerate_fn: Callable[[], list[DeviceEntry]] | None = None
+    watch_interval_s: float = 0.5
+
+
+class MainWindow(QMainWindow):
+    demo_started = Signal(str)  # port
+
+    def __init__(self, options: WindowOptions | None = None,
+                 settings: Settings | None = None) -> None:
+        super().__init__()
+        self.options = options or WindowOptions()
+        self.settings = settings or Settings()
+        self.setWindowTitle("TinyOps")
+        self.runner = JobRunner(self)
+        self.live = LivePage(self, window_s=self.settings.get("live/window_s"),
+                             autoscale=self.settings.get("live/autoscale"))
+        self.link = DeviceLink(self.live.dashboard.store, self,
+                               period_ms=self.settings.get("live/period_ms"))
+        self.demo = DemoBoard()
+        self._demo_job = None
+        self._first_scan = False
+        self.message = MessageBar(self)
+        self.devices = DevicePanel(self)
+        self.ctx = AppContext(self.runner, self.link, self.settings, self.report_error,
+                              self.report_info, self.devices.devices, self.devices.selected,
+                              kiosk=self.options.kiosk)
+        self.console = ConsolePage(self, timestamps=self.settings.get("console/timestamps"))
+        self.model_page = ModelPage(self.ctx, self)
+        self.flash_page = FlashPage(self.ctx, self)
+        self.records_page = RecordsPage(self.ctx, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        for page, title in ((self.model_page, "Model"), (self.flash_page, "Flash"),
+                            (self.live, "Live"), (self.console, "Console"),
+                            (self.records_page, "Records")):
+            self.tabs.addTab(page, title)
+        right = QWidget(self)
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 4, 4, 0)
+        rl.setSpacing(4)
+        rl.addWidget(self.message)
+        rl.addWidget(self.tabs, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.devices)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([290, 1000])
+        self.setCentralWidget(self.splitter)
+        self.status = StatusBar(self.runner, self)
+        self.setStatusBar(self.status)
+
+        self.watcher = DeviceWatcher(self.options.enumerate_fn, self.options.watch_interval_s,
+                                     self)
+        self._wire()
+        self._build_menus()
+        self._restore()
+        if self.options.kiosk:
+            self._enter_kiosk()
+
+    # ------------------------------------------------------------------ wiring
+    def _wire(self) -> None:
+        self.watcher.added.connect(self._device_added)
+        self.watcher.removed.connect(self._device_removed)
+        self.watcher.changed.connect(self.devices.add_device)
+        self.watcher.scanned.connect(self._scanned)
+        self.devices.connect_requested.connect(self.connect_port)
+        self.devices.disconnect_requested.connect(self.disconnect)
+        self.devices.demo_requested.connect(self.start_demo)
+        self.link.state_changed.connect(self._link_state)
+        self.link.connected.connect(self._link_connected)
+        self.link.error.connect(self.report_error)
+        dash = self.live.dashboard
+        dash.lines_received.connect(self.console.append_lines)
+        dash.status_changed.connect(self.status.set_rate)
+        self.live.error.connect(self.report_error)
+        self.live.info.connect(self.report_info)
+        self.console.error.connect(self.report_error)
+        self.console.info.connect(self.report_info)
+        self.console.send_requested.connect(self._send_text)
+
+    def _action(self, menu: Any, text: str, shortcut: Any, slot: Callable[..., Any],
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work with the menu bar hidden (kiosk)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        f = bar.addMenu("&File")
+        self._action(f, "Open model…", QKeySequence.StandardKey.Open, self._open_model)
+        self._action(f, "Record telemetry…", "Ctrl+R", self.live._record_clicked)
+        self._action(f, "Replay recording…", "Ctrl+Shift+R", self._replay)
+        self._action(f, "Export dashboard as PNG…", "Ctrl+E", self.live._export_clicked)
+        f.addSeparator()
+        self._action(f, "Quit", QKeySequence.StandardKey.Quit, self.close)
+        d = bar.addMenu("&Device")
+        self._action(d, "Connect selected", "Ctrl+K", self._connect_selected)
+        self._action(d, "Disconnect", "Ctrl+Shift+K", self.disconnect)
+        self._action(d, "Start demo board", "Ctrl+D", self.start_demo)
+        v = bar.addMenu("&View")
+        for i, (key, title) in enumerate(zip(PAGES, ("Model", "Flash", "Live", "Console",
+                                                      "Records"), strict=True)):
+            self._action(v, title, f"Ctrl+{i + 1}", lambda _=False, k=key: self.show_page(k))
+        v.addSeparator()
+        self._action(v, "Pause live plots", "Space", self._toggle_pause)
+        self._action(v, "Autoscale", "A", self.live.toggle_autoscale)
+        self._action(v, "Full screen", "F11", self._toggle_full_screen)
+        h = bar.addMenu("&Help")
+        self._action(h, "Keyboard shortcuts", "F1", self._show_shortcuts)
+
+    # ------------------------------------------------------------------ start-up
+    def start(self) -> None:
+        """Begin watching devices and connect/demo as the options say (after show())."""
+        if self.options.watch:
+            self.watcher.start()
+        if self.options.port:
+            self.connect_port(self.options.port)
+        elif self.options.demo:
+            self.start_demo(banner="Demo mode: the built-in virtual board runs the example "
+                            "vibration model.")
+        if not self.options.watch:
+            self._scanned([])
+
+    def _scanned(self, entries: list[DeviceEntry]) -> None:
+        if self._first_scan:
+            return
+        self._first_scan = True
+        if self.options.port or self.options.demo or self.link.port:
+            return
+        hardware = [e for e in entries if not e.virtual]
+        last = self.settings.get("device/last_port")
+        if self.options.kiosk:
+            if entries:
+                self.connect_port((hardware or entries)[0].port)
+            else:
+                self.start_demo(banner="No board connected: showing the demo board.")
+        elif last and any(e.port == last for e in hardware):
+            self.connect_port(last)
+        elif not hardware and self.options.auto_demo:
+            if entries:  # a virtual board someone started: use it
+                self.connect_port(entries[0].port)
+                return
+            self.start_demo(banner="No board connected: showing the demo board. Plug a board "
+                            "in and pick it on the left.")
+
+    # ------------------------------------------------------------------ devices
+    def _device_added(self, entry: DeviceEntry) -> None:
+        self.devices.add_device(entry)
+        if self.link.port == entry.port:
+            self.devices.set_status(entry.port, self.link.state)
+        if (self.options.kiosk and not entry.virtual and self.demo.running
+                and self.link.port == self.demo.port):
+            self.connect_port(entry.port)  # kiosk: a real board replaces the demo
+
+    def _device_removed(self, port: str) -> None:
+        self.devices.remove_device(port)
+
+    def connect_port(self, port: str) -> None:
+        self.live.stop_replay()
+        if self.link.port != port:
+            self.live.dashboard.new_segment()
+        self.link.auto_reconnect = self.options.kiosk
+        self.link.connect_port(port)
+        self.devices.select(port)
+
+    def _connect_selected(self) -> None:
+        sel = self.devices.selected()
+        if sel is not None:
+            self.connect_port(sel.port)
+
+    def disconnect(self) -> None:
+        self.link.disconnect_port()
+
+    def start_demo(self, banner: str | None = None) -> None:
+        if self.demo.running:
+            self.connect_port(self.demo.port)  # type: ignore[arg-type]
+            return
+        if self._demo_job is not None:
+            return
+        self.status.set_link("connecting", "starting the demo board…")
+        job = self.runner.submit(self.demo.start, name="demo board")
+        self._demo_job = job
+        if isinstance(banner, str) and banner:
+            self.message.show_message("info", banner)
+
+        def started(port: str) -> None:
+            self._demo_job = None
+            self.devices.add_device(DeviceEntry(port=port, name=board_name(self.demo.board_id),
+                                                board_id=self.demo.board_id, mode="app",
+                                                virtual=True, backend="virtual"))
+            self.connect_port(port)
+            self.show_page("live")
+            self.demo_started.emit(port)
+
+        def failed(err: JobError) -> None:
+            self._demo_job = None
+            self.status.set_link("failed", err.message)
+            self.report_error(err)
+
+        job.succeeded.connect(started)
+        job.failed.connect(failed)
+
+    def _link_state(self, state: str, detail: str) -> None:
+        self.status.set_link(state, detail)
+        self.devices.set_status(self.link.port, state if state != "idle" else "")
+        port = self.link.port or ""
+        self.live.set_source(detail if state in ("connected", "lost") else "")
+        entry = self.devices.entry(port) if port else None
+        if state == "connected" and port and not (entry and entry.virtual):
+            self.settings.set("device/last_port", port)
+
+    def _link_connected(self, info: LinkInfo) -> None:
+        self.devices.set_runtime(info.port, info.runtime)
+        if info.warning:
+            self.message.show_message("warning", info.warning)
+        elif self.message.level == "error":
+            self.message.dismiss()
+        if not info.runtime:
+            self.live.dashboard.set_empty_text(
+                f"Connected to {info.port}.\nNo TinyOps runtime answered; waiting for text "
+                "telemetry (JSON lines, Arduino plotter or Edge Impulse output).")
+        self.flash_page.device_connected(info)
+
+    def _send_text(self, text: str) -> None:
+        session = self.link.session
+        writer = getattr(session, "write_text", None) or getattr(session, "write", None)
+        if session is None:
+            self.report_error(JobError("no board is connected", "connect a board first"))
+        elif writer is None:
+            self.report_error(JobError("sending text is not supported by this device link",
+                                       "update TinyOps"))
+        else:
+            job = self.runner.submit(writer, text + "\n", name="send", pass_context=False)
+            job.failed.connect(self.report_error)
+
+    # ------------------------------------------------------------------ pages and views
+    def show_page(self, key: str) -> None:
+        if self.options.kiosk and key != "live":
+            return
+        self.tabs.setCurrentIndex(PAGES.index(key))
+
+    def current_page(self) -> str:
+        return PAGES[self.tabs.currentIndex()]
+
+    def _toggle_pause(self) -> None:
+        if self.current_page() == "live":
+            self.live.toggle_pause()
+
+    def _toggle_full_screen(self) -> None:
+        if self.options.kiosk:
+            return
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _open_model(self) -> None:
+        if not self.options.kiosk:
+            self.show_page("model")
+            self.model_page.browse()
+
+    def _replay(self) -> None:
+        if self.options.kiosk:
+            return
+        self.link.disconnect_port()
+        self.show_page("live")
+        self.live._replay_clicked()
+
+    def _show_shortcuts(self) -> None:
+        rows = [f"{a.text()}: {a.shortcut().toString()}" for a in self.actions()
+                if not a.shortcut().isEmpty()]
+        self.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
+
+    def _enter_kiosk(self) -> None:
+        self.menuBar().hide()
+        self.devices.hide()
+        self.live.set_kiosk(True)
+        self.tabs.tabBar().hide()
+        self.tabs.setCurrentIndex(PAGES.index("live"))
+        for i in range(self.tabs.count()):
+            self.tabs.setTabEnabled(i, PAGES[i] == "live")
+
+    # ------------------------------------------------------------------ messages
+    def report_error(self, err: JobError) -> None:
+        self.message.show_error(err)
+        self.status.showMessage(err.message, 8000)
+
+    def report_info(self, text: str) -> None:
+        self.message.info(text)
+        self.status.showMessage(text, 5000)
+
+    # ------------------------------------------------------------------ persistence
+    def _restore(self) -> None:
+        geometry = self.settings.get("window/geometry")
+        if not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+        state = self.settings.get("window/state")
+        if not state.isEmpty():
+            self.restoreState(state)
+        page = self.settings.get("window/page")
+        if page in PAGES and not self.options.demo:
+            self.tabs.setCurrentIndex(PAGES.index(page))
+        else:
+            self.tabs.setCurrentIndex(PAGES.index("live"))
+
+    def _save(self) -> None:
+        s = self.settings
+        if not self.options.kiosk:
+            s.set("window/geometry", self.saveGeometry())
+            s.set("window/state", self.saveState())
+            s.set("window/page", self.current_page())
+        s.set("live/window_s", self.live.dashboard.window_s)
+        s.set("live/autoscale", self.live.dashboard.autoscale)
+        s.set("console/timestamps", self.console.timestamps.isChecked())
+        s.sync()
+
+    def shutdown(self) -> None:
+        """Stop every thread this window started; idempotent."""
+        if getattr(self, "_shut", False):
+            return
+        self._shut = True
+        self._save()
+        QTimer.singleShot(0, lambda: None)
+        self.watcher.stop()
+        self.live.shutdown()
+        self.link.shutdown()
+        self.runner.shutdown(5000)
+        self.demo.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

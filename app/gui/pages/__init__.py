@@ -1,0 +1,1 @@
+"""The main window's pages: Model, Flash, Live, Console, Records."""

@@ -1,0 +1,200 @@
+"""The Live page: the dashboard plus its controls (window, pause, autoscale, record, replay)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui.live.dashboard import WINDOWS_S, LiveDashboard
+from app.gui.live.recording import load_recording, replay
+from app.gui.workers import JobError, describe_error
+
+log = logging.getLogger(__name__)
+
+
+def window_text(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
+
+
+class ReplayThread(QThread):
+    """Feeds a recording into the dashboard's store at its own pace."""
+
+    failed = Signal(object)
+
+    def __init__(self, path: str, store, speed: float = 1.0, parent=None) -> None:
+        super().__init__(parent)
+        self.path, self.store, self.speed = path, store, speed
+        self.stop_event = threading.Event()
+        self.pushed = 0
+
+    def stop(self, wait_ms: int = 3000) -> bool:
+        self.stop_event.set()
+        return self.wait(wait_ms)
+
+    def run(self) -> None:
+        try:
+            rec = load_recording(self.path)
+            self.pushed = replay(rec, self.store.push, self.stop_event, self.speed)
+        except BaseException as exc:
+            self.failed.emit(describe_error(exc))
+
+
+class LivePage(QWidget):
+    error = Signal(object)  # JobError
+    info = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, window_s: float = 30.0,
+                 autoscale: bool = True) -> None:
+        super().__init__(parent)
+        self.dashboard = LiveDashboard(self, window_s=window_s)
+        self.dashboard.set_autoscale(autoscale)
+        self._replay: ReplayThread | None = None
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 6, 8, 0)
+        bar.setSpacing(6)
+        bar.addWidget(QLabel("Window", self))
+        self.window_combo = QComboBox(self)
+        for s in WINDOWS_S:
+            self.window_combo.addItem(window_text(s), s)
+        self.window_combo.setToolTip("Rolling time window shown (1 s to 10 min)")
+        self.window_combo.currentIndexChanged.connect(self._window_changed)
+        bar.addWidget(self.window_combo)
+        self.pause_button = self._tool("Pause", "Freeze the plots to zoom and read values "
+                                       "(Space); data keeps being recorded", checkable=True)
+        self.pause_button.toggled.connect(self.dashboard.set_paused)
+        self.auto_button = self._tool("Autoscale", "Fit the y axes to the visible data (A)",
+                                      checkable=True)
+        self.auto_button.setChecked(autoscale)
+        self.auto_button.toggled.connect(self.dashboard.set_autoscale)
+        self.record_button = self._tool("Record…", "Record every sample to a CSV file (Ctrl+R)",
+                                        checkable=True)
+        self.record_button.clicked.connect(self._record_clicked)
+        self.replay_button = self._tool("Replay…", "Play back a CSV recording")
+        self.replay_button.clicked.connect(self._replay_clicked)
+        self.export_button = self._tool("Export PNG…", "Save the dashboard as an image (Ctrl+E)")
+        self.export_button.clicked.connect(self._export_clicked)
+        self.clear_button = self._tool("Clear", "Forget the plotted data")
+        self.clear_button.clicked.connect(self.dashboard.clear)
+        for b in (self.pause_button, self.auto_button, self.record_button, self.replay_button,
+                  self.export_button, self.clear_button):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        self.source_label = QLabel("", self)
+        self.source_label.setProperty("role", "muted")
+        bar.addWidget(self.source_label)
+        self.controls = QWidget(self)
+        self.controls.setLayout(bar)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.controls)
+        lay.addWidget(self.dashboard, 1)
+        self.set_window(window_s)
+        self.dashboard.recording_changed.connect(self.record_button.setChecked)
+
+    def _tool(self, text: str, tip: str, checkable: bool = False) -> QToolButton:
+        b = QToolButton(self)
+        b.setText(text)
+        b.setToolTip(tip)
+        b.setCheckable(checkable)
+        b.setAutoRaise(False)
+        return b
+
+    # ------------------------------------------------------------------ actions
+    def set_window(self, seconds: float) -> None:
+        idx = min(range(len(WINDOWS_S)), key=lambda i: abs(WINDOWS_S[i] - seconds))
+        self.window_combo.setCurrentIndex(idx)
+        self.dashboard.set_window(WINDOWS_S[idx])
+
+    def _window_changed(self, idx: int) -> None:
+        self.dashboard.set_window(float(self.window_combo.itemData(idx)))
+
+    def toggle_pause(self) -> None:
+        self.pause_button.toggle()
+
+    def toggle_autoscale(self) -> None:
+        self.auto_button.toggle()
+
+    def set_source(self, text: str) -> None:
+        self.source_label.setText(text)
+
+    def _record_clicked(self) -> None:
+        if self.dashboard.recorder is not None:
+            rows = self.dashboard.stop_recording()
+            self.info.emit(f"recording stopped: {rows:,} samples written")
+            return
+        self.record_button.setChecked(False)
+        path, _ = QFileDialog.getSaveFileName(self, "Record telemetry to", "telemetry.csv",
+                                              "CSV files (*.csv)")
+        if path:
+            self.start_recording(path)
+
+    def start_recording(self, path: str) -> bool:
+        try:
+            self.dashboard.start_recording(path)
+        except Exception as exc:
+            self.error.emit(describe_error(exc))
+            return False
+        self.info.emit(f"recording to {path}")
+        return True
+
+    def _replay_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Replay a recording", "",
+                                              "CSV files (*.csv);;All files (*)")
+        if path:
+            self.start_replay(path)
+
+    def start_replay(self, path: str, speed: float = 1.0) -> ReplayThread:
+        """Replay a recording (the caller disconnects any live board first)."""
+        self.stop_replay()
+        self.dashboard.reset()
+        thread = ReplayThread(path, self.dashboard.store, speed, self)
+        thread.failed.connect(self._replay_failed)
+        self._replay = thread
+        thread.start()
+        self.set_source(f"replaying {Path(path).name}")
+        return thread
+
+    def _replay_failed(self, err: JobError) -> None:
+        self.set_source("")
+        self.error.emit(err)
+
+    def stop_replay(self) -> None:
+        if self._replay is not None:
+            self._replay.stop()
+            self._replay = None
+
+    def _export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the dashboard", "tinyops-live.png",
+                                              "PNG images (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str) -> bool:
+        ok = self.dashboard.export_png(path)
+        if ok:
+            self.info.emit(f"saved {path}")
+        else:
+            self.error.emit(JobError(f"could not write {path}", "pick a folder you can write to"))
+        return ok
+
+    def set_kiosk(self, kiosk: bool) -> None:
+        self.controls.setVisible(not kiosk)
+
+    def shutdown(self) -> None:
+        self.stop_replay()
+        self.dashboard.shutdown()

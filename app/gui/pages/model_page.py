@@ -1,0 +1,361 @@
+"""The Model page: pick a model, see whether it fits the board, quantize it, export it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.gui import theme
+from app.gui.context import AppContext
+from app.gui.pages import model_jobs as jobs
+from app.gui.widgets import DictTable, FitGauge, KeyValues, human_bytes, human_count
+from app.gui.workers import Job, JobError
+
+MODES = ("int8", "int8-fallback", "dynamic", "float16")
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None else f"{100 * float(x):.1f} %"
+
+
+def _tflm_color(value: Any) -> str | None:
+    return {"yes": theme.GOOD, "no": theme.BAD}.get(str(value))
+
+
+class ModelPage(QWidget):
+    artifact_ready = Signal(str)  # a quantized .tflite to offer on the Flash page
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.analysis: dict[str, Any] | None = None
+        self.report: dict[str, Any] | None = None
+        self._job: Job | None = None
+
+        self.path = QLineEdit(self)
+        self.path.setPlaceholderText("Model file (.tflite, .keras, .h5)")
+        self.path.returnPressed.connect(self.analyze)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self.browse)
+        example = QPushButton("Example", self)
+        example.setToolTip("Use the bundled vibration example model")
+        example.clicked.connect(self.use_example)
+        self.board = QComboBox(self)
+        self.board.setMinimumWidth(240)
+        self.board.setToolTip("The board to check the model against")
+        self.analyze_button = QPushButton("Analyze", self)
+        self.analyze_button.setProperty("role", "primary")
+        self.analyze_button.clicked.connect(self.analyze)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model", self))
+        top.addWidget(self.path, 1)
+        top.addWidget(browse)
+        top.addWidget(example)
+        top.addWidget(QLabel("Board", self))
+        top.addWidget(self.board)
+        top.addWidget(self.analyze_button)
+
+        self.summary = KeyValues("Model", self)
+        self.summary.set_rows([("File", "—")])
+        self.fit = FitGauge(self)
+        self.fit.show_fit(None)
+        self.ops = DictTable([("op", "Operator"), ("count", "Count"), ("tflm", "TFLM")], self)
+        self.tensors = DictTable([("role", "Tensor"), ("name", "Name"), ("dtype", "Type"),
+                                  ("shape", "Shape"), ("quant", "Quantization")], self)
+        self.layers = DictTable([("index", "#"), ("op", "Operator"), ("output_shape", "Output"),
+                                 ("params", "Params"), ("macs", "MACs")], self)
+        details = QTabWidget(self)
+        details.addTab(self.ops, "Operators")
+        details.addTab(self.tensors, "Inputs / outputs")
+        details.addTab(self.layers, "Layers")
+
+        upper = QWidget(self)
+        grid = QGridLayout(upper)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.summary, 0, 0)
+        grid.addWidget(self.fit, 0, 1)
+        grid.addWidget(details, 1, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(upper)
+        split.addWidget(self._build_quantize())
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress_label = QLabel(self)
+        self.progress_label.setProperty("role", "muted")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        prow = QHBoxLayout()
+        prow.addWidget(self.progress_label, 1)
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.cancel_button)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addLayout(top)
+        lay.addLayout(prow)
+        lay.addWidget(split, 1)
+        self._set_busy(None)
+        last = ctx.settings.get("model/last")
+        self.path.setText(last if last and Path(last).exists() else "")
+        self._boards_loaded = False
+
+    def _build_quantize(self) -> QGroupBox:
+        box = QGroupBox("Quantize for the microcontroller", self)
+        self.calib = QLineEdit(box)
+        self.calib.setPlaceholderText("Calibration data (.npz with x, .npy, .csv, folder)")
+        self.eval = QLineEdit(box)
+        self.eval.setPlaceholderText("Evaluation data with labels (optional)")
+        self.mode = QComboBox(box)
+        self.mode.addItems(MODES)
+        self.mode.setToolTip("int8: integer inputs and outputs, what TFLM runs best")
+        self.quantize_button = QPushButton("Quantize", box)
+        self.quantize_button.setProperty("role", "primary")
+        self.quantize_button.clicked.connect(self.quantize)
+        self.export_format = QComboBox(box)
+        self.export_format.addItem("C source", "c")
+        self.export_format.addItem("Arduino library", "arduino")
+        self.export_format.addItem("UF2 image", "uf2")
+        self.export_button = QPushButton("Export…", box)
+        self.export_button.clicked.connect(self._export_clicked)
+        self.flash_button = QPushButton("Flash this model →", box)
+        self.flash_button.clicked.connect(self._offer_for_flash)
+        self.report_table = DictTable([("metric", "Metric"), ("float", "Float"),
+                                       ("quantized", "Quantized")], box)
+        self.class_table = DictTable([("label", "Class"), ("count", "Samples"),
+                                      ("float", "Float accuracy"),
+                                      ("quantized", "Quantized accuracy")], box)
+        g = QGridLayout(box)
+        g.addWidget(QLabel("Calibration", box), 0, 0)
+        g.addWidget(self.calib, 0, 1)
+        g.addWidget(self._browse_button(self.calib, "Calibration data"), 0, 2)
+        g.addWidget(QLabel("Mode", box), 0, 3)
+        g.addWidget(self.mode, 0, 4)
+        g.addWidget(self.quantize_button, 0, 5)
+        g.addWidget(QLabel("Evaluation", box), 1, 0)
+        g.addWidget(self.eval, 1, 1)
+        g.addWidget(self._browse_button(self.eval, "Evaluation data"), 1, 2)
+        g.addWidget(self.export_format, 1, 3, 1, 2)
+        g.addWidget(self.export_button, 1, 5)
+        tables = QHBoxLayout()
+        tables.addWidget(self.report_table, 1)
+        tables.addWidget(self.class_table, 1)
+        g.addLayout(tables, 2, 0, 1, 6)
+        g.addWidget(self.flash_button, 3, 5)
+        g.setColumnStretch(1, 1)
+        return box
+
+    def _browse_button(self, target: QLineEdit, title: str) -> QPushButton:
+        b = QPushButton("…", self)
+        b.setMaximumWidth(32)
+        b.clicked.connect(lambda: self._pick_data(target, title))
+        return b
+
+    def _pick_data(self, target: QLineEdit, title: str) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, title, str(Path(self.path.text()).parent),
+                                              jobs.DATA_FILTER)
+        if path:
+            target.setText(path)
+
+    # ------------------------------------------------------------------ boards
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._boards_loaded:
+            self.load_boards()
+
+    def load_boards(self) -> Job:
+        self._boards_loaded = True
+        job = self.ctx.runner.submit(jobs.board_choices, name="board list", pass_context=False)
+        job.succeeded.connect(self._boards)
+        job.failed.connect(self.ctx.report_error)
+        return job
+
+    def _boards(self, choices: list[tuple[str, str]]) -> None:
+        current = self.board.currentData()
+        self.board.clear()
+        self.board.addItem("(no board)", None)
+        for bid, name in choices:
+            self.board.addItem(name, bid)
+        sel = self.ctx.selected_device()
+        want = current or (getattr(sel, "board_id", None) if sel else None) or "virtual"
+        idx = self.board.findData(want)
+        self.board.setCurrentIndex(max(idx, 0))
+
+    # ------------------------------------------------------------------ actions
+    def browse(self) -> None:
+        start = str(Path(self.path.text()).parent) if self.path.text() else str(jobs.example_dir())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model", start, jobs.MODEL_FILTER)
+        if path:
+            self.set_model(path)
+            self.analyze()
+
+    def use_example(self) -> None:
+        self.set_model(str(jobs.example_dir() / "model.keras"))
+        self.analyze()
+
+    def set_model(self, path: str) -> None:
+        self.path.setText(path)
+        calib, ev = jobs.guess_data(path)
+        if calib and not self.calib.text():
+            self.calib.setText(calib)
+        if ev and not self.eval.text():
+            self.eval.setText(ev)
+
+    def analyze(self) -> Job | None:
+        path = self.path.text().strip()
+        if not path:
+            self.ctx.report_error(JobError("no model file chosen",
+                                           "pick a .tflite, .keras or .h5 file (Ctrl+O)"))
+            return None
+        self.ctx.settings.set("model/last", path)
+        if not self.calib.text():
+            self.set_model(path)
+        job = self.ctx.runner.submit(jobs.analyze_job, path, self.board.currentData(),
+                                     name="analyze")
+        job.succeeded.connect(self.show_analysis)
+        return self._track(job, "analyzing…")
+
+    def quantize(self) -> Job | None:
+        job = self.ctx.runner.submit(jobs.quantize_job, self.path.text().strip(),
+                                     self.calib.text().strip(), self.eval.text().strip(),
+                                     self.mode.currentText(), name="quantize")
+        job.succeeded.connect(self.show_report)
+        return self._track(job, "quantizing…")
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    def _track(self, job: Job, text: str) -> Job:
+        self._set_busy(job, text)
+        job.progress.connect(self._progress)
+        job.failed.connect(self.ctx.report_error)
+        job.failed.connect(lambda err: self.progress_label.setText(
+            "cancelled" if err.cancelled else f"failed: {err.message}"))
+        job.finished.connect(lambda: self._set_busy(None))
+        return job
+
+    def _set_busy(self, job: Job | None, text: str = "") -> None:
+        self._job = job
+        busy = job is not None
+        for w in (self.analyze_button, self.quantize_button, self.export_button):
+            w.setEnabled(not busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setValue(0)
+            self.progress_label.setText(text)
+        self.flash_button.setEnabled(not busy and bool(self.report and self.report.get("output")))
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        if message:
+            self.progress_label.setText(message)
+
+    # ------------------------------------------------------------------ results
+    def show_analysis(self, a: dict[str, Any]) -> None:
+        self.analysis = a
+        compat = a.get("tflm_compatible")
+        arena = human_bytes(a.get("arena_bytes"))
+        arena += " (measured in TFLM)" if a.get("arena_method") == "measured" else " (estimate)"
+        rows = [
+            ("File", Path(str(a.get("model", ""))).name),
+            ("Kind", str(a.get("kind", "")) + (f" → {a['converted']}" if a.get("converted")
+                                               else "")),
+            ("Size", human_bytes(a.get("flash_bytes"))),
+            ("Parameters", human_count(a.get("params"))),
+            ("MACs / inference", human_count(a.get("macs"))),
+            ("Tensor arena", arena),
+            ("Runs in TFLM", "unknown" if compat is None else "yes" if compat else
+             f"no: {a.get('tflm_error')}"),
+            ("SHA-256", str(a.get("sha256", ""))[:16] + "…"),
+        ]
+        if a.get("labels"):
+            rows.append(("Labels", ", ".join(a["labels"])))
+        self.summary.set_rows(rows)
+        self.fit.show_fit(a.get("fit"), self.board.currentText())
+        self.ops.set_rows([{"op": o["op"], "count": o["count"],
+                            "tflm": {True: "yes", False: "no"}.get(o.get("tflm"), "?")}
+                           for o in a.get("ops", [])], {"tflm": _tflm_color})
+        tensors = []
+        for role, key in (("input", "inputs"), ("output", "outputs")):
+            for t in a.get(key, []):
+                q = t.get("quantization") or t.get("scale")
+                tensors.append({"role": role, "name": t.get("name"), "dtype": t.get("dtype"),
+                                "shape": t.get("shape"), "quant": q if q else "none"})
+        self.tensors.set_rows(tensors)
+        self.layers.set_rows([{**layer, "macs": human_count(layer.get("macs")),
+                               "params": human_count(layer.get("params"))}
+                              for layer in a.get("layers", [])])
+        self.progress_label.setText(f"analyzed in {a.get('seconds', 0):.1f} s")
+
+    def show_report(self, r: dict[str, Any]) -> None:
+        self.report = r
+        rows = [
+            {"metric": "Size", "float": human_bytes(r.get("float_size")),
+             "quantized": human_bytes(r.get("quantized_size"))},
+            {"metric": "Accuracy", "float": _pct(r.get("float_accuracy")),
+             "quantized": _pct(r.get("quantized_accuracy"))},
+            {"metric": "Top-1 agreement", "float": "", "quantized": _pct(r.get("agreement"))},
+            {"metric": "Output RMSE", "float": "",
+             "quantized": "—" if r.get("output_rmse") is None else f"{r['output_rmse']:.4f}"},
+            {"metric": "Tensor arena", "float": "",
+             "quantized": human_bytes(r.get("arena_bytes"))},
+            {"metric": "Runs in TFLM", "float": "",
+             "quantized": {True: "yes", False: "no"}.get(r.get("tflm_compatible"), "?")},
+            {"metric": "Evaluated on", "float": "",
+             "quantized": f"{r.get('eval_samples')} samples ({r.get('evaluated_on')})"},
+        ]
+        self.report_table.set_rows(rows)
+        per = r.get("per_class") or {}
+        self.class_table.set_rows([{"label": k, "count": v.get("count"),
+                                    "float": _pct(v.get("float")),
+                                    "quantized": _pct(v.get("quantized"))}
+                                   for k, v in per.items()])
+        out = r.get("output")
+        self.progress_label.setText(f"quantized in {r.get('seconds', 0):.1f} s → {out}")
+        self.ctx.report_info(f"quantized model written to {out}")
+        self.flash_button.setEnabled(bool(out))
+
+    def _offer_for_flash(self) -> None:
+        if self.report and self.report.get("output"):
+            self.artifact_ready.emit(str(self.report["output"]))
+
+    def _export_clicked(self) -> None:
+        src = (self.report or {}).get("output") or self.path.text().strip()
+        fmt = self.export_format.currentData()
+        suffix = {"c": ".cc", "arduino": "", "uf2": ".uf2"}[fmt]
+        default = str(Path(src).with_suffix(suffix)) if src else ""
+        if fmt == "arduino":
+            out = QFileDialog.getExistingDirectory(self, "Export the Arduino library into",
+                                                   str(Path(src).parent))
+        else:
+            out, _ = QFileDialog.getSaveFileName(self, "Export the model", default)
+        if out:
+            self.export(src, fmt, out)
+
+    def export(self, src: str, fmt: str, out: str) -> Job:
+        job = self.ctx.runner.submit(jobs.export_job, src, fmt, out, self.board.currentData(),
+                                     name="export")
+        job.succeeded.connect(lambda p: self.ctx.report_info(f"exported {p}"))
+        return self._track(job, f"exporting {fmt}…")
