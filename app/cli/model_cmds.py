@@ -1,0 +1,203 @@
+"""``tinyops analyze``, ``quantize`` and ``export``: model_tools on the command line.
+
+This module is where models meet boards: model_tools takes board limits as plain numbers
+and this layer looks them up in the registry (``device_drivers.boards``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from model_tools.errors import ModelInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    an = sub.add_parser("analyze", help="what a model needs on a microcontroller (and if it fits)")
+    an.add_argument("model", help=".tflite, .keras, .h5 or SavedModel folder")
+    an.add_argument("--board", metavar="ID", help="board id from the registry: fit verdict")
+    an.add_argument("--no-measure", action="store_true",
+                    help="skip the arena measurement (static estimate only)")
+    an.add_argument("--layers", action="store_true", help="list every layer (text output)")
+    an.add_argument("--json", action="store_true", help="print one JSON object")
+    an.set_defaults(func=cmd_analyze)
+
+    qu = sub.add_parser("quantize", help="quantize a float model for TFLite Micro")
+    qu.add_argument("model", help=".keras, .h5 or SavedModel folder")
+    qu.add_argument("--calib", required=True, metavar="DATA",
+                    help="calibration samples: .npz (x), .npy, .csv or a folder")
+    qu.add_argument("--eval", metavar="DATA", help="evaluation samples with labels (y)")
+    qu.add_argument("--mode", default="int8",
+                    choices=["int8", "int8-fallback", "dynamic", "float16"])
+    qu.add_argument("-o", "--output", metavar="OUT.tflite", help="where to write the model")
+    qu.add_argument("--labels", metavar="FILE|a,b,c",
+                    help="class names (default: labels.txt next to the model)")
+    qu.add_argument("--no-arena", action="store_true", help="skip the arena measurement")
+    qu.add_argument("--json", action="store_true", help="print one JSON object")
+    qu.set_defaults(func=cmd_quantize)
+
+    ex = sub.add_parser("export", help="export a .tflite model as C array, Arduino library or UF2")
+    ex.add_argument("model", help=".tflite model")
+    ex.add_argument("--format", required=True, choices=["c", "arduino", "uf2"])
+    ex.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="folder (c, arduino) or .uf2 file")
+    ex.add_argument("--board", metavar="ID", help="board id: UF2 family and model address")
+    ex.add_argument("--address", metavar="HEX", help="UF2 flash address (overrides the board)")
+    ex.add_argument("--family", metavar="HEX", help="UF2 family id (overrides the board)")
+    ex.add_argument("--name", help="C identifier for the array (default: file name)")
+    ex.add_argument("--json", action="store_true", help="print one JSON object")
+    ex.set_defaults(func=cmd_export)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def lookup_board(board_id: str) -> Any:
+    """The registry board ``board_id`` (raises an exit-code-2 error if unknown)."""
+    try:
+        from device_drivers.boards import get_board
+    except ImportError:
+        raise ModelInputError(f"unknown board {board_id!r}: the board registry is not available",
+                              "run without --board") from None
+    return get_board(board_id)
+
+
+def _progress(enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, message: str) -> None:
+        sys.stderr.write(f"\r{fraction:4.0%} {message[:70]:<70}")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _labels(arg: str | None, model: Path) -> list[str] | None:
+    if arg:
+        path = Path(arg)
+        if path.is_file():
+            return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+        return [s.strip() for s in arg.split(",") if s.strip()]
+    default = (model if model.is_dir() else model.parent) / "labels.txt"
+    if default.is_file():
+        return [ln.strip() for ln in default.read_text().splitlines() if ln.strip()]
+    return None
+
+
+def _int(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ModelInputError(f"{what} {text!r} is not a number", "write it like 0x10100000") \
+            from None
+
+
+def _kb(n: int | None) -> str:
+    return "?" if n is None else f"{n} B ({n / 1024:.1f} KiB)"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2%}"
+
+
+# -- commands -------------------------------------------------------------------------------
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from model_tools.analyze import BoardLimits, analyze
+
+    limits = BoardLimits.from_board(lookup_board(args.board)) if args.board else None
+    result = analyze(args.model, board=limits, measure=not args.no_measure,
+                     progress=_progress(not args.json))
+    if args.json:
+        print(json.dumps({"ok": True, **result}))
+        return 0
+    print(f"{result['model']} ({result['kind']}, sha256 {result['sha256'][:16]}...)")
+    if result.get("converted"):
+        print(f"  analyzed as: {result['converted']}")
+    for side in ("inputs", "outputs"):
+        for t in result[side]:
+            q = t["quantization"]
+            qs = f" scale {q['scale']} zero point {q['zero_point']}" if q else ""
+            print(f"  {side[:-1]:6} {t['name']}: {t['dtype']} {t['shape']}{qs}")
+    print(f"  params {result['params']}, MACs {result['macs']}, flash {_kb(result['flash_bytes'])}")
+    print(f"  arena {_kb(result['arena_bytes'])} ({result['arena_method']})")
+    ops = ", ".join(f"{o['op']} x{o['count']}" + ("" if o["tflm"] in (True, None) else " (NO)")
+                    for o in result["ops"])
+    print(f"  ops: {ops}")
+    if result["tflm_error"]:
+        print(f"  TFLM: {result['tflm_error']}")
+    elif result["tflm_compatible"]:
+        print("  TFLM: builds and runs")
+    if args.layers:
+        for layer in result["layers"]:
+            print(f"    {layer['index']:3} {layer['op']:<22} out {layer['output_shape']} "
+                  f"params {layer['params']} MACs {layer['macs']}")
+    fit = result.get("fit")
+    if fit:
+        print(f"  {fit['board']}: {fit['verdict'].upper()} - {fit['reason']}")
+    return 0 if result["tflm_compatible"] is not False else 1
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from model_tools.quantize import quantize
+
+    cancel = threading.Event()
+    report = quantize(args.model, args.calib, eval_data=args.eval, mode=args.mode,
+                      output=args.output, labels=_labels(args.labels, Path(args.model)),
+                      measure_arena=not args.no_arena, progress=_progress(not args.json),
+                      cancel=cancel)
+    if args.json:
+        print(json.dumps({"ok": True, **report.to_dict()}))
+        return 0
+    print(f"wrote {report.output} ({report.mode}, sha256 {report.sha256[:16]}...)")
+    print(f"  size: float {_kb(report.float_size)} -> {_kb(report.quantized_size)}")
+    if report.float_accuracy is not None:
+        print(f"  accuracy: float {_pct(report.float_accuracy)} -> quantized "
+              f"{_pct(report.quantized_accuracy)} on {report.eval_samples} samples "
+              f"({report.engine})")
+    print(f"  top-1 agreement {_pct(report.agreement)}, output RMSE {report.output_rmse:.5f}")
+    for name, pc in (report.per_class or {}).items():
+        print(f"    {name:<16} n={pc['count']:<5} float {_pct(pc['float'])} "
+              f"quantized {_pct(pc['quantized'])}")
+    print(f"  arena {_kb(report.arena_bytes)} ({report.arena_method}); TFLM "
+          + ("ok" if report.tflm_compatible else f"NOT compatible: {report.tflm_error}"))
+    print(f"  model card: {report.card}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from model_tools.export import export_model
+
+    address = _int(args.address, "--address")
+    family = _int(args.family, "--family")
+    region = None
+    if args.board:
+        board = lookup_board(args.board)
+        if args.format == "uf2":
+            if board.model_region is None or board.uf2_family is None:
+                raise ModelInputError(
+                    f"board {board.id} takes no UF2 files (back end {board.backend})",
+                    "export --format c or arduino, or use `tinyops flash` for this board")
+            address = board.model_region.address if address is None else address
+            family = board.uf2_family if family is None else family
+            region = board.model_region.size
+    elif args.format == "uf2" and address is None:
+        raise ModelInputError("UF2 export needs a board", "pass --board ID (or --address/--family)")
+    result = export_model(args.model, args.format, args.output, name=args.name,
+                          uf2_address=address, uf2_family=family, region_size=region)
+    if args.json:
+        print(json.dumps({"ok": True, **result.to_dict()}))
+        return 0
+    print(f"exported {result.name} ({result.size} bytes, sha256 {result.sha256[:16]}...) as "
+          f"{result.format}:")
+    for f in result.files:
+        print(f"  {f}")
+    return 0
