@@ -136,6 +136,15 @@ class VirtualBoard:
     def running(self) -> bool:
         return bool(self._threads) and not self._stop.is_set()
 
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Change the link's faults while running (a demo's "bad cable" switch)."""
+        with self._write_lock:
+            self.faults = faults
+            self._injector = FaultInjector(faults)
+            self._rx_pacer = Pacer(faults.baud)
+            self._tx_pacer = Pacer(faults.baud)
+            self._link_bytes = 0
+
     def start(self) -> str:
         """Bring the board up; returns the port (a ``/dev/pts/N`` path or ``socket://`` URL)."""
         if self._threads:
@@ -297,8 +306,8 @@ class VirtualBoard:
 
     def _serve(self) -> None:
         framer = RxFramer(BUF_SIZE, self._mutate)
-        budget = self.faults.disconnect_after
         while not self._stop.is_set():
+            budget = self.faults.disconnect_after
             link = self._link
             if link is None:
                 break

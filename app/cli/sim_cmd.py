@@ -1,0 +1,77 @@
+"""``tinyops sim``: run a virtual board until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from device_drivers.virtual.faults import FAULT_HELP, parse_faults
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sim", help="run a virtual board (SMP server with live inference) on a pty or TCP port",
+        description="Start a virtual board that speaks SMP and the TinyOps runtime protocol on "
+                    "a pseudo-terminal (or a TCP port), runs models in the TFLM interpreter and "
+                    "streams live telemetry. Connect with e.g. `tinyops monitor --port PORT`.")
+    p.add_argument("--board", default="virtual", metavar="ID",
+                   help="registry board to impersonate (its flash/RAM limits apply)")
+    p.add_argument("--tcp", type=int, metavar="PORT", default=None,
+                   help="listen on 127.0.0.1:PORT instead of a pty (0 = any free port); "
+                        "the port is socket://127.0.0.1:PORT")
+    p.add_argument("--state", metavar="DIR", default=None,
+                   help="directory that keeps the board's flash (files, images, loaded model) "
+                        "across restarts (default: a temporary one)")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE",
+                   help=f"inject a fault, repeatable: {FAULT_HELP}")
+    p.add_argument("--model", metavar="FILE", default=None,
+                   help="a .tflite model to load at start (default: the bundled vibration model "
+                        "on a fresh board, else the one in --state)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sensor signal")
+    p.add_argument("--json", action="store_true",
+                   help='first stdout line is {"port": ..., "board": ..., "pid": ..., '
+                        '"virtual": true}')
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from device_drivers.virtual.board import VirtualBoard
+
+    faults = parse_faults(args.fault)
+    board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
+                         tcp_port=args.tcp, model=args.model, seed=args.seed)
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    port = board.start()
+    try:
+        info = board.announcement()
+        if args.json:
+            print(json.dumps({"port": port, "board": info["board"], "pid": info["pid"],
+                              "virtual": True, "started": info["started"],
+                              "faults": faults.active,
+                              "model_sha256": board.loaded_model_sha256}), flush=True)
+        else:
+            sha = board.loaded_model_sha256
+            print(f"virtual board '{board.board_id}' ({board.limits.name}) on {port}")
+            print(f"  model: {sha[:12] + '…' if sha else 'none'}   "
+                  f"faults: {', '.join(faults.active) or 'none'}")
+            print(f"  try:   tinyops monitor --port {port}      (Ctrl-C stops the board)",
+                  flush=True)
+        while not stop.wait(0.5):
+            if not board.running:
+                return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        board.stop()
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        if not args.json:
+            print("virtual board stopped", file=sys.stderr)
+    return 0
