@@ -1,0 +1,136 @@
+"""Bounded accumulation of parsed samples between two drains (plain lists; arrays only on drain)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from device_drivers.telemetry.batch import TelemetryBatch
+
+# Values whose magnitude exceeds this are rejected: beyond it float64 no longer holds integers
+# exactly, and no counter or sensor of a microcontroller produces such numbers unless corrupted.
+MAX_ABS_VALUE = 1e15
+MAX_NAME = 64
+
+
+class Channel:
+    """One channel's pending points; ``add_t``/``add_v`` are the bound ``append`` of each list."""
+
+    __slots__ = ("add_t", "add_v", "ts", "vs")
+
+    def __init__(self) -> None:
+        self.ts: list[float] = []
+        self.vs: list[float] = []
+        self.add_t = self.ts.append
+        self.add_v = self.vs.append
+
+
+class Collector:
+    """Where the format decoders put samples; owns every bound on memory.
+
+    ``dropped``/``parsed`` count since the last drain. Points are capped at ``max_points`` over
+    all channels (the oldest quarter of each channel goes when the cap is passed), channels at
+    ``max_channels`` (points for further new names are dropped), console lines at ``max_lines``.
+    """
+
+    def __init__(self, max_points: int, max_channels: int, max_lines: int) -> None:
+        self.max_points = max(16, max_points)
+        self.max_channels = max(1, max_channels)
+        self.channels: dict[str, Channel] = {}
+        self.console: deque[str] = deque(maxlen=max(1, max_lines))
+        self.lines_dropped = 0
+        self.parsed = 0
+        self.dropped = 0
+        self.top_label: str | None = None
+
+    def channel(self, name: str) -> Channel | None:
+        """The channel called ``name``, created on first use; None if no more channels fit."""
+        ch = self.channels.get(name)
+        if ch is None and len(self.channels) < self.max_channels and 0 < len(name) <= MAX_NAME:
+            ch = self.channels[name] = Channel()
+        return ch
+
+    def add(self, name: str, t: float, v: float) -> None:
+        """Slow path for one point (validated value); fast paths inline the same steps."""
+        ch = self.channels.get(name) or self.channel(name)
+        if ch is None:
+            self.dropped += 1
+        else:
+            ch.add_t(t)
+            ch.add_v(v)
+
+    def add_console(self, lines: list[str]) -> None:
+        console = self.console
+        room = console.maxlen - len(console)  # type: ignore[operator]
+        if len(lines) > room:
+            self.lines_dropped += len(lines) - room
+        console.extend(lines)
+
+    def enforce_bounds(self) -> None:
+        """Evict the oldest points once more than ``max_points`` are pending (amortised O(1))."""
+        total = sum(len(ch.vs) for ch in self.channels.values())
+        if total <= self.max_points:
+            return
+        keep_ratio = (self.max_points * 3 // 4) / total
+        for ch in self.channels.values():
+            n = len(ch.vs)
+            cut = n - math.floor(n * keep_ratio)
+            if cut > 0:
+                del ch.ts[:cut]
+                del ch.vs[:cut]
+                self.dropped += cut
+
+    def pending_points(self) -> int:
+        return sum(len(ch.vs) for ch in self.channels.values())
+
+    def drain(self, fmt: str | None) -> TelemetryBatch:
+        channels = {}
+        for name, ch in self.channels.items():
+            if ch.vs:
+                channels[name] = (
+                    np.array(ch.ts, dtype=np.float64),
+                    np.array(ch.vs, dtype=np.float64),
+                )
+                ch.ts.clear()
+                ch.vs.clear()
+        batch = TelemetryBatch(
+            channels=channels,
+            lines=list(self.console),
+            top_label=self.top_label,
+            parsed=self.parsed,
+            dropped=self.dropped,
+            format=fmt,
+            lines_dropped=self.lines_dropped,
+        )
+        self.console.clear()
+        self.parsed = self.dropped = self.lines_dropped = 0
+        return batch
+
+
+class DeviceClock:
+    """Turns a device's millisecond counter into seconds that never go backwards.
+
+    The first segment is exactly ``t_ms / 1000``. When the counter steps back (the device
+    reset, or a 16/32-bit counter wrapped) the timeline continues right after the previous
+    sample, one typical sample period later, so plots stay ordered; ``resets`` counts those.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.last: float | None = None
+        self.step = 0.0
+        self.resets = 0
+
+    def seconds(self, t_ms: float) -> float:
+        s = t_ms / 1000.0
+        last = self.last
+        if last is not None:
+            if s >= last:
+                self.step = s - last
+            else:
+                self.resets += 1
+                self.offset += last - s + self.step
+        self.last = s
+        return s + self.offset
