@@ -164,6 +164,9 @@ def check_port(item: DetectedBoard, env: DoctorEnv) -> list[Check]:
                 "press reset once (or unplug and replug) to start the application")
         return [Check("bootloader", WARN, f"{label} is in its UF2 bootloader ({port})", back,
                       port)]
+    if item.source == "virtual":
+        pid = item.details.get("pid")
+        return [Check("virtual", OK, f"{port}: virtual board ({label}, pid {pid})", None, port)]
     if item.source != "serial":
         return []
     if not os.path.exists(port):
