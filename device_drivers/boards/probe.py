@@ -97,16 +97,25 @@ def should_probe(item: DetectedBoard) -> bool:
 
 
 def probe_detected(items: list[DetectedBoard], timeout_s: float = 0.5) -> list[DetectedBoard]:
-    """Attach a ProbeResult to every probe-able item (errors recorded, never raised)."""
-    for item in items:
-        if not should_probe(item):
-            continue
+    """Attach a ProbeResult to every probe-able item (errors recorded, never raised).
+
+    Ports are probed in parallel (one thread each), so silent ports cost one probe's time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = [item for item in items if should_probe(item)]
+
+    def one(item: DetectedBoard) -> None:
         try:
             item.probe = probe(item.port, timeout_s)
         except TinyOpsError as exc:
             item.probe = ProbeResult(port=item.port, error=str(exc))
         if item.probe.board and item.probe.board != (item.board.id if item.board else None):
             _promote(item, item.probe.board)
+
+    if todo:
+        with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+            list(pool.map(one, todo))
     return items
 
 
