@@ -1,14 +1,19 @@
-"""Edge Impulse firmware output: a ``Predictions (...)`` header, then indented ``label: value``.
+"""Edge Impulse firmware output: a prediction header, then indented ``label: value`` lines.
+
+Classic SDK examples::
 
     Predictions (DSP: 6 ms., Classification: 1 ms., Anomaly: 0 ms.):
-    #Classification results:
+    [0.99609, 0.00391]
         idle: 0.99609
         wave: 0.00391
         anomaly score: -0.220
 
+Newer Arduino examples open the block with ``Timing: DSP 6 ms, inference 1 ms, anomaly 0 ms``,
+then ``Predictions:``, ``  label: value`` lines and ``Anomaly prediction: -0.220``.
 A block becomes one sample (at the host time of its header) when the next non-indented line
 or header arrives: channels ``dsp_ms``, ``classification_ms``, ``anomaly_ms``, ``score/<label>``
-and ``anomaly_score``. ``#`` comment lines (newer SDKs) do not end a block.
+and ``anomaly_score``. Inside a block, the raw ``[...]`` array, ``#...`` comments (newer SDKs)
+and the ``Predictions:`` caption do not end it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,27 @@ from collections.abc import Callable
 from device_drivers.telemetry.store import MAX_ABS_VALUE, Collector
 
 _NUM = r"([-+]?\d+(?:\.\d*)?)"
-HEADER = re.compile(
+_CLASSIC = re.compile(
     rf"Predictions\s*\(\s*DSP:\s*{_NUM}\s*ms\.?\s*,\s*Classification:\s*{_NUM}\s*ms\.?"
     rf"(?:\s*,\s*Anomaly:\s*{_NUM}\s*ms\.?)?\s*\)"
 )
+_TIMING = re.compile(
+    rf"Timing:\s*DSP\s*{_NUM}\s*ms\s*,\s*inference\s*{_NUM}\s*ms(?:\s*,\s*anomaly\s*{_NUM}\s*ms)?"
+)
+_ANOMALY = re.compile(r"Anomaly prediction:\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*$")
+_CAPTIONS = ("Predictions:", "Object detection bounding boxes:")
+
+
+def match_header(line: str) -> re.Match | None:
+    """The header of a prediction block (either SDK style), or None."""
+    first = line[:1]
+    if first == "P":
+        return _CLASSIC.match(line)
+    if first == "T":
+        return _TIMING.match(line)
+    return None
+
+
 _TIMINGS = ("dsp_ms", "classification_ms", "anomaly_ms")
 
 
@@ -86,9 +108,9 @@ class EdgeImpulseDecoder:
                 if self.block is not None:
                     self._score_line(line)
                 continue
-            if first == "#" and self.block is not None:
+            if self.block is not None and self._block_text(line, first):
                 continue
-            match = HEADER.match(line) if first == "P" else None
+            match = match_header(line) if first == "P" or first == "T" else None
             if match is not None:
                 self.open_block(match, t)
                 continue
@@ -96,6 +118,21 @@ class EdgeImpulseDecoder:
             if self.foreign(line, t):
                 return i + 1
         return len(lines)
+
+    def _block_text(self, line: str, first: str) -> bool:
+        """Non-indented lines that belong to the open block (True: consumed)."""
+        if first == "#" or first == "[" or line.startswith(_CAPTIONS):
+            return True
+        if first == "A":
+            match = _ANOMALY.match(line)
+            if match is not None:
+                value = float(match.group(1))
+                if -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+                    self.block.anomaly = value  # type: ignore[union-attr]
+                else:
+                    self.sink.dropped += 1
+                return True
+        return False
 
     def _score_line(self, line: str) -> None:
         label, sep, value = line.strip().rpartition(":")

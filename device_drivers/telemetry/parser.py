@@ -16,7 +16,7 @@ from collections.abc import Callable
 from device_drivers.errors import InputError
 from device_drivers.telemetry.arduino import ArduinoDecoder, plotter_values
 from device_drivers.telemetry.batch import TelemetryBatch
-from device_drivers.telemetry.edge_impulse import HEADER, EdgeImpulseDecoder
+from device_drivers.telemetry.edge_impulse import EdgeImpulseDecoder, match_header
 from device_drivers.telemetry.json_lines import JsonDecoder, json_object
 from device_drivers.telemetry.store import Collector, DeviceClock
 
@@ -246,8 +246,8 @@ class TelemetryParser:
                     self._decoders["json"].sample(obj, t)
                     return True
             return False
-        if head == "P" and current != "ei":
-            match = HEADER.match(line)
+        if (head == "P" or head == "T") and current != "ei":
+            match = match_header(line)
             if match is not None:
                 self._switch("ei")
                 self._decoders["ei"].open_block(match, t)
