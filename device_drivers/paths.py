@@ -8,6 +8,7 @@ portable installs).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import platformdirs
@@ -33,7 +34,9 @@ def _dir(kind: str) -> Path:
             "cache": platformdirs.user_cache_dir,
             "runtime": platformdirs.user_runtime_dir,
         }[kind]
-        path = Path(getter(APP_NAME, appauthor=False))
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back quietly
+            warnings.simplefilter("ignore")
+            path = Path(getter(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

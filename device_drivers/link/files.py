@@ -117,7 +117,7 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
 def _resume_offset(session: Any, dest: str, sent: int, total: int) -> int:
     """Where to continue after a lost answer: the stored length, if the device tells."""
     try:
-        status = session.request(fsreq.FileStatus(name=dest), session.timeout_s)
+        status = session.request(fsreq.FileStatus(name=dest), session.timeout_s, retries=2)
         stored = int(status.len)
     except DeviceError:
         return 0 if sent == 0 else sent
@@ -126,9 +126,15 @@ def _resume_offset(session: Any, dest: str, sent: int, total: int) -> int:
     return 0
 
 
-def device_sha256(session: Any, path: str) -> bytes:
+def _hash_timeout(session: Any, size: int | None) -> float:
+    """Hashing reads the whole file on the device: allow ~100 kB/s of flash reads."""
+    return float(session.timeout_s) + (size or 0) / 100_000
+
+
+def device_sha256(session: Any, path: str, size: int | None = None) -> bytes:
     """The device's own sha256 of ``path`` (fs hash/checksum command)."""
-    response = session.request(fsreq.FileHashChecksum(name=path, type="sha256"), 30.0)
+    response = session.request(fsreq.FileHashChecksum(name=path, type="sha256"),
+                               _hash_timeout(session, size), retries=2)
     output = response.output
     if not isinstance(output, bytes):
         raise DeviceError("the device returned a non-binary sha256")
@@ -141,11 +147,12 @@ def verify_file(session: Any, dest: str, data: bytes) -> tuple[str, str, str]:
 
     local_sha = hashlib.sha256(data).hexdigest()
     try:
-        return local_sha, device_sha256(session, dest).hex(), "sha256"
+        return local_sha, device_sha256(session, dest, len(data)).hex(), "sha256"
     except SMPErrorResponse as exc:
         log.info("device has no sha256 for files (%s); trying crc32", exc.message)
     try:
-        response = session.request(fsreq.FileHashChecksum(name=dest, type="crc32"), 30.0)
+        response = session.request(fsreq.FileHashChecksum(name=dest, type="crc32"),
+                                   _hash_timeout(session, len(data)), retries=2)
         local_crc = f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
         return local_crc, f"{int(response.output) & 0xFFFFFFFF:08x}", "crc32"
     except SMPErrorResponse as exc:
@@ -158,7 +165,8 @@ def download_file(session: Any, path: str) -> bytes:
     out = bytearray()
     total: int | None = None
     while total is None or len(out) < total:
-        response = session.request(fsreq.FileDownload(off=len(out), name=path), 10.0)
+        response = session.request(fsreq.FileDownload(off=len(out), name=path),
+                                   session.timeout_s, retries=3)
         if response.len is not None:
             total = int(response.len)
         if not response.data:

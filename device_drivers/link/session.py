@@ -37,6 +37,7 @@ from device_drivers.errors import DeviceError, DisconnectedError
 from device_drivers.link import smp_errors
 from device_drivers.link.transport import UrlSerialTransport
 from device_drivers.protocol import runtime
+from device_drivers.telemetry import TelemetryBatch, TelemetryParser
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +208,6 @@ class DeviceSession:
 
     def _feed(self, data: bytes) -> None:
         self.bytes_in += len(data)
-        if self._parser is None:
-            return
         with self._telemetry_lock:
             self._parser.feed(data, time.time())
 
@@ -323,10 +322,11 @@ class DeviceSession:
 
     # file helpers live in device_drivers.link.files; bound here for convenience
     def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,
-                    ) -> Any:
+                    **options: Any) -> Any:
+        """Upload and verify on the device; see ``device_drivers.link.files.upload_file``."""
         from device_drivers.link.files import upload_file
 
-        return upload_file(self, data, dest, progress=progress, cancel=cancel)
+        return upload_file(self, data, dest, progress=progress, cancel=cancel, **options)
 
     def file_sha256(self, path: str) -> bytes:
         from device_drivers.link.files import device_sha256
@@ -334,10 +334,8 @@ class DeviceSession:
         return device_sha256(self, path)
 
     # ---------------------------------------------------------------- telemetry
-    def telemetry(self) -> Any:
+    def telemetry(self) -> TelemetryBatch:
         """Everything parsed from the non-SMP bytes since the last call (a TelemetryBatch)."""
-        if self._parser is None:
-            raise DeviceError("telemetry parsing is not available in this build")
         with self._telemetry_lock:
             return self._parser.drain()
 
@@ -355,11 +353,7 @@ def _parse_response(request: Any, frame: bytes) -> Any:
     )
 
 
-def _make_parser(fmt: str | None) -> Any:
-    try:
-        from device_drivers.telemetry import TelemetryParser
-    except ImportError:  # the telemetry package is optional for pure SMP tools
-        return None
+def _make_parser(fmt: str | None) -> TelemetryParser:
     return TelemetryParser(fmt)
 
 

@@ -37,6 +37,11 @@ class UrlSerialTransport(SMPSerialTransport):
         self._conn = conn  # type: ignore[misc]  # smpclient marks it Final; we own the port
         log.debug("opened %s", address)
 
+    async def _drain_tx(self) -> None:  # type: ignore[misc]  # smpclient marks it final
+        # URL ports (socket://, rfc2217://) have no output queue to poll: writes are done.
+        if hasattr(self._conn, "out_waiting"):
+            await super()._drain_tx()
+
     @property
     def serial(self):  # type: ignore[no-untyped-def]
         return self._conn
