@@ -37,7 +37,7 @@ from device_drivers.flashing.base import (
     sub_progress,
     wait_until,
 )
-from device_drivers.flashing.uf2_format import BLOCK_SIZE, parse_info, parse_uf2
+from device_drivers.flashing.uf2_format import BLOCK_SIZE, parse_uf2
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,16 @@ MSC_BYTES_PER_S = 200_000.0
 
 def default_find_drives() -> list[Path]:
     """Mounted UF2 bootloader drives (the board registry's discovery)."""
-    from device_drivers import boards
+    from device_drivers.boards.uf2 import find_uf2_drives
 
-    return [Path(p) for p in boards.find_uf2_drives()]
+    return [Path(info.path) for info in find_uf2_drives()]
+
+
+def _board_id(drive: Path) -> str:
+    from device_drivers.boards.uf2 import read_info
+
+    info = read_info(drive)
+    return (info.board_id if info else None) or ""
 
 
 def _family(value: object) -> int | None:
@@ -97,8 +104,8 @@ class Uf2Backend:
 
         progress(0.02, "looking for the UF2 bootloader drive")
         drive = self._drive(options, port, cancel, board)
-        info = parse_info(_read_text(drive / INFO_FILE))
-        log.info("%s: UF2 drive %s (%s)", port, drive, info.get("Board-ID", "?"))
+        board_id = _board_id(drive) or "unknown board id"
+        log.info("%s: UF2 drive %s (%s)", port, drive, board_id)
 
         target = drive / (Path(artifact.name).stem + ".uf2")
         self._copy(artifact.data, target, sub_progress(progress, 0.05, 0.75), cancel,
@@ -123,7 +130,7 @@ class Uf2Backend:
             digest_algo="sha256", local_digest=expected, device_digest=device_sha,
             verified=device_sha == expected, dest=str(target),
             board=getattr(board, "id", None) or info_after.board, previous_sha256=previous,
-            notes=[f"UF2 drive {drive} ({info.get('Board-ID', 'unknown board id')})"])
+            notes=[f"UF2 drive {drive} ({board_id})"])
 
     # ------------------------------------------------------------ steps
     def _drive(self, options: FlashOptions, port: str, cancel: CancelToken | None,
@@ -159,8 +166,7 @@ class Uf2Backend:
             return drives
         out = []
         for drive in drives:
-            board_id = parse_info(_read_text(drive / INFO_FILE)).get("Board-ID", "")
-            if any(fnmatch.fnmatchcase(board_id, p) for p in patterns):
+            if any(fnmatch.fnmatchcase(_board_id(drive), p) for p in patterns):
                 out.append(drive)
         return out
 
@@ -188,10 +194,3 @@ class Uf2Backend:
             raise DeviceError(f"cannot write {target}: {exc.strerror or exc}",
                               "the drive went away or is read-only; double-tap reset and "
                               "try again") from exc
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""

@@ -126,15 +126,3 @@ def parse_uf2(data: bytes, name: str = "the file") -> Uf2Image:
         raise InputError(f"{name} has {len(blocks)} blocks but says {blocks[0].num_blocks}",
                          "the file is truncated; export it again")
     return Uf2Image(tuple(blocks))
-
-
-def parse_info(text: str) -> dict[str, str]:
-    """``INFO_UF2.TXT`` as a dict (``Model``, ``Board-ID``, the first line as ``version``)."""
-    info: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines()):
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            info[key.strip()] = value.strip()
-        elif number == 0 and line.strip():
-            info["version"] = line.strip()
-    return info
