@@ -45,7 +45,22 @@ FIRMWARE_VERSION = "1.0.0"
 REPLY_TIMEOUT_S = 5.0
 """How long a reply may wait for the host to read before it is dropped."""
 REPLUG_DELAY_S = 0.2
-_instances = itertools.count()
+_slots_lock = threading.Lock()
+_slots_in_use: set[int] = set()
+"""Announcement numbers of the boards running in this process: 0 → ``<pid>.json``,
+n → ``<pid>-<n>.json``."""
+
+
+def _take_slot() -> int:
+    with _slots_lock:
+        n = next(i for i in itertools.count() if i not in _slots_in_use)
+        _slots_in_use.add(n)
+        return n
+
+
+def _free_slot(n: int) -> None:
+    with _slots_lock:
+        _slots_in_use.discard(n)
 
 
 def default_model_files() -> tuple[Path, Path] | None:
@@ -106,7 +121,7 @@ class VirtualBoard:
         self._link: Link | None = None
         self._link_bytes = 0
         self._announce_path: Path | None = None
-        self._instance = next(_instances)
+        self._slot: int | None = None
         self.flash: FlashStore | None = None
         self.runner: ModelRunner | None = None
         self.runtime: Runtime | None = None
@@ -151,6 +166,10 @@ class VirtualBoard:
             raise RuntimeError("virtual board already started")
         self.flash = FlashStore(self._state_dir, self.limits.storage_size)
         self.runner = ModelRunner()
+        will_run = self._model_file is not None or bool(self.flash.state.get("model")) or (
+            self._default_model and not self.flash.state.get("provisioned"))
+        # interpreters import while we set up: one runs the model, one is load-model's spare
+        self.runner.warm_up(count=2 if will_run else 1)
         try:
             self.runtime = Runtime(self.limits, self.flash, self.runner,
                                    smp_buffers=BUF_SIZE * BUF_COUNT, seed=self._seed)
@@ -158,6 +177,7 @@ class VirtualBoard:
                                      self.limits.id)
             self.dispatcher = self._build_dispatcher()
             self._provision()
+            self.runner.warm_up(wait=True)  # load-model answers quickly from the start
             self._link = TcpLink(self._tcp_port) if self._tcp_port is not None else PtyLink()
             self.port = self._link.open()
         except BaseException:
@@ -174,7 +194,6 @@ class VirtualBoard:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        threading.Thread(target=self.runner.warm_up, daemon=True, name="sim-spare").start()
         log.info("virtual board %s on %s", self.board_id, self.port)
         return self.port
 
@@ -194,6 +213,9 @@ class VirtualBoard:
         if self._announce_path is not None:
             self._announce_path.unlink(missing_ok=True)
             self._announce_path = None
+        if self._slot is not None:
+            _free_slot(self._slot)
+            self._slot = None
         if self.flash is not None:
             self.flash.close()
         atexit.unregister(self.stop)
@@ -242,11 +264,17 @@ class VirtualBoard:
         self.flash.state["provisioned"] = True
         self.flash.save()
 
+    @property
+    def announce_path(self) -> Path | None:
+        """The ``virtual_boards_dir()`` file that advertises this board while it runs."""
+        return self._announce_path
+
     def _announce(self) -> None:
-        folder = paths.virtual_boards_dir()
-        name = f"{os.getpid()}.json" if self._instance == 0 else \
-            f"{os.getpid()}-{self._instance}.json"
-        path = folder / name
+        if self._slot is None:
+            self._slot = _take_slot()
+        pid = os.getpid()
+        name = f"{pid}.json" if self._slot == 0 else f"{pid}-{self._slot}.json"
+        path = paths.virtual_boards_dir() / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.announcement()))
         os.replace(tmp, path)

@@ -103,7 +103,7 @@ class WorkerProcess:
                     stream.close()
 
     def close(self) -> None:
-        if self._proc.poll() is None and self._proc.stdin is not None:
+        if self.ready is not None and self._proc.poll() is None and self._proc.stdin is not None:
             try:
                 write_message(self._proc.stdin, {"op": "quit"})
                 self._proc.wait(timeout=2)
@@ -133,43 +133,69 @@ class LoadedModel:
 
 
 class ModelRunner:
-    """The model the board runs, with atomic replacement."""
+    """The model the board runs, with atomic replacement.
+
+    Two interpreter processes take turns: the current one runs the model, the spare
+    (already imported) builds the next one. After a switch the old current becomes the
+    spare; after a refused load the spare stays the spare. Only a crash costs a new process.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # guards current/worker swaps
-        self._spare_lock = threading.Lock()
-        self._spare: WorkerProcess | None = None
+        self._pool_lock = threading.Lock()
+        self._pool: list[WorkerProcess] = []
+        """Spare interpreter processes (one is kept; more only while starting)."""
         self.current: LoadedModel | None = None
         self._worker: WorkerProcess | None = None
         self._closed = False
 
-    def warm_up(self) -> None:
-        """Start a spare interpreter process now, so the next load is quick."""
-        with self._spare_lock:
+    def warm_up(self, wait: bool = False, count: int = 1) -> None:
+        """Make sure ``count`` spare interpreter processes exist (ready, with ``wait``)."""
+        with self._pool_lock:
             if self._closed:
                 return
-            if self._spare is None or not self._spare.alive():
-                self._spare = WorkerProcess()
+            self._pool = [w for w in self._pool if w.alive()]
+            while len(self._pool) < count:
+                self._pool.append(WorkerProcess())
+            pool = list(self._pool)
+        if wait:
+            for worker in pool:
+                try:
+                    worker.wait_ready()
+                except ModelError as exc:
+                    log.warning("interpreter process does not start: %s", exc)
+
+    def _warm_up_later(self) -> None:
+        threading.Thread(target=self.warm_up, daemon=True, name="sim-spare").start()
 
     def _take_spare(self) -> WorkerProcess:
-        with self._spare_lock:
-            spare, self._spare = self._spare, None
-        if spare is None or not spare.alive():
-            spare = WorkerProcess()
-        return spare
+        with self._pool_lock:
+            while self._pool:
+                worker = self._pool.pop(0)
+                if worker.alive():
+                    return worker
+                worker.kill()
+        return WorkerProcess()
+
+    def _give_back(self, worker: WorkerProcess) -> None:
+        """Keep a live worker as the spare (or end it if there is one already)."""
+        with self._pool_lock:
+            if not self._closed and not self._pool and worker.alive():
+                self._pool.append(worker)
+                return
+        worker.close()
 
     def load(self, data: bytes, path: str, labels: list[str], arena: int) -> LoadedModel:
-        """Build ``data`` in a fresh interpreter; switch to it only if that worked."""
+        """Build ``data`` in the spare interpreter; switch to it only if that worked."""
         worker = self._take_spare()
         try:
             reply = worker.call({"op": "load", "model": data, "arena": arena}, LOAD_TIMEOUT_S)
-        except ModelError:
+        except ModelError:  # it crashed or hung: a new spare replaces it
             worker.kill()
+            self._warm_up_later()
             raise
-        finally:
-            threading.Thread(target=self.warm_up, daemon=True, name="sim-spare").start()
         if not reply.get("ok"):
-            worker.close()
+            self._give_back(worker)
             raise ModelError(str(reply.get("code", "BAD_MODEL")), str(reply.get("message")),
                              reply.get("needed"))
         model = LoadedModel(data=data, path=path, labels=labels, inputs=reply["inputs"],
@@ -179,7 +205,9 @@ class ModelRunner:
             old, self._worker = self._worker, worker
             self.current = model
         if old is not None:
-            old.close()
+            self._give_back(old)
+        elif not self._pool:
+            self._warm_up_later()
         return model
 
     def infer(self, raw: bytes) -> tuple[bytes, int]:
@@ -201,11 +229,11 @@ class ModelRunner:
         return reply["output"], int(reply["latency_us"])
 
     def close(self) -> None:
-        with self._spare_lock:
+        with self._pool_lock:
             self._closed = True
-            spare, self._spare = self._spare, None
+            pool, self._pool = self._pool, []
         with self._lock:
             worker, self._worker = self._worker, None
-        for w in (spare, worker):
+        for w in [*pool, worker]:
             if w is not None:
                 w.close()

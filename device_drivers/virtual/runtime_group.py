@@ -149,9 +149,13 @@ class Runtime:
                 raise _fail("DIGEST_MISMATCH")
             if len(data) > self.limits.model_limit:
                 raise _fail("TOO_LARGE")
+            previous = self.runner.current
             if not labels:
                 labels = self._labels_near(path)
             model = self.runner.load(data, path, labels or [], self.limits.arena_size)
+            classes = tensors.class_count(model.outputs[0])
+            if not labels and previous is not None and len(previous.labels) == classes:
+                model.labels = list(previous.labels)  # a retrained model, same classes
         except ModelError as exc:
             self.load_failures += 1
             log.info("load-model %s refused: %s", path, exc)
@@ -162,7 +166,7 @@ class Runtime:
             raise
         finally:
             self.busy.add(time.monotonic() - started)
-        model.labels = tensors.fit_labels(model.labels, tensors.class_count(model.outputs[0]))
+        model.labels = tensors.fit_labels(model.labels, classes)
         self.flash.write_model_region(data)
         self.flash.state["model"] = {"path": path, "sha256": model.sha256.hex(),
                                      "size": model.size, "labels": model.labels}
@@ -180,8 +184,7 @@ class Runtime:
             labels = [line.strip() for line in text.splitlines() if line.strip()]
             if labels:
                 return labels
-        current = self.runner.current
-        return list(current.labels) if current is not None else None
+        return None
 
     def stream(self, req: rt.StreamWriteRequest) -> rt.StreamWriteResponse:
         with self._lock:

@@ -77,6 +77,8 @@ class TflmModel:
     def __init__(self, model: bytes, arena: int) -> None:
         from tflite_micro.python.tflite_micro import runtime
 
+        if model[4:8] != b"TFL3":
+            raise LoadFailed("BAD_MODEL", "not a TFLite FlatBuffer (no TFL3 identifier)")
         try:
             parsed = runtime.convert_bytearray_to_object(bytearray(model))
             graph = parsed.subgraphs[0]
