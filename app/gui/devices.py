@@ -41,6 +41,15 @@ class DeviceEntry:
     def title(self) -> str:
         return self.name or self.port
 
+    # what the core's BoardWatcher diffs on
+    @property
+    def key(self) -> str:
+        return self.port
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        return (self.port, self.serial, self.mode, self.board_id, self.virtual)
+
 
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
@@ -102,44 +111,51 @@ def fallback_devices() -> list[DeviceEntry]:
     return out + virtual_devices()
 
 
-def _from_core(item: Any) -> DeviceEntry:
-    """Adapt a detection record from ``device_drivers.boards`` (attribute names may vary)."""
-    get = (item.get if isinstance(item, dict) else lambda k, d=None: getattr(item, k, d))
-    board = get("board")
-    board_id = get("board_id") or (getattr(board, "id", None) if board is not None else None)
-    name = get("name") or (getattr(board, "name", None) if board is not None else None)
+def from_detected(item: Any) -> DeviceEntry:
+    """A ``device_drivers.boards`` ``DetectedBoard`` as a list entry."""
+    board = getattr(item, "board", None)
+    name = getattr(item, "alias", None) or (board.name if board is not None else None)
+    if not name:
+        name = getattr(item, "product", None) or "Unknown device"
+        if board is None and getattr(item, "vid", None) is not None:
+            name += " (unknown board)"
+    if getattr(board, "is_bridge", False):
+        name = f"{board.name} (board unknown)"
+    detail = ""
+    if getattr(item, "vid", None) is not None and getattr(item, "pid", None) is not None:
+        detail = f"USB {item.vid:04x}:{item.pid:04x}"
+    if getattr(item, "source", "") == "uf2":
+        detail = (detail + " · " if detail else "") + "UF2 bootloader drive"
     return DeviceEntry(
-        port=str(get("port") or get("device")),
-        name=str(name or get("description") or get("port")),
-        board_id=board_id,
-        mode=str(get("mode") or "unknown"),
-        serial=get("serial_number") or get("serial") or get("usb_serial"),
-        virtual=bool(get("virtual", False)),
-        backend=get("backend") or (getattr(board, "backend", None) if board else None),
-        runtime=get("runtime") or get("runtime_version"),
-    )
+        port=str(item.port), name=str(name), board_id=board.id if board is not None else None,
+        mode=str(getattr(item, "mode", "unknown") or "unknown"),
+        serial=getattr(item, "serial_number", None), virtual=bool(getattr(item, "virtual", 0)),
+        backend=getattr(item, "backend", None), runtime=getattr(item, "runtime_version", None),
+        detail=detail)
 
 
 def default_enumerator() -> Callable[[], list[DeviceEntry]]:
-    """The core's detection if it is there, else the fallback."""
+    """The core's detection (``device_drivers.boards.scan``) if present, else the fallback."""
     try:
-        from device_drivers.boards import detect  # type: ignore[attr-defined]
-        snapshot = getattr(detect, "list_boards", None) or getattr(detect, "detect", None)
+        from device_drivers.boards import load_registry, scan
     except ImportError:
-        snapshot = None
-    if snapshot is None:
         return fallback_devices
+    registry: list[Any] = []
 
     def enumerate_core() -> list[DeviceEntry]:
-        entries = [_from_core(item) for item in snapshot()]
-        ports = {e.port for e in entries}
-        return entries + [v for v in virtual_devices() if v.port not in ports]
+        if not registry:
+            registry.extend(load_registry())
+        return [from_detected(item) for item in scan(registry)]
 
     return enumerate_core
 
 
 class DeviceWatcher(QThread):
-    """Polls ``enumerate_fn`` every ``interval_s`` and reports differences as signals."""
+    """Reports devices coming and going as signals, from its own thread.
+
+    Uses the core's ``BoardWatcher`` (polling + diff) when it exists, over ``enumerate_fn``
+    (the core's ``scan`` by default, a fake in tests); falls back to polling here.
+    """
 
     added = Signal(object)  # DeviceEntry
     removed = Signal(str)  # port
@@ -151,6 +167,7 @@ class DeviceWatcher(QThread):
                  interval_s: float = 0.5, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.enumerate_fn = enumerate_fn or default_enumerator()
+        self.interval_s = interval_s
         self.interval_ms = max(50, int(interval_s * 1000))
         self.setObjectName("device-watcher")
 
@@ -158,19 +175,53 @@ class DeviceWatcher(QThread):
         self.requestInterruption()
         return self.wait(wait_ms)
 
+    def _enumerate_once(self) -> Callable[[], list[DeviceEntry]]:
+        first = [True]
+
+        def enumerate_entries() -> list[DeviceEntry]:
+            try:
+                items = list(self.enumerate_fn())
+            except Exception as exc:
+                self.scan_failed.emit(str(exc))
+                raise
+            if first[0]:
+                first[0] = False
+                self.scanned.emit(items)
+            return items
+
+        return enumerate_entries
+
+    def _on_event(self, event: Any) -> None:
+        entry = event.board
+        if event.kind == "added":
+            self.added.emit(entry)
+        elif event.kind == "removed":
+            self.removed.emit(entry.port)
+
     def run(self) -> None:
+        try:
+            from device_drivers.boards.watcher import BoardWatcher
+        except ImportError:
+            self._poll()
+            return
+        watcher = BoardWatcher(self._on_event, interval_s=self.interval_s,
+                               enumerate_boards=self._enumerate_once(), initial=True)
+        watcher.start()
+        if not watcher.running:  # the first scan failed: keep trying here
+            self._poll()
+            return
+        while not self.isInterruptionRequested():
+            self.msleep(50)
+        watcher.stop()
+
+    def _poll(self) -> None:
         known: dict[str, DeviceEntry] = {}
-        failing = False
-        first = True
+        enumerate_entries = self._enumerate_once()
         while not self.isInterruptionRequested():
             try:
-                current = {d.port: d for d in self.enumerate_fn()}
-                failing = False
+                current = {d.port: d for d in enumerate_entries()}
             except Exception as exc:  # keep watching: a transient OS error must not end it
-                if not failing:
-                    log.warning("device scan failed: %s", exc)
-                    self.scan_failed.emit(str(exc))
-                failing = True
+                log.warning("device scan failed: %s", exc)
                 current = known
             for port in [p for p in known if p not in current]:
                 del known[port]
@@ -183,16 +234,10 @@ class DeviceWatcher(QThread):
                 elif old != dev:
                     known[port] = dev
                     self.changed.emit(dev)
-            if first:
-                first = False
-                self.scanned.emit(list(known.values()))
-            self._sleep()
-
-    def _sleep(self) -> None:
-        slept = 0
-        while slept < self.interval_ms and not self.isInterruptionRequested():
-            self.msleep(50)
-            slept += 50
+            slept = 0
+            while slept < self.interval_ms and not self.isInterruptionRequested():
+                self.msleep(50)
+                slept += 50
 
 
 def with_runtime(entry: DeviceEntry, runtime: str | None) -> DeviceEntry:

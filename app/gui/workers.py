@@ -177,12 +177,19 @@ class JobRunner(QObject):
         signals.succeeded.connect(job._on_succeeded)
         signals.failed.connect(job._on_failed)
         signals.finished.connect(job._on_finished)
-        signals.finished.connect(lambda j=job: self._forget(j))
+        # bound methods of QObjects (not lambdas): Qt drops these connections by itself
+        # when the runner or the job is deleted before a queued signal arrives
+        job.finished.connect(self._job_done)
         self._jobs.append(job)
         self._signals[id(job)] = signals
         self.job_started.emit(job)
         self.pool.start(_Task(job, signals, fn, args, kwargs, pass_context))
         return job
+
+    def _job_done(self) -> None:
+        job = self.sender()
+        if isinstance(job, Job):
+            self._forget(job)
 
     def _forget(self, job: Job) -> None:
         self._signals.pop(id(job), None)
