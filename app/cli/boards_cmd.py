@@ -129,8 +129,8 @@ def _print_registry(args: argparse.Namespace) -> int:
     for problem in registry_problems():
         print(f"warning: skipped {problem}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"ok": True, "count": len(boards),
-                          "boards": [b.to_dict() for b in boards]}))
+        # The contract: the registry itself, a list of board objects.
+        print(json.dumps([b.to_dict() for b in boards]))
         return 0
     rows = [("ID", "NAME", "MCU", "FLASH", "RAM", "BACKEND", "USB")]
     for b in boards:
