@@ -13,17 +13,19 @@ from typing import Any
 
 from device_drivers.errors import DeviceError
 
+PORT_HELP = "device path, pyserial URL, board alias or USB serial number"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="what a board runs: runtime, loaded model, SMP params")
-    info.add_argument("--port", required=True, help="device path or pyserial URL")
+    info.add_argument("--port", required=True, help=PORT_HELP)
     info.add_argument("--baud", type=int, default=115200)
     info.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_info)
 
     mon = sub.add_parser("monitor", help="print live readings from a board")
-    mon.add_argument("--port", required=True, help="device path or pyserial URL")
+    mon.add_argument("--port", required=True, help=PORT_HELP)
     mon.add_argument("--baud", type=int, default=115200)
     mon.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
     mon.add_argument("--record", metavar="FILE.csv", help="record every sample to CSV")
@@ -37,8 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace, **kw: Any) -> Any:
+    from device_drivers.boards import resolve_port
     from device_drivers.link import DeviceSession
 
+    # --port takes a device path, a pyserial URL, a board alias or a USB serial number.
+    args.port = resolve_port(args.port)
     return DeviceSession.open(args.port, baudrate=args.baud, **kw)
 
 

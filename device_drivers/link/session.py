@@ -33,6 +33,7 @@ from smpclient.generics import error, success
 from smpclient.requests import os_management as osreq
 from smpclient.transport import SMPTransportDisconnected
 
+from device_drivers import ports
 from device_drivers.errors import DeviceError, DisconnectedError
 from device_drivers.link import smp_errors
 from device_drivers.link.transport import UrlSerialTransport
@@ -257,7 +258,8 @@ class DeviceSession:
                         raise DeviceError(
                             f"{self.port} did not answer {type(request).__name__} "
                             f"within {timeout:.1f} s",
-                            "check that the board runs an SMP server and is not busy",
+                            ports.wrong_mode_hint(self.port)
+                            or "check that the board runs an SMP server and is not busy",
                         ) from None
                     log.info("%s: retrying %s", self.port, type(request).__name__)
         if error(response):
