@@ -145,29 +145,31 @@ class TelemetryParser:
                 self._hold(self._pending + data)
             return
         complete = self._pending + data[:nl] if self._pending else data[:nl]
+        self._pending = b""
         if self._skipping:  # the over-long line ends at the first newline
             self._skipping = False
             cut = complete.find(b"\n")
             complete = None if cut < 0 else complete[cut + 1 :]
-        self._pending = b""
+        if complete is not None:
+            self._complete(complete, t)
         self._hold(data[nl + 1 :])
-        if complete is None:
-            return
+
+    def _complete(self, complete: bytes, t: float) -> None:
+        """Parse complete lines ("\n"-separated, without the final newline)."""
         if self._first:
             self._first = False
             cut = complete.find(b"\n")
-            first, complete = (complete, None) if cut < 0 else (complete[:cut], complete[cut + 1 :])
+            first, rest = (complete, None) if cut < 0 else (complete[:cut], complete[cut + 1 :])
             lines = self._decode(first)
             if lines:
                 self._first_line(lines[0], t)
-            if complete is None:
+            if rest is None:
                 return
+            complete = rest
         lines = self._decode(complete)
-        if lines:
-            decoder_run = self._decoder.run
-            i = decoder_run(lines, 0, t)
-            while i < len(lines):
-                i = self._decoder.run(lines, i, t)
+        i = 0
+        while i < len(lines):
+            i = self._decoder.run(lines, i, t)
 
     def _hold(self, rest: bytes) -> None:
         """Keep an incomplete line; one that is already too long is dropped (and counted)."""

@@ -120,6 +120,7 @@ class DeviceClock:
     def __init__(self) -> None:
         self.offset = 0.0
         self.last: float | None = None
+        self.last_out = -math.inf
         self.step = 0.0
         self.resets = 0
 
@@ -133,4 +134,8 @@ class DeviceClock:
                 self.resets += 1
                 self.offset += last - s + self.step
         self.last = s
-        return s + self.offset
+        out = s + self.offset
+        if out < self.last_out:  # rounding after a reset must not step back
+            out = self.last_out
+        self.last_out = out
+        return out
