@@ -53,8 +53,8 @@ def tiny_keras(tmp_path_factory: pytest.TempPathFactory, tf):
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input(shape=(8,), name="x")
-    h = keras.layers.Dense(6, activation="relu")(inputs)
-    outputs = keras.layers.Dense(3, activation="softmax")(h)
+    h = keras.layers.Dense(6, activation="relu", bias_initializer="random_normal")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax", bias_initializer="random_normal")(h)
     model = keras.Model(inputs, outputs)
     folder = tmp_path_factory.mktemp("tiny")
     model.save(folder / "tiny.keras")
