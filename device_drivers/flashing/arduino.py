@@ -73,16 +73,17 @@ class ArduinoBackend:
             raise InputError(f"cannot verify {artifact.name}: the model's sha256 is unknown",
                              "flash the .tflite with --backend arduino, so TinyOps exports "
                              "the sketch and knows the model")
+        sketch, libs = _sketch(artifact.path)
         previous = probe.previous_model(port)
         with tempfile.TemporaryDirectory(prefix="tinyops-arduino-") as build:
             progress(0.02, f"compiling for {fqbn}")
-            self._run([cli, "compile", "--fqbn", fqbn, "--build-path", build,
-                       str(artifact.path)], COMPILE_TIMEOUT_S * options.timeout_scale,
+            self._run([cli, "compile", "--fqbn", fqbn, "--build-path", build, *libs,
+                       str(sketch)], COMPILE_TIMEOUT_S * options.timeout_scale,
                       cancel, "compile")
             binary = _largest_binary(Path(build))
             progress(0.5, f"uploading to {port}")
             self._run([cli, "upload", "--fqbn", fqbn, "-p", port, "--input-dir", build,
-                       str(artifact.path)],
+                       str(sketch)],
                       scaled_timeout(binary, 10_000.0, 30.0, options.timeout_scale),
                       cancel, "upload")
         progress(0.85, "waiting for the runtime to answer")
@@ -136,6 +137,18 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _sketch(root: Path) -> tuple[Path, list[str]]:
+    """The sketch to build and the ``--library`` options: the directory itself when it holds
+    a ``.ino``; for an exported library, its first example with the library passed along."""
+    if any(root.glob("*.ino")):
+        return root, []
+    examples = sorted(root.glob("examples/*/*.ino"))
+    if not examples:
+        raise InputError(f"{root} has no sketch to build (no *.ino, no examples/*/*.ino)",
+                         "export it again: tinyops export MODEL --format arduino")
+    return examples[0].parent, ["--library", str(root)]
 
 
 def _largest_binary(build: Path) -> int:

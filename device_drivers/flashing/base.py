@@ -88,10 +88,9 @@ class Artifact:
         """Read a model, image, UF2 or sketch directory; InputError if it cannot be used."""
         path = Path(path)
         if path.is_dir():
-            sketches = sorted(path.glob("*.ino"))
-            if not sketches:
-                raise InputError(f"{path} is a directory without an Arduino sketch (*.ino)",
-                                 "pass a model, an image, a .uf2, or an exported sketch dir")
+            if not (any(path.glob("*.ino")) or (path / "library.properties").is_file()):
+                raise InputError(f"{path} is neither an Arduino sketch (*.ino) nor library",
+                                 "pass a model, an image, a .uf2, or an exported Arduino dir")
             return cls(name=path.name, data=_tree_bytes(path), kind=kind or "arduino-sketch",
                        path=path, model_sha256=model_sha256)
         try:

@@ -1,0 +1,328 @@
+"""Provisioning commands: ``flash`` (one board or a station of many), ``validate``, ``records``.
+
+This module is where model_tools (export to UF2/Arduino, the host TFLM reference run) and
+device_drivers (back ends, validation, records) meet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from device_drivers.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fl = sub.add_parser("flash", help="flash a model or image to one board or many, verified")
+    fl.add_argument("artifact", help=".tflite model, MCUboot image, .uf2, ESP .bin or sketch dir")
+    fl.add_argument("--port", action="append", default=[], metavar="P",
+                    help="board port (repeat for several boards at once)")
+    fl.add_argument("--all", action="store_true", help="every connected board (station mode)")
+    fl.add_argument("--on-plug", action="store_true",
+                    help="flash each board as it is plugged in (until ^C or --limit)")
+    fl.add_argument("--limit", type=int, default=None, help="--on-plug: stop after N boards")
+    fl.add_argument("--backend", choices=["smp", "uf2", "esp", "arduino", "virtual"])
+    fl.add_argument("--board", help="registry board id (defaults, UF2 family, FQBN, partition)")
+    fl.add_argument("--dest", help="smp: file path; uf2: drive; esp: partition or 0xOFFSET")
+    fl.add_argument("--baud", type=int, default=115200)
+    fl.add_argument("--reset", default="default-reset",
+                    choices=["default-reset", "usb-reset", "no-reset", "1200bps"],
+                    help="esp: how to enter the ROM bootloader")
+    fl.add_argument("--timeout-scale", type=float, default=1.0,
+                    help="multiply every timeout (slow links)")
+    fl.add_argument("--json", action="store_true",
+                    help="one JSON object (one board) or JSON lines (station mode)")
+    fl.set_defaults(func=cmd_flash)
+
+    va = sub.add_parser("validate", help="compare a board's outputs with the host's TFLM run")
+    va.add_argument("model", help="the .tflite model the board runs")
+    va.add_argument("--port", required=True)
+    va.add_argument("--data", required=True, help="samples (.npz with x[, y], .npy, .csv, dir)")
+    va.add_argument("--limit", type=int, default=None, help="validate the first N samples")
+    va.add_argument("--json", action="store_true", help="print one JSON object")
+    va.set_defaults(func=cmd_validate)
+
+    rc = sub.add_parser("records", help="provisioning records (one per flash or validate)")
+    rc.add_argument("--limit", type=int, default=50, help="newest N (0: all)")
+    rc.add_argument("--serial", help="only this USB serial number")
+    rc.add_argument("--operation", choices=["flash", "validate"])
+    rc.add_argument("--export", metavar="FILE.csv", help="write every record to a CSV file")
+    rc.add_argument("--json", action="store_true", help="print one JSON object")
+    rc.set_defaults(func=cmd_records)
+
+
+# ---------------------------------------------------------------- flash
+def _options(args: argparse.Namespace) -> Any:
+    from device_drivers.flashing import FlashOptions
+
+    return FlashOptions(dest=args.dest, board=args.board, baudrate=args.baud, reset=args.reset,
+                        timeout_scale=args.timeout_scale)
+
+
+def prepare_artifact(path: str, backend: str | None, board_id: str | None,
+                     workdir: Path) -> tuple[Any, str | None]:
+    """Load ``path``; a model headed for uf2/arduino is exported first (model_tools).
+    Returns (artifact, back end)."""
+    from device_drivers.flashing import Artifact, choose_backend
+    from device_drivers.flashing.base import lookup_board
+
+    artifact = Artifact.load(path)
+    board = lookup_board(board_id)
+    name = choose_backend(artifact, board, backend)
+    if artifact.kind != "model" or name not in ("uf2", "arduino"):
+        return artifact, backend
+    digest = artifact.sha256
+    if name == "uf2":
+        region, family = getattr(board, "model_region", None), getattr(board, "uf2_family", None)
+        if region is None:
+            raise InputError("a UF2 flash needs the board's model region",
+                             "pass --board ID of a UF2 board (e.g. pico, feather_rp2040)")
+        from model_tools.uf2 import encode_uf2
+
+        if artifact.size > region.size:
+            raise InputError(f"{artifact.name} ({artifact.size} B) exceeds {board.id}'s model "
+                             f"region ({region.size} B)", "quantize the model to int8")
+        data = encode_uf2(artifact.data, region.address, family)
+        return Artifact.from_bytes(data, Path(artifact.name).stem + ".uf2", kind="uf2",
+                                   model_sha256=digest), "uf2"
+    from model_tools.export import export_model
+
+    result = export_model(path, "arduino", workdir)
+    lib = Path(result.files[0]).parent.parent
+    return Artifact.load(lib, model_sha256=digest), "arduino"
+
+
+def _ports_for_all() -> list[tuple[str, str | None]]:
+    from device_drivers.boards.scan import scan
+
+    return [(b.port, b.serial_number) for b in scan()
+            if b.virtual or (b.source == "serial" and b.board is not None
+                             and not b.unknown_bridge)]
+
+
+def _plug_events(stop: threading.Event):  # type: ignore[no-untyped-def]
+    from device_drivers.boards.watcher import watch
+
+    for event in watch(stop=stop, initial=False):
+        if event.kind == "added" and event.board.source in ("serial", "virtual"):
+            yield event.board.port, event.board.serial_number
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from device_drivers.errors import TinyOpsError
+    from device_drivers.flashing import flash
+
+    station = args.all or args.on_plug or len(args.port) > 1
+    if not args.port and not (args.all or args.on_plug):
+        raise InputError("no board given", "pass --port P (repeat it for several boards), "
+                         "--all, or --on-plug")
+    options = _options(args)
+    with tempfile.TemporaryDirectory(prefix="tinyops-flash-") as tmp:
+        artifact, backend = prepare_artifact(args.artifact, args.backend, args.board, Path(tmp))
+        if not station:
+            line = _ProgressLine(args.port[0], quiet=args.json)
+            try:
+                result = flash(artifact, args.port[0], backend=backend, options=options,
+                               progress=line.update)
+            except TinyOpsError as exc:
+                line.done()
+                if args.json and getattr(exc, "result", None) is not None:
+                    print(json.dumps({**exc.result.to_dict(), "ok": False}))
+                    return 1
+                raise
+            line.done()
+            _print_result(result, args.json)
+            return 0
+        return _station(args, artifact, backend, options)
+
+
+def _station(args: argparse.Namespace, artifact: Any, backend: str | None,
+             options: Any) -> int:
+    from device_drivers.flashing import flash
+    from device_drivers.flashing.probe import usb_serial_for
+    from device_drivers.flashing.station import run_station, watch_and_flash
+
+    cancel = threading.Event()
+    board = _StationBoard(as_json=args.json)
+
+    def one(port, progress, token):  # type: ignore[no-untyped-def]
+        return flash(artifact, port, backend=backend, options=options, progress=progress,
+                     cancel=token)
+
+    try:
+        if args.on_plug:
+            print("waiting for boards (^C to stop)…", file=sys.stderr)
+            report = watch_and_flash(_plug_events(cancel), one, on_update=board.update,
+                                     cancel=cancel, limit=args.limit)
+        else:
+            found = _ports_for_all() if args.all else []
+            ports = list(dict.fromkeys([*args.port, *(p for p, _ in found)]))
+            serials = dict(found)
+            if not ports:
+                raise InputError("no boards found", "plug boards in, or start `tinyops sim`")
+            report = run_station(ports, one, on_update=board.update, cancel=cancel,
+                                 usb_serial_for=lambda p: serials.get(p) or usb_serial_for(p))
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    board.summary(report)
+    return 0 if report.ok else 1
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    kbps = result.throughput_bps / 1000
+    print(f"ok  {result.port}  {result.backend}  {result.bytes} B in {result.duration_s:.2f} s "
+          f"({kbps:.1f} kB/s)  {result.digest_algo}: device {result.device_digest} "
+          f"= local {result.local_digest}")
+    if result.previous_sha256 and result.previous_sha256 != result.device_digest:
+        print(f"    replaced model {result.previous_sha256[:16]}…  dest {result.dest}")
+
+
+class _ProgressLine:
+    """One updating line on stderr for a single-board flash (only on a terminal)."""
+
+    def __init__(self, port: str, quiet: bool) -> None:
+        self.port = port
+        self.live = not quiet and sys.stderr.isatty()
+        self.shown = False
+
+    def update(self, fraction: float, message: str) -> None:
+        if self.live:
+            print(f"\r[{fraction * 100:5.1f}%] {self.port}: {message[:60]:60s}", end="",
+                  file=sys.stderr, flush=True)
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+class _StationBoard:
+    """One line per board (port and USB serial). On a terminal the block is redrawn in
+    place; otherwise a line is printed on every state change and every 25 %."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stderr.isatty() and not as_json
+        self.lock = threading.Lock()
+        self.jobs: list[Any] = []
+        self.last: dict[int, tuple[str, int]] = {}
+        self.drawn = 0
+
+    def update(self, job: Any) -> None:
+        with self.lock:
+            if job not in self.jobs:
+                self.jobs.append(job)
+            if self.as_json:
+                if job.done:
+                    print(json.dumps({"event": "board", **job.to_dict()}), flush=True)
+                return
+            if self.tty:
+                self._redraw()
+                return
+            step = (job.state, int(job.fraction * 4))
+            if self.last.get(id(job)) != step:
+                self.last[id(job)] = step
+                print(self._line(job), file=sys.stderr, flush=True)
+
+    def _line(self, job: Any) -> str:
+        mark = {"ok": "PASS", "failed": "FAIL", "cancelled": "STOP"}.get(job.state, "....")
+        text = job.error if job.state in ("failed", "cancelled") else job.message
+        return f"{mark} {job.label:40s} {job.fraction * 100:5.1f}%  {(text or '')[:70]}"
+
+    def _redraw(self) -> None:
+        if self.drawn:
+            sys.stderr.write(f"\x1b[{self.drawn}F")
+        for job in self.jobs:
+            sys.stderr.write("\x1b[2K" + self._line(job) + "\n")
+        self.drawn = len(self.jobs)
+        sys.stderr.flush()
+
+    def summary(self, report: Any) -> None:
+        if self.as_json:
+            out = report.to_dict()
+            out.pop("boards", None)
+            print(json.dumps({"event": "summary", **out}))
+            return
+        print(f"{len(report.passed)} passed, {len(report.failed)} failed "
+              f"in {report.duration_s:.1f} s")
+        for job in report.failed:
+            hint = f" (fix: {job.hint})" if job.hint else ""
+            print(f"  FAIL {job.label}: {job.error}{hint}")
+
+
+# ---------------------------------------------------------------- validate
+def cmd_validate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from device_drivers.validate import run_validation
+    from model_tools.data import load_dataset
+    from model_tools.tflm import run_model
+
+    model_path = Path(args.model)
+    try:
+        model = model_path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{model_path} does not exist", "check the model path") from None
+    if model[4:8] != b"TFL3":
+        raise InputError(f"{model_path.name} is not a .tflite model",
+                         "validate the quantized .tflite the board runs")
+    data = load_dataset(args.data)
+
+    def reference(raw: np.ndarray) -> np.ndarray:
+        return run_model(model, raw)[0]
+
+    result = run_validation(args.port, data.x, reference, artifact=model_path.name,
+                            model_sha256=hashlib.sha256(model).hexdigest(),
+                            artifact_size=len(model), labels=data.y, limit=args.limit)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(f"{'ok  ' if result.ok else 'FAIL'} {result.verify_text} on {args.port}")
+        if result.accuracy_device is not None:
+            print(f"    accuracy: device {result.accuracy_device:.4f}, host "
+                  f"{result.accuracy_host:.4f}, top-1 agreement {result.agreement:.4f}")
+        print(f"    latency: median {result.latency_us_median:.0f} µs, "
+              f"p95 {result.latency_us_p95:.0f} µs")
+        if not result.ok:
+            print(f"    differing samples: {result.mismatch_indices[:20]}  max |diff| "
+                  f"{result.max_abs_diff:g} LSB ({result.max_abs_diff_dequant:.4g})")
+    return 0 if result.ok else 1
+
+
+# ---------------------------------------------------------------- records
+def cmd_records(args: argparse.Namespace) -> int:
+    from device_drivers.records import RecordStore
+
+    store = RecordStore()
+    if args.export:
+        count = store.export_csv(args.export)
+        if args.json:
+            print(json.dumps({"ok": True, "exported": count, "file": str(args.export)}))
+        else:
+            print(f"exported {count} records to {args.export}")
+        return 0
+    records = store.list(limit=args.limit or None, operation=args.operation,
+                         usb_serial=args.serial)
+    if args.json:
+        print(json.dumps({"ok": True, "count": len(records), "path": str(store.path),
+                          "records": [r.to_dict() for r in records]}))
+        return 0
+    if not records:
+        print(f"no records yet ({store.path})")
+        return 0
+    for r in records:
+        when = (r.time or "")[:19].replace("T", " ")
+        print(f"{r.id:5d} {when}  {r.operation:8s} {r.result:9s} {r.port or '-':18s} "
+              f"{r.usb_serial or '-':14s} {r.backend or '-':7s} {r.artifact or '-'}  "
+              f"{r.verify or r.error or ''}"[:200])
+    return 0
