@@ -15,28 +15,30 @@ period. Writes go through one lock, whole frames or whole lines at a time.
 from __future__ import annotations
 
 import atexit
-import itertools
-import json
 import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from device_drivers import paths
 from device_drivers.errors import InputError
+from device_drivers.virtual.announce import Announcer
 from device_drivers.virtual.faults import FaultConfig, FaultInjector, Pacer
 from device_drivers.virtual.flash import FlashStore
 from device_drivers.virtual.fs_group import FsGroup
 from device_drivers.virtual.images import ImageGroup
 from device_drivers.virtual.limits import BoardLimits, resolve_board
-from device_drivers.virtual.link import Link, PtyLink, TcpLink
+from device_drivers.virtual.link import Link, LinkCounters, PtyLink, TcpLink
 from device_drivers.virtual.model import ModelError, ModelRunner
 from device_drivers.virtual.os_group import BUF_COUNT, BUF_SIZE, OsGroup
-from device_drivers.virtual.runtime_group import DEFAULT_PATH, Runtime
+from device_drivers.virtual.runtime_group import (
+    DEFAULT_PATH,
+    Runtime,
+    default_model_files,
+    read_labels,
+)
 from device_drivers.virtual.smp_server import Dispatcher, Fail, RxFramer, encode_frame
 
 log = logging.getLogger(__name__)
@@ -45,56 +47,13 @@ FIRMWARE_VERSION = "1.0.0"
 REPLY_TIMEOUT_S = 5.0
 """How long a reply may wait for the host to read before it is dropped."""
 REPLUG_DELAY_S = 0.2
-_slots_lock = threading.Lock()
-_slots_in_use: set[int] = set()
-"""Announcement numbers of the boards running in this process: 0 → ``<pid>.json``,
-n → ``<pid>-<n>.json``."""
-
-
-def _take_slot() -> int:
-    with _slots_lock:
-        n = next(i for i in itertools.count() if i not in _slots_in_use)
-        _slots_in_use.add(n)
-        return n
-
-
-def _free_slot(n: int) -> None:
-    with _slots_lock:
-        _slots_in_use.discard(n)
-
-
-def default_model_files() -> tuple[Path, Path] | None:
-    """The bundled example model and its labels, if they are installed."""
-    folder = paths.resources_dir() / "examples" / "vibration"
-    model = folder / "model_int8.tflite"
-    return (model, folder / "labels.txt") if model.is_file() else None
-
-
-def read_labels(path: Path) -> list[str] | None:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    return [line.strip() for line in lines if line.strip()] or None
-
-
-@dataclass
-class LinkCounters:
-    bytes_rx: int = 0
-    bytes_tx: int = 0
-    frames_ok: int = 0
-    frames_bad: int = 0
-    frames_dropped: int = 0
-    lines_corrupted: int = 0
-    text_lines_rx: int = 0
-    replies_lost: int = 0
-    telemetry_lines: int = 0
-    telemetry_lost: int = 0
-    links: int = 0
-    disconnects: int = 0
 
 
 class VirtualBoard:
+    """A virtual board; ``start()`` it (or use it as a context manager) and talk SMP to
+    ``.port``. Counters of the link are in ``.counters`` (``bytes_rx``, ``frames_ok``,
+    ``frames_bad``, ``frames_dropped``, ...)."""
+
     def __init__(self, board: str = "virtual", state_dir: str | os.PathLike[str] | None = None,
                  faults: FaultConfig | None = None, tcp_port: int | None = None,
                  model: str | os.PathLike[str] | None = None, *,
@@ -120,8 +79,7 @@ class VirtualBoard:
         self._threads: list[threading.Thread] = []
         self._link: Link | None = None
         self._link_bytes = 0
-        self._announce_path: Path | None = None
-        self._slot: int | None = None
+        self._announcer = Announcer()
         self.flash: FlashStore | None = None
         self.runner: ModelRunner | None = None
         self.runtime: Runtime | None = None
@@ -210,12 +168,7 @@ class VirtualBoard:
                 self._link = None
         if self.runner is not None:
             self.runner.close()
-        if self._announce_path is not None:
-            self._announce_path.unlink(missing_ok=True)
-            self._announce_path = None
-        if self._slot is not None:
-            _free_slot(self._slot)
-            self._slot = None
+        self._announcer.remove()
         if self.flash is not None:
             self.flash.close()
         atexit.unregister(self.stop)
@@ -267,18 +220,10 @@ class VirtualBoard:
     @property
     def announce_path(self) -> Path | None:
         """The ``virtual_boards_dir()`` file that advertises this board while it runs."""
-        return self._announce_path
+        return self._announcer.path
 
     def _announce(self) -> None:
-        if self._slot is None:
-            self._slot = _take_slot()
-        pid = os.getpid()
-        name = f"{pid}.json" if self._slot == 0 else f"{pid}-{self._slot}.json"
-        path = paths.virtual_boards_dir() / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.announcement()))
-        os.replace(tmp, path)
-        self._announce_path = path
+        self._announcer.write(self.announcement())
 
     def _stat_groups(self) -> dict[str, dict[str, int]]:
         c = self.counters
@@ -335,33 +280,37 @@ class VirtualBoard:
     def _serve(self) -> None:
         framer = RxFramer(BUF_SIZE, self._mutate)
         while not self._stop.is_set():
-            budget = self.faults.disconnect_after
-            link = self._link
-            if link is None:
-                break
             try:
-                data = link.poll(0.05)
-            except Exception:  # never let the link thread die
-                log.exception("link read failed")
-                data = b""
-            if data is None:  # the TCP host went away
+                self._serve_once(framer)
+            except Exception:  # never let the link thread die: log, drop the partial frame
+                log.exception("virtual board: error while serving the link")
                 framer.reset()
-                self._link_bytes = 0
-                continue
-            if not data:
-                continue
-            cut = False
-            if budget is not None and self._link_bytes + len(data) >= budget:
-                data = data[: max(0, budget - self._link_bytes)]
-                cut = True
-            self._link_bytes += len(data)
-            self.counters.bytes_rx += len(data)
-            self._rx_pacer.wait(len(data), self._stop)
-            for event in framer.feed(data):
-                self._on_event(event)
-            if cut:
-                self._unplug()
-                framer.reset()
+                self._stop.wait(0.05)
+
+    def _serve_once(self, framer: RxFramer) -> None:
+        budget = self.faults.disconnect_after
+        link = self._link
+        if link is None:
+            self._stop.wait(0.05)
+            return
+        data = link.poll(0.05)
+        if data is None:  # the TCP host went away
+            framer.reset()
+            self._link_bytes = 0
+            return
+        if not data:
+            return
+        cut = budget is not None and self._link_bytes + len(data) >= budget
+        if cut:
+            data = data[: max(0, budget - self._link_bytes)]
+        self._link_bytes += len(data)
+        self.counters.bytes_rx += len(data)
+        self._rx_pacer.wait(len(data), self._stop)
+        for event in framer.feed(data):
+            self._on_event(event)
+        if cut:  # the disconnect-after fault: the host sees an unplug
+            self._unplug()
+            framer.reset()
 
     def _on_event(self, event: Any) -> None:
         if event.kind == "text":
@@ -429,6 +378,9 @@ class VirtualBoard:
                 line = rt.telemetry_line()
             except (ModelError, Fail, ValueError) as exc:
                 log.debug("telemetry failed: %s", exc)
+                continue
+            except Exception:  # keep streaming whatever happens
+                log.exception("telemetry line failed")
                 continue
             if self._send(line, 0.02):
                 self.counters.telemetry_lines += 1

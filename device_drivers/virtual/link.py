@@ -16,10 +16,27 @@ import select
 import socket
 import sys
 import time
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+
+
+@dataclass
+class LinkCounters:
+    bytes_rx: int = 0
+    bytes_tx: int = 0
+    frames_ok: int = 0
+    frames_bad: int = 0
+    frames_dropped: int = 0
+    lines_corrupted: int = 0
+    text_lines_rx: int = 0
+    replies_lost: int = 0
+    telemetry_lines: int = 0
+    telemetry_lost: int = 0
+    links: int = 0
+    disconnects: int = 0
 
 
 class Link:

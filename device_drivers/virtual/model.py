@@ -8,6 +8,7 @@ to it. Any failure, including the child crashing, leaves the previous model runn
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
@@ -132,6 +133,44 @@ class LoadedModel:
         return len(self.data)
 
 
+class _IdlePool:
+    """Warm interpreter processes that no board uses now, shared by the boards of this
+    process: a board that stops hands its processes back, the next one takes them
+    instead of paying for the interpreter import again."""
+
+    MAX_IDLE = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[WorkerProcess] = []
+
+    def take(self) -> WorkerProcess | None:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
+        return None
+
+    def put(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            if worker.alive() and len(self._idle) < self.MAX_IDLE:
+                self._idle.append(worker)
+                return
+        worker.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+
+_IDLE = _IdlePool()
+atexit.register(_IDLE.close_all)
+
+
 class ModelRunner:
     """The model the board runs, with atomic replacement.
 
@@ -156,7 +195,7 @@ class ModelRunner:
                 return
             self._pool = [w for w in self._pool if w.alive()]
             while len(self._pool) < count:
-                self._pool.append(WorkerProcess())
+                self._pool.append(_IDLE.take() or WorkerProcess())
             pool = list(self._pool)
         if wait:
             for worker in pool:
@@ -175,15 +214,15 @@ class ModelRunner:
                 if worker.alive():
                     return worker
                 worker.kill()
-        return WorkerProcess()
+        return _IDLE.take() or WorkerProcess()
 
     def _give_back(self, worker: WorkerProcess) -> None:
-        """Keep a live worker as the spare (or end it if there is one already)."""
+        """Keep a live worker as the spare (or hand it to the shared idle pool)."""
         with self._pool_lock:
             if not self._closed and not self._pool and worker.alive():
                 self._pool.append(worker)
                 return
-        worker.close()
+        _IDLE.put(worker)
 
     def load(self, data: bytes, path: str, labels: list[str], arena: int) -> LoadedModel:
         """Build ``data`` in the spare interpreter; switch to it only if that worked."""
@@ -226,6 +265,9 @@ class ModelRunner:
             raise
         if not reply.get("ok"):
             raise ModelError(str(reply.get("code", "BAD_MODEL")), str(reply.get("message")))
+        with self._lock:
+            if self._worker is not worker:  # the model was switched during the call
+                raise ModelError("BAD_MODEL", "the model changed during the inference")
         return reply["output"], int(reply["latency_us"])
 
     def close(self) -> None:
@@ -234,6 +276,7 @@ class ModelRunner:
             pool, self._pool = self._pool, []
         with self._lock:
             worker, self._worker = self._worker, None
+            self.current = None
         for w in [*pool, worker]:
             if w is not None:
-                w.close()
+                _IDLE.put(w)

@@ -13,11 +13,13 @@ import logging
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from smp import error as smperror
 
+from device_drivers import paths
 from device_drivers.protocol import runtime as rt
 from device_drivers.virtual import tensors
 from device_drivers.virtual.flash import FlashStore, FsPathError
@@ -32,6 +34,21 @@ RUNTIME_NAME = "tinyops-runtime 1.0.0"
 DEFAULT_PATH = "/lfs/model.tflite"
 DEFAULT_PERIOD_MS = 100
 PERIOD_RANGE_MS = (10, 60_000)
+
+
+def default_model_files() -> tuple[Path, Path] | None:
+    """The bundled example model and its labels, if they are installed."""
+    folder = paths.resources_dir() / "examples" / "vibration"
+    model = folder / "model_int8.tflite"
+    return (model, folder / "labels.txt") if model.is_file() else None
+
+
+def read_labels(path: Path) -> list[str] | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    return [line.strip() for line in lines if line.strip()] or None
 
 
 def _fail(code: str) -> Fail:
