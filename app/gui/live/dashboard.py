@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMenu,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.gui import theme
 from app.gui.live.buffers import ChannelStore, RingBuffer
@@ -216,11 +223,8 @@ class LiveDashboard(QWidget):
             ring = curve.ring
             if len(x) and len(ring) and x[0] < ring.view()[0][-1]:  # clock went back
                 x = x - x[0] + ring.view()[0][-1] + 1e-3
+            self._make_room(ring, x)
             ring.extend(x, y)
-            if len(ring) >= ring.capacity and ring.capacity < ring.max_capacity:
-                tv = ring.view()[0]
-                if tv[-1] - tv[0] < self.window_s * 1.1:
-                    ring.reserve(ring.capacity * 2)
             curve.dirty = True
             n_new += len(x)
             if len(x):
@@ -228,6 +232,17 @@ class LiveDashboard(QWidget):
         self._last_x = self._latest
         self.samples_total += n_new
         return n_new
+
+    def _make_room(self, ring: RingBuffer, x: np.ndarray) -> None:
+        """Grow a ring so that it holds the whole window at the channel's rate (bounded)."""
+        n = len(ring) + len(x)
+        if n <= ring.capacity or ring.capacity >= ring.max_capacity or not len(x):
+            return
+        first = ring.view()[0][0] if len(ring) else x[0]
+        span = float(x[-1] - first)
+        want = n if span <= self.window_s * 1.1 else n * self.window_s * 1.1 / span
+        if want > ring.capacity:
+            ring.reserve(1 << int(np.ceil(np.log2(want))))
 
     def _curve(self, name: str):
         spec = channel_spec(name)
@@ -247,7 +262,7 @@ class LiveDashboard(QWidget):
 
     def _add_panel(self, key: str) -> Panel:
         spec = PANELS[key]
-        plot = pg.PlotItem()
+        plot = _owned_plot_item(self)
         panel = Panel(spec, plot, self.dark)
         panel.set_autoscale(self.autoscale)
         plot.getViewBox().sigXRangeChanged.connect(self._on_x_changed)
@@ -425,6 +440,20 @@ class LiveDashboard(QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.stop_recording()
+
+
+def _owned_plot_item(owner: QWidget) -> pg.PlotItem:
+    """A PlotItem whose context menus belong to ``owner``.
+
+    pyqtgraph creates its menus (ViewBox menu, plot controls) as parentless QMenus, which
+    outlive the window as top-level widgets; giving them a parent frees them with it.
+    """
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    plot = pg.PlotItem()
+    for w in QApplication.topLevelWidgets():
+        if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
+            w.setParent(owner, w.windowFlags())
+    return plot
 
 
 class _Batch:
