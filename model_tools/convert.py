@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -87,7 +88,10 @@ def convert(model: LoadedModel, mode: str = "float", calib: np.ndarray | None = 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
     try:
-        data = conv.convert()
+        # The converter prints its SavedModel export notes to stdout: keep stdout for results
+        # (``--json`` prints exactly one object there).
+        with contextlib.redirect_stdout(sys.stderr):
+            data = conv.convert()
     except Cancelled:
         raise
     except Exception as exc:
