@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_drivers import paths
-from device_drivers.errors import DeviceError, InputError
+from device_drivers.errors import DeviceError, InputError, PortError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.uf2 import Uf2Backend
 from device_drivers.flashing.uf2_format import parse_uf2
@@ -122,10 +122,18 @@ class FakeBootloader(threading.Thread):
                 (self.drive / "INFO_UF2.TXT").unlink()
                 path.unlink()
                 time.sleep(0.2)  # the reset
-                with DeviceSession.open(self.port) as dev:
-                    dev.upload_file(data, "/lfs/model.tflite")
-                    dev.load_model("/lfs/model.tflite", sha256=hashlib.sha256(data).digest())
-                return
+                deadline = time.monotonic() + 10
+                while True:  # the flasher polls the port meanwhile: share it politely
+                    try:
+                        with DeviceSession.open(self.port) as dev:
+                            dev.upload_file(data, "/lfs/model.tflite")
+                            dev.load_model("/lfs/model.tflite",
+                                           sha256=hashlib.sha256(data).digest())
+                        return
+                    except PortError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.05)
 
 
 @pytest.fixture
