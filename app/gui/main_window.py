@@ -40,6 +40,7 @@ class WindowOptions:
     watch: bool = True
     enumerate_fn: Callable[[], list[DeviceEntry]] | None = None
     watch_interval_s: float = 0.5
+    demo_flash: bool = True  # the demo flashes the bundled example (and shows the verify)
 
 
 class MainWindow(QMainWindow):
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
                                period_ms=self.settings.get("live/period_ms"))
         self.demo = DemoBoard()
         self._demo_job = None
+        self._demo_pending_flash = False
         self._first_scan = False
         self.message = MessageBar(self)
         self.devices = DevicePanel(self)
@@ -108,6 +110,7 @@ class MainWindow(QMainWindow):
         self.devices.demo_requested.connect(self.start_demo)
         self.link.state_changed.connect(self._link_state)
         self.link.connected.connect(self._link_connected)
+        self.link.connected.connect(self._demo_flash)
         self.link.error.connect(self.report_error)
         dash = self.live.dashboard
         dash.lines_received.connect(self.console.append_lines)
@@ -117,6 +120,7 @@ class MainWindow(QMainWindow):
         self.console.error.connect(self.report_error)
         self.console.info.connect(self.report_info)
         self.console.send_requested.connect(self._send_text)
+        self.model_page.artifact_ready.connect(self._flash_artifact)
 
     def _action(self, menu: Any, text: str, shortcut: Any, slot: Callable[..., Any],
                 tip: str = "") -> QAction:
@@ -235,6 +239,7 @@ class MainWindow(QMainWindow):
             self.devices.add_device(DeviceEntry(port=port, name=board_name(self.demo.board_id),
                                                 board_id=self.demo.board_id, mode="app",
                                                 virtual=True, backend="virtual"))
+            self._demo_pending_flash = self.options.demo_flash
             self.connect_port(port)
             self.show_page("live")
             self.demo_started.emit(port)
@@ -267,6 +272,20 @@ class MainWindow(QMainWindow):
                 f"Connected to {info.port}.\nNo TinyOps runtime answered; waiting for text "
                 "telemetry (JSON lines, Arduino plotter or Edge Impulse output).")
         self.flash_page.device_connected(info)
+
+    def _flash_artifact(self, path: str) -> None:
+        self.flash_page.set_artifact(path)
+        self.show_page("flash")
+
+    def _demo_flash(self, info: LinkInfo) -> None:
+        """Demo: flash the bundled example through the Flash page once the board answers."""
+        if not self._demo_pending_flash or info.port != self.demo.port:
+            return
+        self._demo_pending_flash = False
+        entry = self.devices.entry(info.port)
+        if entry is not None and info.runtime:
+            self.flash_page.use_example()
+            self.flash_page.flash_to(entry)
 
     def _send_text(self, text: str) -> None:
         session = self.link.session

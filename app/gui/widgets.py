@@ -103,7 +103,8 @@ class FitGauge(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Fit on board", parent)
         lay = QFormLayout(self)
-        self.verdict = QLabel("Analyze a model to see whether it fits.", self)
+        self.verdict = QLabel(self)
+        self.verdict.setWordWrap(True)
         f = self.verdict.font()
         f.setPointSizeF(f.pointSizeF() * 1.5)
         f.setBold(True)
@@ -120,7 +121,7 @@ class FitGauge(QGroupBox):
 
     def show_fit(self, fit: dict[str, Any] | None, board_name: str = "") -> None:
         if not fit:
-            self.verdict.setText("Pick a board to check the fit.")
+            self.verdict.setText("Analyze a model to see whether it fits the board.")
             self.verdict.setStyleSheet("")
             self.reason.setText("")
             self.flash.set_values(0, 0, 0, "")

@@ -1,20 +1,334 @@
-"""The Flash page (placeholder until provisioning lands)."""
+"""The Flash page: an artifact, one or more target boards, progress per board, the device's
+own verification, validation on target, and the latest provisioning records."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from app.gui import theme
 from app.gui.context import AppContext
+from app.gui.pages import flash_jobs
+from app.gui.pages.model_jobs import example_dir
+from app.gui.widgets import DictTable, human_bytes
+from app.gui.workers import Job, JobError
+
+COLS = ("Board", "Port", "USB serial", "Progress", "Status", "Verification")
 
 
 class FlashPage(QWidget):
+    flashed = Signal(str, dict)  # port, result dict
+
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self.jobs: dict[str, Job] = {}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.validation: dict[str, Any] | None = None
+
+        self.artifact = QLineEdit(self)
+        self.artifact.setPlaceholderText("Model (.tflite) or firmware image to flash")
+        self.artifact.textChanged.connect(self._describe)
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._browse)
+        example = QPushButton("Example", self)
+        example.setToolTip("The bundled int8 vibration model")
+        example.clicked.connect(self.use_example)
+        self.about = QLabel(self)
+        self.about.setProperty("role", "muted")
+        self.dest = QLineEdit(self)
+        self.dest.setPlaceholderText("Destination on the device (default: from the board)")
+        self.targets = QListWidget(self)
+        self.targets.setMaximumHeight(96)
+        self.flash_button = QPushButton("Flash and verify", self)
+        self.flash_button.setProperty("role", "primary")
+        self.flash_button.clicked.connect(self.flash_selected)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+
+        top = QGroupBox("What and where", self)
+        g = QGridLayout(top)
+        g.addWidget(QLabel("Artifact", top), 0, 0)
+        g.addWidget(self.artifact, 0, 1)
+        g.addWidget(browse, 0, 2)
+        g.addWidget(example, 0, 3)
+        g.addWidget(self.about, 1, 1, 1, 3)
+        g.addWidget(QLabel("Destination", top), 2, 0)
+        g.addWidget(self.dest, 2, 1, 1, 3)
+        g.addWidget(QLabel("Targets", top), 3, 0, Qt.AlignmentFlag.AlignTop)
+        g.addWidget(self.targets, 3, 1, 1, 3)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.flash_button)
+        g.addLayout(buttons, 4, 1, 1, 3)
+        g.setColumnStretch(1, 1)
+
+        self.table = QTableWidget(0, len(COLS), self)
+        self.table.setHorizontalHeaderLabels(COLS)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.verdict = QLabel(self)
+        f = self.verdict.font()
+        f.setPointSizeF(f.pointSizeF() * 1.3)
+        f.setBold(True)
+        self.verdict.setFont(f)
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.val_data = QLineEdit(self)
+        self.val_data.setPlaceholderText("Validation data (.npz with x, y)")
+        self.validate_button = QPushButton("Validate on target", self)
+        self.validate_button.setToolTip("Run samples on the board and compare its outputs "
+                                        "bit for bit with the host's TFLM run")
+        self.validate_button.clicked.connect(self.validate_connected)
+        self.val_result = QLabel(self)
+        self.val_result.setWordWrap(True)
+        vrow = QHBoxLayout()
+        vrow.addWidget(self.val_data, 1)
+        vrow.addWidget(self.validate_button)
+        self.records = DictTable([("time", "Time"), ("operation", "Operation"),
+                                  ("result", "Result"), ("port", "Port"),
+                                  ("artifact", "Artifact"), ("verify", "Verification")], self)
+        self.records.setMaximumHeight(170)
+
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("Flashing is not available in this build yet.", self))
+        lay.setContentsMargins(8, 8, 8, 8)
+        lay.addWidget(top)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.verdict)
+        lay.addLayout(vrow)
+        lay.addWidget(self.val_result)
+        recent = QLabel("Recent records", self)
+        recent.setProperty("role", "muted")
+        lay.addWidget(recent)
+        lay.addWidget(self.records)
+        self._refresh_targets()
+
+    # ------------------------------------------------------------------ inputs
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Artifact to flash", str(example_dir()),
+            "Models and images (*.tflite *.bin *.uf2 *.hex);;All files (*)")
+        if path:
+            self.set_artifact(path)
+
+    def use_example(self) -> None:
+        self.set_artifact(str(example_dir() / "model_int8.tflite"))
+
+    def set_artifact(self, path: str) -> None:
+        self.artifact.setText(path)
+        ev = Path(path).with_name("eval.npz")
+        if ev.is_file() and not self.val_data.text():
+            self.val_data.setText(str(ev))
+
+    def _describe(self, path: str) -> None:
+        p = Path(path)
+        try:
+            data = p.read_bytes() if p.is_file() and p.stat().st_size < 64 << 20 else None
+        except OSError:
+            data = None
+        if data is None:
+            self.about.setText("" if not path else "file not found")
+            return
+        kind = "TFLite model" if data[4:8] == b"TFL3" else "binary"
+        self.about.setText(f"{kind} · {human_bytes(len(data))} · sha256 "
+                           f"{hashlib.sha256(data).hexdigest()[:16]}…")
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._refresh_targets()
+        self.refresh_records()
+        if not self.artifact.text():
+            self.use_example()
+
+    def _refresh_targets(self) -> None:
+        checked = {self.targets.item(i).data(Qt.ItemDataRole.UserRole).port
+                   for i in range(self.targets.count())
+                   if self.targets.item(i).checkState() == Qt.CheckState.Checked}
+        self.targets.clear()
+        connected = self.ctx.link.port
+        for entry in self.ctx.devices():
+            item = QListWidgetItem(f"{entry.title} — {entry.port}"
+                                   + (f" · SN {entry.serial}" if entry.serial else ""))
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            on = entry.port in checked or (not checked and entry.port == connected)
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            self.targets.addItem(item)
+        if not self.targets.count():
+            self.targets.addItem("No boards: plug one in or start the demo board (Ctrl+D)")
 
     def device_connected(self, info: Any) -> None:
-        pass
+        if self.isVisible():
+            self._refresh_targets()
+
+    def selected_targets(self) -> list[Any]:
+        out = []
+        for i in range(self.targets.count()):
+            item = self.targets.item(i)
+            entry = item.data(Qt.ItemDataRole.UserRole)
+            if entry is not None and item.checkState() == Qt.CheckState.Checked:
+                out.append(entry)
+        return out
+
+    # ------------------------------------------------------------------ flash
+    def flash_selected(self) -> list[Job]:
+        self._refresh_targets()
+        targets = self.selected_targets()
+        if not targets:
+            self.ctx.report_error(JobError("no target board selected",
+                                           "tick one or more boards in the list"))
+            return []
+        return [self.flash_to(entry) for entry in targets]
+
+    def flash_to(self, entry: Any) -> Job:
+        """Flash the artifact to one board (several run in parallel, one row each)."""
+        path = self.artifact.text().strip()
+        self.verdict.setText("")
+        row = self._row(entry)
+        session = self.ctx.link.session if self.ctx.link.port == entry.port else None
+        backend = "virtual" if entry.virtual else entry.backend
+        job = self.ctx.runner.submit(flash_jobs.flash_job, path, entry.port, backend=backend,
+                                     board=entry.board_id, dest=self.dest.text().strip(),
+                                     usb_serial=entry.serial, session=session,
+                                     name=f"flash {entry.port}")
+        self.jobs[entry.port] = job
+        bar: QProgressBar = self.table.cellWidget(row, 3)  # type: ignore[assignment]
+        job.progress.connect(lambda f, m: (bar.setValue(int(f * 1000)),
+                                           self._cell(row, 4, m)))
+        job.succeeded.connect(lambda r, e=entry, rw=row: self._flashed(e, rw, r))
+        job.failed.connect(lambda err, rw=row: self._failed(rw, err))
+        job.finished.connect(lambda p=entry.port: self._job_done(p))
+        self.cancel_button.setEnabled(True)
+        return job
+
+    def _row(self, entry: Any) -> int:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 1) and self.table.item(r, 1).text() == entry.port:
+                break
+        else:
+            r = self.table.rowCount()
+            self.table.insertRow(r)
+            bar = QProgressBar(self.table)
+            bar.setRange(0, 1000)
+            self.table.setCellWidget(r, 3, bar)
+        self._cell(r, 0, entry.title)
+        self._cell(r, 1, entry.port)
+        self._cell(r, 2, entry.serial or "—")
+        self._cell(r, 4, "starting…")
+        self._cell(r, 5, "")
+        self.table.cellWidget(r, 3).setValue(0)
+        return r
+
+    def _cell(self, row: int, col: int, text: str, color: str | None = None) -> None:
+        item = QTableWidgetItem(text)
+        item.setToolTip(text)
+        if color:
+            item.setForeground(QColor(color))
+        self.table.setItem(row, col, item)
+
+    def _flashed(self, entry: Any, row: int, result: dict[str, Any]) -> None:
+        self.results[entry.port] = result
+        if result.get("ok") and result.get("verified"):
+            algo = result.get("digest_algo", "sha256")
+            dev = str(result.get("device_digest") or "")
+            text = f"{algo} match · device {dev[:16]}…"
+            self._cell(row, 4, f"done in {result.get('duration_s', 0):.1f} s", theme.GOOD)
+            self._cell(row, 5, text, theme.GOOD)
+            self.table.cellWidget(row, 3).setValue(1000)
+            self.verdict.setStyleSheet(f"color: {theme.GOOD};")
+            self.verdict.setText(f"✓ Verified on {entry.port}: the device reports {algo} "
+                                 f"{dev[:16]}…, equal to the file's "
+                                 f"({human_bytes(result.get('bytes'))}, "
+                                 f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)")
+        else:
+            err = str(result.get("error") or "not verified")
+            self._cell(row, 4, "failed", theme.BAD)
+            self._cell(row, 5, err, theme.BAD)
+            self.verdict.setStyleSheet(f"color: {theme.BAD};")
+            self.verdict.setText(f"✗ {entry.port}: {err}")
+            self.ctx.report_error(JobError(err, result.get("hint")))
+        self.flashed.emit(entry.port, result)
+
+    def _failed(self, row: int, err: JobError) -> None:
+        self._cell(row, 4, "cancelled" if err.cancelled else "failed", theme.BAD)
+        self._cell(row, 5, err.message, theme.BAD)
+        self.ctx.report_error(err)
+
+    def _job_done(self, port: str) -> None:
+        self.jobs.pop(port, None)
+        self.cancel_button.setEnabled(bool(self.jobs))
+        self.refresh_records()
+
+    def cancel(self) -> None:
+        for job in self.jobs.values():
+            job.cancel()
+
+    # ------------------------------------------------------------------ validate
+    def validate_connected(self) -> Job | None:
+        port = self.ctx.link.port
+        if not port or self.ctx.link.session is None:
+            self.ctx.report_error(JobError("no board is connected",
+                                           "connect the board to validate (Device menu)"))
+            return None
+        entry = next((e for e in self.ctx.devices() if e.port == port), None)
+        job = self.ctx.runner.submit(flash_jobs.validate_job, self.artifact.text().strip(),
+                                     self.val_data.text().strip(), port,
+                                     session=self.ctx.link.session,
+                                     usb_serial=getattr(entry, "serial", None),
+                                     name=f"validate {port}")
+        self.val_result.setText("validating…")
+        job.progress.connect(lambda f, m: self.val_result.setText(f"validating: {m}"))
+        job.succeeded.connect(self._validated)
+        job.failed.connect(lambda err: (self.val_result.setText(f"validation failed: "
+                                                                f"{err.message}"),
+                                        self.ctx.report_error(err)))
+        job.finished.connect(self.refresh_records)
+        return job
+
+    def _validated(self, r: dict[str, Any]) -> None:
+        self.validation = r
+        ok = r.get("ok")
+        color = theme.GOOD if ok else theme.BAD
+        acc = r.get("accuracy_device")
+        parts = [("✓ " if ok else "✗ ") + str(r.get("verify_text", "")),
+                 f"top-1 agreement {100 * r.get('agreement', 0):.1f} %"]
+        if acc is not None:
+            parts.append(f"accuracy on device {100 * acc:.1f} % "
+                         f"(host {100 * (r.get('accuracy_host') or 0):.1f} %)")
+        parts.append(f"latency median {r.get('latency_us_median', 0):.0f} µs, "
+                     f"p95 {r.get('latency_us_p95', 0):.0f} µs")
+        self.val_result.setStyleSheet(f"color: {color};")
+        self.val_result.setText(" · ".join(parts))
+
+    # ------------------------------------------------------------------ records
+    def refresh_records(self) -> None:
+        from app.gui.pages.records_page import load_records
+
+        job = self.ctx.runner.submit(load_records, 10, name="records", pass_context=False)
+        job.succeeded.connect(lambda rows: self.records.set_rows(
+            [{**r, "time": str(r.get("time", "")).replace("T", " ")[:19]} for r in rows],
+            {"result": lambda v: {"ok": theme.GOOD, "failed": theme.BAD}.get(v)}))

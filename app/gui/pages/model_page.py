@@ -117,7 +117,10 @@ class ModelPage(QWidget):
         lay.addWidget(split, 1)
         self._set_busy(None)
         last = ctx.settings.get("model/last")
-        self.path.setText(last if last and Path(last).exists() else "")
+        if last and Path(last).exists():
+            self.set_model(last)
+        else:  # a first start: offer the bundled example, ready to analyze
+            self.set_model(str(jobs.example_dir() / "model.keras"))
         self._boards_loaded = False
 
     def _build_quantize(self) -> QGroupBox:
@@ -166,8 +169,7 @@ class ModelPage(QWidget):
         return box
 
     def _browse_button(self, target: QLineEdit, title: str) -> QPushButton:
-        b = QPushButton("…", self)
-        b.setMaximumWidth(32)
+        b = QPushButton("Browse…", self)
         b.clicked.connect(lambda: self._pick_data(target, title))
         return b
 

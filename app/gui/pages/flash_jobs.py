@@ -1,0 +1,110 @@
+"""The Flash page's jobs: flash one board, validate on target (run on worker threads).
+
+When the board is the one the window is connected to, the flash and the validation go
+through the window's open ``DeviceSession`` (one owner per port; the live plot keeps
+running during the upload). Other boards are opened by the back end itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from device_drivers.errors import Cancelled, InputError, TinyOpsError
+
+
+class _Borrowed:
+    """Context manager handing out a session without closing it afterwards."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def __enter__(self) -> Any:
+        return self.session
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def shared_session_backend(session: Any) -> Any:
+    """The SMP back end, talking through an already open session."""
+    from device_drivers.flashing.smp import SmpBackend
+
+    class SharedSessionSmp(SmpBackend):
+        def _open(self, port: str, options: Any) -> Any:
+            return _Borrowed(session)
+
+    return SharedSessionSmp()
+
+
+def flash_job(path: str, port: str, *, backend: str | None = None, board: str | None = None,
+              dest: str | None = None, usb_serial: str | None = None, session: Any = None,
+              progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+    """Flash and verify; returns the FlashResult as a dict (``ok`` False with the error if
+    the board refused or did not verify; the provisioning record is written either way)."""
+    from device_drivers.flashing import Artifact, FlashOptions, flash
+
+    if not path:
+        raise InputError("no artifact chosen", "pick a .tflite model (or an image) to flash")
+    artifact = Artifact.load(path)
+    impl: Any = backend
+    if session is not None and artifact.kind in ("model", "binary") and (
+            backend in (None, "smp", "virtual")):
+        impl = shared_session_backend(session)
+    options = FlashOptions(dest=dest or None, board=board)
+    try:
+        result = flash(artifact, port, backend=impl, options=options, progress=progress,
+                       cancel=cancel, usb_serial=usb_serial)
+    except Cancelled:
+        raise
+    except TinyOpsError as exc:
+        failed = getattr(exc, "result", None)
+        out = failed.to_dict() if failed is not None else {"ok": False, "port": port}
+        out.update(ok=False, error=exc.message, hint=exc.hint)
+        return out
+    return result.to_dict()
+
+
+def validate_job(model_path: str, data_path: str, port: str, *, session: Any = None,
+                 limit: int | None = 200, usb_serial: str | None = None,
+                 progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+    """Send samples through the board's runtime and compare with the host's TFLM run."""
+    from device_drivers.validate import record_validation, run_validation, validate
+    from model_tools.data import load_dataset
+    from model_tools.tflm import run_model
+
+    model_file = Path(model_path)
+    if not model_path or not model_file.is_file():
+        raise InputError("no .tflite model chosen", "pick the model the board runs")
+    model = model_file.read_bytes()
+    if model[4:8] != b"TFL3":
+        raise InputError(f"{model_file.name} is not a .tflite model",
+                         "validate the quantized .tflite the board runs")
+    if not data_path:
+        raise InputError("no validation data chosen", "pick a .npz with x (and y labels)")
+    data = load_dataset(data_path)
+    sha = hashlib.sha256(model).hexdigest()
+
+    def reference(raw: Any) -> Any:
+        return run_model(model, raw)[0]
+
+    if session is None:
+        result = run_validation(port, data.x, reference, artifact=model_file.name,
+                                model_sha256=sha, artifact_size=len(model), labels=data.y,
+                                progress=progress, cancel=cancel, limit=limit)
+    else:
+        try:
+            result = validate(session, data.x, reference, labels=data.y, model_sha256=sha,
+                              progress=progress, cancel=cancel, limit=limit)
+        except TinyOpsError as exc:
+            record_validation(None, port=port, artifact=model_file.name, artifact_sha256=sha,
+                              artifact_size=len(model), usb_serial=usb_serial,
+                              error=exc.message,
+                              outcome="cancelled" if isinstance(exc, Cancelled) else None)
+            raise
+        record_validation(result, port=port, artifact=model_file.name, artifact_sha256=sha,
+                          artifact_size=len(model), usb_serial=usb_serial)
+    out = result.to_dict()
+    out["verify_text"] = result.verify_text
+    return out

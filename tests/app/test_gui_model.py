@@ -1,0 +1,84 @@
+"""The Model page analyzes and quantizes the bundled example (TensorFlow runs in a worker)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device_drivers import paths
+
+EXAMPLE = paths.resources_dir() / "examples" / "vibration"
+
+
+def _run(qtbot, job, timeout: int):
+    assert job is not None
+    with qtbot.waitSignal(job.finished, timeout=timeout):
+        pass
+    return job
+
+
+def test_analyze_the_example_tflite_against_a_board(qtbot, make_window) -> None:
+    win = make_window(watch=False)
+    page = win.model_page
+    win.show_page("model")
+    _run(qtbot, page.load_boards(), 10000)
+    idx = page.board.findData("nano33ble")
+    assert idx > 0
+    page.board.setCurrentIndex(idx)
+    page.path.setText(str(EXAMPLE / "model_int8.tflite"))
+    job = _run(qtbot, page.analyze(), 60000)
+    assert job.error is None, job.error and job.error.text()
+    a = page.analysis
+    assert a is not None and a["flash_bytes"] == (EXAMPLE / "model_int8.tflite").stat().st_size
+    assert a["fit"]["verdict"] in ("fits", "tight", "does not fit")
+    assert page.fit.verdict.text().lower() == a["fit"]["verdict"]
+    assert page.fit.flash.total == a["fit"]["flash"]["total"] > 0
+    assert page.ops.rowCount() == len(a["ops"]) > 0
+    assert page.summary.value("Labels") == "normal, imbalance, bearing_fault"
+    assert "TFLM" in page.summary.value("Tensor arena") or "estimate" in page.summary.value(
+        "Tensor arena")
+
+
+def test_analyze_errors_are_messages(qtbot, make_window, tmp_path) -> None:
+    win = make_window(watch=False)
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 10)
+    win.model_page.path.setText(str(bad))
+    job = _run(qtbot, win.model_page.analyze(), 30000)
+    assert job.error is not None and job.error.expected  # a clear refusal, not a crash
+    assert win.message.level == "error"
+    assert win.message.message == job.error.message
+
+
+@pytest.mark.slow
+def test_quantize_the_example_through_the_page(qtbot, make_window, tmp_path) -> None:
+    win = make_window(watch=False)
+    page = win.model_page
+    src = tmp_path / "model.keras"
+    src.write_bytes((EXAMPLE / "model.keras").read_bytes())
+    (tmp_path / "labels.txt").write_text((EXAMPLE / "labels.txt").read_text())
+    page.path.setText(str(src))
+    page.calib.setText(str(EXAMPLE / "calib.npz"))
+    page.eval.setText(str(EXAMPLE / "eval.npz"))
+    progress = []
+    job = page.quantize()
+    job.progress.connect(lambda f, m: progress.append(f))
+    _run(qtbot, job, 240000)
+    assert job.error is None, job.error and job.error.text()
+    r = page.report
+    out = tmp_path / "model_int8.tflite"
+    assert r["output"] == str(out) and out.is_file()
+    assert progress and progress == sorted(progress)
+    # check the reported int8 accuracy independently: run the written model ourselves
+    from model_tools.evaluate import run_as_device
+    from model_tools.verify import verify_tflite
+
+    data = np.load(EXAMPLE / "eval.npz")
+    run = run_as_device(verify_tflite(out.read_bytes()), data["x"].astype(np.float32))
+    acc = float(np.mean(run.outputs.argmax(axis=1) == data["y"]))
+    assert r["quantized_accuracy"] == pytest.approx(acc, abs=1e-9)
+    assert page.report_table.item(1, 2).text() == f"{100 * acc:.1f} %"
+    assert page.class_table.rowCount() == 3
+    assert page.flash_button.isEnabled()
+    page.flash_button.click()  # offers it to the Flash page
+    assert win.current_page() == "flash" and win.flash_page.artifact.text() == str(out)
