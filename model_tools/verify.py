@@ -60,7 +60,10 @@ class _WireVerifier:
         return struct.unpack_from("<I", self.buf, pos)[0]
 
     def _deref(self, pos: int, what: str) -> int:
-        target = pos + self._u32(pos, what)
+        offset = self._u32(pos, what)
+        if offset == 0 or offset >= 1 << 31:  # as flatbuffers' Verifier::VerifyOffset
+            raise _Fail(f"{what} at byte {pos} has an invalid offset {offset}")
+        target = pos + offset
         if target >= self.n:
             raise _Fail(f"{what} at byte {pos} points past the end of the file")
         return target
