@@ -36,9 +36,18 @@ class ExportResult:
     name: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def path(self) -> str:
+        """The main output: the library folder (arduino), the header's folder (c), the file
+        (uf2)."""
+        first = Path(self.files[0])
+        if self.format == "arduino":
+            return str(first.parent.parent)
+        return str(first.parent if self.format == "c" else first)
+
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "files": self.files, "sha256": self.sha256,
-                "size": self.size, "name": self.name, **self.extra}
+                "size": self.size, "name": self.name, "path": self.path, **self.extra}
 
 
 def c_identifier(name: str) -> str:
@@ -179,3 +188,20 @@ def export_model(model: str | Path, fmt: str, output: str | Path, *, name: str |
         extra = {"address": f"0x{uf2_address:x}",
                  "family_id": None if uf2_family is None else f"0x{uf2_family:08x}"}
     return ExportResult(fmt, files, digest, len(data), ident, extra)
+
+
+def export(path: str | Path, output: str | Path, fmt: str, *, name: str | None = None,
+           uf2_address: int | None = None, uf2_family: int | None = None,
+           region_size: int | None = None, progress: Any = None,
+           cancel: Any = None) -> ExportResult:
+    """``export_model`` with the job signature the GUI uses (progress / cancel accepted;
+    an export takes milliseconds, so they only report completion)."""
+    if cancel is not None and cancel.is_set():
+        from model_tools.errors import Cancelled
+
+        raise Cancelled()
+    result = export_model(path, fmt, output, name=name, uf2_address=uf2_address,
+                          uf2_family=uf2_family, region_size=region_size)
+    if progress is not None:
+        progress(1.0, f"exported {result.name} as {fmt}")
+    return result

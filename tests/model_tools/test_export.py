@@ -133,3 +133,13 @@ def test_uf2_decoder_refuses_damaged_headers(offset: int, xor: int, block: int) 
     raw[block * 512 + offset] ^= xor  # a magic, the block number or the block count
     with pytest.raises(ModelInputError):
         decode_uf2(bytes(raw))
+
+
+def test_job_signature_and_main_path(example_dir: Path, tmp_path: Path) -> None:
+    from model_tools.export import export
+
+    seen = []
+    result = export(example_dir / "model_int8.tflite", output=tmp_path, fmt="arduino",
+                    progress=lambda f, m: seen.append(f))
+    assert Path(result.path) == tmp_path / "ModelInt8" and seen == [1.0]
+    assert result.to_dict()["path"] == result.path
