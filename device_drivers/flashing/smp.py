@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import posixpath
 import time
 from typing import Any, ClassVar
 
@@ -83,8 +84,8 @@ class SmpBackend:
         with self._open(port, options) as dev:
             info = dev.model_info()
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
-            dest = (options.dest or (info.default_path if info else None)
-                    or getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
+            dest = options.dest or _model_dest(info, artifact.sha256) or (
+                getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
             check_cancel(cancel, "flash")
             upload = dev.upload_file(artifact.data, dest,
                                      progress=sub_progress(progress, 0.02, 0.85), cancel=cancel)
@@ -312,3 +313,15 @@ def upload_image(dev: DeviceSession, image: bytes, progress: Progress,
         progress(off / total, f"{off}/{total} B to slot 1")
         if off == total:
             return response.match
+
+
+def _model_dest(info: Any, sha256: str) -> str | None:
+    """Where a runtime board gets a new model: a file of its own beside the default path.
+
+    Never the file the running model came from, so a cut upload cannot damage the model
+    the board falls back to after a reset (resources/protocol/runtime_group.md).
+    """
+    if info is None:
+        return None
+    folder = posixpath.dirname(info.default_path) or "/"
+    return posixpath.join(folder, f"model-{sha256[:12]}.tflite")

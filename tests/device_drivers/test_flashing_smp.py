@@ -56,8 +56,11 @@ def test_model_flash_is_loaded_verified_and_recorded(board: VirtualBoard) -> Non
     assert result.ok and result.verified and result.backend == "smp"
     assert result.local_digest == result.device_digest == sha(new)
     assert result.previous_sha256 == sha(BASE)
-    assert result.dest == "/lfs/model.tflite"  # the runtime's default_path
+    # A file of its own beside the runtime's default_path: the old model's file stays intact.
+    assert result.dest == f"/lfs/model-{sha(new)[:12]}.tflite"
     assert board.loaded_model_sha256 == sha(new)
+    with DeviceSession.open(board.port) as dev:
+        assert dev.file_sha256("/lfs/model.tflite").hex() == sha(BASE)
     assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
     rec = RecordStore().list()[0]
     assert (rec.operation, rec.result, rec.backend, rec.artifact_sha256) == (
