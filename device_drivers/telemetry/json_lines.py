@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from device_drivers.telemetry.json_columns import decode_run
 from device_drivers.telemetry.store import MAX_ABS_VALUE, Channel, Collector, DeviceClock
 
 _MAX_DEPTH = 4
@@ -43,34 +44,43 @@ class JsonDecoder:
         self.foreign = foreign
         self.candidates = candidates
         self._scores: dict[str, Channel | None] = {}
+        self.columns = True  # column-wise shortcut; tests switch it off to check equivalence
 
     def run(self, lines: list[str], start: int, t: float) -> int:
         """Decode ``lines[start:]``; return where to resume if the format was switched."""
-        loads = json.loads
-        sink = self.sink
-        candidates = self.candidates
-        sample = self.sample
-        for i in range(start, len(lines)):
+        i, n = start, len(lines)
+        while i < n:
             line = lines[i]
-            if not line.startswith("{"):
-                stripped = line.strip()
-                if not stripped.startswith("{"):
-                    if self.foreign(line, t):
-                        return i + 1
-                    continue
-                line = stripped
-            try:
-                obj = loads(line)
-            except (ValueError, RecursionError):
-                sink.dropped += 1
+            if line.startswith("{"):
+                j = i + 1
+                while j < n and lines[j].startswith("{"):
+                    j += 1
+                if j - i > 1 and self.columns and decode_run(self, lines[i:j], t):
+                    self.candidates.clear()
+                else:
+                    for k in range(i, j):
+                        self._line(lines[k], t)
+                i = j
                 continue
-            if type(obj) is dict:
-                sample(obj, t)
-                if candidates:
-                    candidates.clear()
-            else:
-                sink.dropped += 1
-        return len(lines)
+            stripped = line.strip()
+            if stripped.startswith("{"):
+                self._line(stripped, t)
+            elif self.foreign(line, t):
+                return i + 1
+            i += 1
+        return n
+
+    def _line(self, line: str, t: float) -> None:
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError):
+            self.sink.dropped += 1
+            return
+        if type(obj) is dict:
+            self.sample(obj, t)
+            self.candidates.clear()
+        else:
+            self.sink.dropped += 1
 
     def sample(self, obj: dict, t: float) -> None:
         """Add one decoded object (a sample) at host time ``t`` unless it carries ``"t"``."""

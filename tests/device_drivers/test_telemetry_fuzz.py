@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from device_drivers.telemetry import MAX_ABS_VALUE, TelemetryBatch, TelemetryParser
 from device_drivers.telemetry.arduino import ArduinoDecoder
-from device_drivers.telemetry.store import Collector
+from device_drivers.telemetry.json_lines import JsonDecoder
+from device_drivers.telemetry.store import Collector, DeviceClock
 
 _EXAMPLES = int(os.environ.get("TINYOPS_FUZZ_EXAMPLES", "0"))
 
@@ -333,4 +334,57 @@ def test_arduino_column_shortcut_equals_line_by_line(runs) -> None:
             # same-shape runs: the common case the shortcut is for
             decoder.run([lines[0]] * 5, 0, float(i))
         drained.append(sink.drain("arduino"))
+    assert_same(*drained)
+
+
+value_kinds = st.one_of(
+    number, odd_number, st.text(max_size=3), st.booleans(), st.none(), st.just([1, {}])
+)
+uniform_objects = st.fixed_dictionaries(
+    {"t": st.one_of(st.integers(0, 2**40), odd_number, st.none()), "a": value_kinds},
+    optional={
+        "scores": st.dictionaries(st.sampled_from(["x", "y"]), value_kinds, max_size=2),
+        "score/x": number,
+        "n": st.fixed_dictionaries({"b": number}),
+    },
+).map(json.dumps)
+nasty_fragments = st.sampled_from(
+    [
+        '{"k":[1',
+        "{}]}",
+        '{"k":[]},{"k":[]}',
+        '{"s":"q"},{"s":"',
+        '{"}',
+        '{"k":1} ',
+        "{",
+        "{}",
+        '{"k":1}}',
+        '{"k":1},',
+        '{"t":1,"t":2}',
+        '{"":1}',
+        "[1]",
+        "log text",
+    ]
+)
+
+
+@fuzz(100)
+@given(
+    runs=st.lists(
+        st.lists(st.one_of(uniform_objects, nasty_fragments, json_lines()), min_size=1, max_size=6),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_json_column_shortcut_equals_line_by_line(runs) -> None:
+    """Runs of JSON lines with the same keys take a column-wise path; it must change nothing."""
+    drained = []
+    for columns in (True, False):
+        sink = Collector(max_points=10**6, max_channels=12, max_lines=10**4)
+        decoder = JsonDecoder(sink, DeviceClock(), lambda line, t: False, [])
+        decoder.columns = columns
+        for i, lines in enumerate(runs):
+            decoder.run(lines, 0, float(i))
+            decoder.run([lines[0]] * 4, 0, float(i))
+        drained.append(sink.drain("json"))
     assert_same(*drained)
