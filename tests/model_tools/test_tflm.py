@@ -82,3 +82,52 @@ def test_unsupported_operator_is_named(tf) -> None:
     result = check_model(data)
     assert not result.ok and result.failing_op == "ATAN2"
     assert "ATAN2" in (result.error or "")
+
+
+def _repack(data: bytes, edit) -> bytes:
+    import flatbuffers
+
+    from model_tools.fb_schema import generated_module
+
+    gen = generated_module()
+    model = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
+    edit(model)
+    b = flatbuffers.Builder(len(data) + 1024)
+    b.Finish(model.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: setattr(m.subgraphs[0].tensors[0], "shape", [1, 4096, 3]),
+    lambda m: setattr(m.subgraphs[0].tensors[17], "shape", [1, 1, 1, 1]),
+    lambda m: setattr(m.subgraphs[0].operators[1], "inputs", [16, 16, 14]),
+    lambda m: setattr(m.subgraphs[0].tensors[16], "type", 0),
+])
+def test_well_formed_but_inconsistent_models_never_take_the_caller_down(
+        example_tflite: bytes, edit) -> None:
+    forged = _repack(example_tflite, edit)
+    verify_tflite(forged)  # passes the host verifier: only the runtime can tell
+    result = check_model(forged)
+    assert isinstance(result.ok, bool)
+    if not result.ok:
+        assert result.crashed or result.error
+
+
+@pytest.mark.soak
+def test_mutated_models_in_tflm_never_crash_the_caller(example_tflite: bytes) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, len(example_tflite) - 1), st.integers(0, 7))
+    def run(pos: int, bit: int) -> None:
+        buf = bytearray(example_tflite)
+        buf[pos] ^= 1 << bit
+        try:
+            verify_tflite(bytes(buf))
+        except InvalidModelError:
+            return
+        result = check_model(bytes(buf))
+        assert result.ok or result.crashed or result.error
+
+    run()
