@@ -1,0 +1,16 @@
+"""TinyOps benchmarks: ``python -m benchmarks [--quick] [--json]``.
+
+Each module measures one area and returns ``Figure`` objects (see ``common.py``); the
+runner prints them as a table and, with ``--json``, as one JSON object on the last line.
+"""
+
+# benchmark module → the keys it reports (the order of the table)
+KEYS: dict[str, tuple[str, ...]] = {
+    "ingest": ("ingest_ratio", "ingest_parser_ratio"),
+    "transfer": ("transfer_efficiency", "upload_vs_smpmgr", "upload_vs_smpmgr_default"),
+    "plot": ("plot_p95_ms",),
+    "gui": ("gui_start_s", "tf_imported_at_start", "rss_mb_idle", "rss_mb_live"),
+    "quantize": ("quantize_s",),
+    "hotplug": ("hotplug_s",),
+}
+BENCHMARKS: tuple[str, ...] = tuple(KEYS)
