@@ -6,6 +6,8 @@ import json
 import re
 from collections.abc import Callable
 
+import numpy as np
+
 from device_drivers.telemetry.store import MAX_ABS_VALUE, Channel, Collector
 
 _LABEL_GAP = re.compile(r":[ \t]+")
@@ -55,12 +57,12 @@ def starts_like_data(line: str) -> bool:
     return bool(fields) and _number(fields[0].rpartition(":")[2]) is not None
 
 
-def _plain_columns(blob: str) -> list[tuple[float, ...]] | None:
-    """Unlabeled numbers parsed as one JSON array of rows (C speed); None if that is unsafe.
+def _plain_columns(blob: str) -> np.ndarray | None:
+    """Unlabeled numbers parsed as one JSON array of rows (C speed): a (rows, fields) array.
 
     JSON numbers are a subset of what ``float()`` accepts and parse to the same values; any
     character that could make the text mean something else in JSON (brackets, strings,
-    ``true``/``null``/``NaN``/``Infinity``) or a ``-0`` integer (JSON gives 0) sends it back.
+    ``true``/``null``/``NaN``/``Infinity``) or a ``-0`` integer (JSON gives 0) gives None.
     """
     for char in _NOT_JSON_NUMBERS:
         if char in blob:
@@ -73,20 +75,18 @@ def _plain_columns(blob: str) -> list[tuple[float, ...]] | None:
         return None
     try:
         rows = _loads("[[" + blob.replace("\n", "],[") + "]]")
-    except ValueError:
-        return None
-    widths = set(map(len, rows))
-    if len(widths) != 1 or 0 in widths:
-        return None
-    columns = list(zip(*rows, strict=True))
-    for col in columns:
-        total = sum(col)
-        if total - total != 0 or max(col) > MAX_ABS_VALUE or min(col) < -MAX_ABS_VALUE:
+        widths = set(map(len, rows))
+        if len(widths) != 1 or 0 in widths:
             return None
-    return columns
+        table = np.array(rows, dtype=np.float64)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if not (np.abs(table) <= MAX_ABS_VALUE).all():
+        return None
+    return table
 
 
-def _columns(lines: list[str]) -> list[tuple[str, list[float] | tuple[float, ...]]] | None:
+def _columns(lines: list[str]) -> list[tuple[str, np.ndarray]] | None:
     """Column-wise decode of a run of lines that all carry the same fields (the common case).
 
     Returns ``[(channel, values), ...]``, or None whenever the line-by-line path could decide
@@ -97,9 +97,9 @@ def _columns(lines: list[str]) -> list[tuple[str, list[float] | tuple[float, ...
     if ":" in blob:
         blob = _LABEL_GAP.sub(":", blob)
     else:
-        plain = _plain_columns(blob)
-        if plain is not None:
-            return [(_positional(j), col) for j, col in enumerate(plain)]
+        table = _plain_columns(blob)
+        if table is not None:
+            return [(_positional(j), table[:, j]) for j in range(table.shape[1])]
     rows = list(map(str.split, blob.replace(",", " ").split("\n")))
     widths = set(map(len, rows))
     if len(widths) != 1 or 0 in widths:
@@ -123,7 +123,7 @@ def _columns(lines: list[str]) -> list[tuple[str, list[float] | tuple[float, ...
         total = sum(values)
         if total - total != 0 or max(values) > MAX_ABS_VALUE or min(values) < -MAX_ABS_VALUE:
             return None  # NaN or inf somewhere (or a sum that overflowed): go line by line
-        out.append((label if sep and label else _positional(j), values))
+        out.append((label if sep and label else _positional(j), np.array(values)))
     if len({name for name, _ in out}) != len(out):
         return None
     return out
@@ -186,10 +186,9 @@ class ArduinoDecoder:
         if None in chans:
             return False
         rows = len(columns[0][1])
-        times = [t] * rows
+        times = np.full(rows, t, dtype=np.float64)
         for ch, (_, values) in zip(chans, columns, strict=True):
-            ch.ts.extend(times)
-            ch.vs.extend(values)
+            ch.put_arrays(times, values)
         sink.parsed += rows
         return True
 

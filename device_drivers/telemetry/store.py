@@ -1,4 +1,8 @@
-"""Bounded accumulation of parsed samples between two drains (plain lists; arrays only on drain)."""
+"""Bounded accumulation of parsed samples between two drains.
+
+Line-by-line decoders append to plain lists (cheap per point); column-wise shortcuts hand over
+whole numpy arrays. Both become one float64 array per channel only in ``drain()``.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,76 @@ MAX_NAME = 64
 
 
 class Channel:
-    """One channel's pending points; ``add_t``/``add_v`` are the bound ``append`` of each list."""
+    """One channel's pending points, oldest first.
 
-    __slots__ = ("add_t", "add_v", "ts", "vs")
+    ``ts``/``vs`` are the open lists (``add_t``/``add_v`` their bound ``append``; read them
+    afresh, the lists are replaced); ``parts`` holds older ``(t, v)`` pairs (lists or arrays).
+    No ``__len__`` on purpose: a channel object must stay truthy; see ``size()``.
+    """
+
+    __slots__ = ("add_t", "add_v", "parts", "parts_size", "ts", "vs")
 
     def __init__(self) -> None:
+        self.parts: list[tuple] = []
+        self.parts_size = 0
+        self._open()
+
+    def _open(self) -> None:
         self.ts: list[float] = []
         self.vs: list[float] = []
         self.add_t = self.ts.append
         self.add_v = self.vs.append
+
+    def size(self) -> int:
+        return self.parts_size + len(self.vs)
+
+    def put_arrays(self, t: np.ndarray, v: np.ndarray) -> None:
+        """Append many points at once (two float64 arrays of equal length, not modified later)."""
+        if self.vs:
+            self.parts.append((self.ts, self.vs))
+            self.parts_size += len(self.vs)
+            self._open()
+        self.parts.append((t, v))
+        self.parts_size += len(v)
+
+    def evict(self, k: int) -> None:
+        """Forget the ``k`` oldest points."""
+        parts = self.parts
+        while k > 0 and parts:
+            t, v = parts[0]
+            n = len(v)
+            if n <= k:
+                del parts[0]
+                self.parts_size -= n
+                k -= n
+            else:
+                parts[0] = (t[k:], v[k:])
+                self.parts_size -= k
+                k = 0
+        if k > 0:
+            del self.ts[:k]
+            del self.vs[:k]
+
+    def take(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """All pending points as two new float64 arrays (None if there are none); then empty."""
+        parts = self.parts
+        if self.vs:
+            parts.append((self.ts, self.vs))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            t, v = parts[0]
+            out = (np.array(t, dtype=np.float64), np.array(v, dtype=np.float64))
+        else:
+            out = (
+                np.concatenate([np.asarray(t, dtype=np.float64) for t, _ in parts]),
+                np.concatenate([np.asarray(v, dtype=np.float64) for _, v in parts]),
+            )
+        self.parts = []
+        self.parts_size = 0
+        if self.vs:
+            self._open()
+        return out
 
 
 class Collector:
@@ -70,31 +135,26 @@ class Collector:
 
     def enforce_bounds(self) -> None:
         """Evict the oldest points once more than ``max_points`` are pending (amortised O(1))."""
-        total = sum(len(ch.vs) for ch in self.channels.values())
+        total = self.pending_points()
         if total <= self.max_points:
             return
         keep_ratio = (self.max_points * 3 // 4) / total
         for ch in self.channels.values():
-            n = len(ch.vs)
+            n = ch.size()
             cut = n - math.floor(n * keep_ratio)
             if cut > 0:
-                del ch.ts[:cut]
-                del ch.vs[:cut]
+                ch.evict(cut)
                 self.dropped += cut
 
     def pending_points(self) -> int:
-        return sum(len(ch.vs) for ch in self.channels.values())
+        return sum(ch.size() for ch in self.channels.values())
 
     def drain(self, fmt: str | None) -> TelemetryBatch:
         channels = {}
         for name, ch in self.channels.items():
-            if ch.vs:
-                channels[name] = (
-                    np.array(ch.ts, dtype=np.float64),
-                    np.array(ch.vs, dtype=np.float64),
-                )
-                ch.ts.clear()
-                ch.vs.clear()
+            series = ch.take()
+            if series is not None:
+                channels[name] = series
         batch = TelemetryBatch(
             channels=channels,
             lines=list(self.console),
