@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,7 +91,8 @@ def convert(model: LoadedModel, mode: str = "float", calib: np.ndarray | None = 
     try:
         # The converter prints its SavedModel export notes to stdout: keep stdout for results
         # (``--json`` prints exactly one object there).
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             data = conv.convert()
     except Cancelled:
         raise

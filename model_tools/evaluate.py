@@ -8,6 +8,7 @@ report says which engine ran).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,9 @@ def _run_tflite_interpreter(data: bytes, raw: np.ndarray, cancel: Any) -> np.nda
     from model_tools.convert import import_tf
 
     tf = import_tf()
-    interp = tf.lite.Interpreter(model_content=data)
+    with warnings.catch_warnings():  # deprecated in favour of LiteRT, still the reference
+        warnings.simplefilter("ignore")
+        interp = tf.lite.Interpreter(model_content=data)
     interp.allocate_tensors()
     i_idx = interp.get_input_details()[0]["index"]
     o_idx = interp.get_output_details()[0]["index"]
