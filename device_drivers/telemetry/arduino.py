@@ -16,6 +16,9 @@ _BAD_NUMBERS = frozenset({"ovf", "-ovf", "+ovf"})
 _NAN = float("nan")
 _NOT_JSON_NUMBERS = ("[", "]", "{", '"', "t", "a", "l", "N", "I")
 _loads = json.loads
+# Shorter runs go line by line: each run becomes one array part per channel, and tiny parts
+# would cost more memory (and drain time) than they save.
+_MIN_RUN = 16
 _POSITIONAL = tuple(f"ch{i}" for i in range(64))
 
 
@@ -146,7 +149,7 @@ class ArduinoDecoder:
 
     def run(self, lines: list[str], start: int, t: float) -> int:
         """Decode ``lines[start:]``; return where to resume if the format was switched."""
-        if self.batch and len(lines) - start > 1 and self._run_columns(lines, start, t):
+        if self.batch and len(lines) - start >= _MIN_RUN and self._run_columns(lines, start, t):
             return len(lines)
         sink = self.sink
         by_pos = self._by_pos

@@ -330,9 +330,9 @@ def test_arduino_column_shortcut_equals_line_by_line(runs) -> None:
         decoder = ArduinoDecoder(sink, lambda line, t: False)
         decoder.batch = batch_mode
         for i, lines in enumerate(runs):
-            decoder.run(lines, 0, float(i))
-            # same-shape runs: the common case the shortcut is for
-            decoder.run([lines[0]] * 5, 0, float(i))
+            decoder.run(lines * 4, 0, float(i))
+            # same-shape runs: the common case the shortcut is for (16 lines at least)
+            decoder.run([lines[0]] * 20, 0, float(i))
         drained.append(sink.drain("arduino"))
     assert_same(*drained)
 
