@@ -167,6 +167,12 @@ class DevicePanel(QWidget):
         if item is None:
             item = QListWidgetItem()
             self.list.addItem(item)
+        else:  # a rescan knows less than the connection did: keep the runtime version
+            old = item.data(ROLE_ENTRY)
+            if entry.runtime is None and old is not None and old.runtime:
+                from app.gui.devices import with_runtime
+
+                entry = with_runtime(entry, old.runtime)
         item.setData(ROLE_ENTRY, entry)
         item.setData(ROLE_STATUS, self._status.get(entry.port, ""))
         item.setToolTip(self._tooltip(entry))

@@ -28,11 +28,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than ~10 s (TensorFlow, long runs)")
 
 
-def _flush_deletes() -> None:
-    for _ in range(3):
+def _flush_deletes(collect: bool = True) -> None:
+    for _ in range(2):
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         QApplication.processEvents()
+    if collect:
         gc.collect()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 _QT_INTERNAL = ("QTipLabel",)  # the application-wide tooltip window
@@ -58,7 +60,7 @@ def no_leaked_widgets(request: pytest.FixtureRequest) -> Iterator[None]:
         yield  # CLI tests in this folder need no QApplication
         return
     request.getfixturevalue("qapp")
-    _flush_deletes()
+    _flush_deletes(collect=False)
     before = set(_top_levels())
     yield
     _flush_deletes()
@@ -134,7 +136,7 @@ def make_window(qtbot, gui_settings) -> Iterator[Callable[..., object]]:
         win.shutdown()
         win.close()
         win.deleteLater()
-    _flush_deletes()
+    windows.clear()
 
 
 @pytest.fixture

@@ -192,3 +192,29 @@ class ChannelStore:
     def pending_samples(self) -> int:
         with self._lock:
             return self._pending_samples
+
+
+def decimate_peak(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min/max decimation to at most ``max_points`` points (keeps every peak visible).
+
+    Bins of ``k`` consecutive samples become two points: the bin's minimum and maximum, in
+    the order they occur, at the times they occur, so spikes survive any zoom level. The
+    last partial bin is kept as it is.
+    """
+    n = len(v)
+    if n <= max_points or max_points < 4:
+        return t, v
+    k = int(np.ceil(2 * n / max_points))
+    m = n // k
+    body = v[: m * k].reshape(m, k)
+    lo = body.argmin(axis=1)
+    hi = body.argmax(axis=1)
+    first = np.minimum(lo, hi)
+    second = np.maximum(lo, hi)
+    base = np.arange(m) * k
+    idx = np.empty(2 * m, dtype=np.intp)
+    idx[0::2] = base + first
+    idx[1::2] = base + second
+    if m * k < n:
+        idx = np.concatenate([idx, np.arange(m * k, n)])
+    return t[idx], v[idx]

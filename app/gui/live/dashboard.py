@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QApplication,
     QLabel,
@@ -64,7 +65,9 @@ class LiveDashboard(QWidget):
         self._label_index: dict[str, int] = {}
         self._top_label: str | None = None
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=256)
-        self.frame_ms: deque[float] = deque(maxlen=2000)
+        self.frame_ms: deque[float] = deque(maxlen=2000)  # update (tick) + render (paint)
+        self._tick_ms = 0.0
+        self.base_interval_ms = max(1, round(1000 / fps))
         self.samples_total = 0
         self.parsed_total = 0
         self.dropped_total = 0
@@ -72,7 +75,8 @@ class LiveDashboard(QWidget):
         self._syncing = False
 
         self.header = LiveHeader(self)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = _TimedView()
+        self.view.painted.connect(self._painted)
         self.view.ci.setContentsMargins(6, 6, 10, 6)
         self.view.ci.layout.setHorizontalSpacing(14)
         self.view.ci.layout.setVerticalSpacing(10)
@@ -96,7 +100,7 @@ class LiveDashboard(QWidget):
         self.cursor_text = ""
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(max(1, round(1000 / fps)))
+        self.timer.setInterval(self.base_interval_ms)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
 
@@ -121,6 +125,7 @@ class LiveDashboard(QWidget):
                 panel.freeze()
         else:
             for panel in self.panels.values():
+                panel.freeze(False)
                 for curve in panel.curves.values():
                     curve.dirty = True
         self._emit_status()
@@ -194,7 +199,7 @@ class LiveDashboard(QWidget):
             self.last_data_at = now
         if n_new and not self.paused:
             self._redraw()
-            self.frame_ms.append((time.perf_counter() - started) * 1000.0)
+            self._tick_ms = (time.perf_counter() - started) * 1000.0
         if n_new or (self._rate_window and now - self._rate_window[0][0] > 1.0):
             self._emit_status_throttled(now)
 
@@ -297,6 +302,7 @@ class LiveDashboard(QWidget):
             plot = self.panels[key].plot
             plot.setLabel("bottom", "time (s)" if key in bottom else None)
             plot.showAxis("bottom", True)
+            self.panels[key].show_time_values(key in bottom or key in big)
 
     def _set_x_range(self) -> None:
         hi = max(self._latest, self.window_s)
@@ -321,10 +327,31 @@ class LiveDashboard(QWidget):
 
     def _redraw(self) -> None:
         lo = self._latest - self.window_s
+        self._set_x_range()
         for panel in self.panels.values():
             panel.redraw(lo)
-        self._set_x_range()
         self._update_header()
+
+    def _painted(self, paint_ms: float) -> None:
+        if self._tick_ms:
+            self.frame_ms.append(self._tick_ms + paint_ms)
+            self._tick_ms = 0.0
+            self._pace()
+
+    def _pace(self) -> None:
+        """Adaptive frame rate: a frame may use at most half of its interval (the GUI stays
+        responsive under a data flood); speeds back up when frames get cheap again."""
+        if len(self.frame_ms) < 10 or len(self.frame_ms) % 10:
+            return
+        cost = float(np.median(list(self.frame_ms)[-20:]))
+        interval = self.timer.interval()
+        want = int(min(100, max(self.base_interval_ms, 2.0 * cost)))
+        if abs(want - interval) >= 5:
+            self.timer.setInterval(want)
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.timer.interval()
 
     # ------------------------------------------------------------------ header + status
     def _update_header(self) -> None:
@@ -376,7 +403,8 @@ class LiveDashboard(QWidget):
         if self.dropped_total or self.store.overflow_dropped:
             parts.append(f"{self.dropped_total + self.store.overflow_dropped:,} dropped")
         if self.frame_ms:
-            parts.append(f"frame {np.median(list(self.frame_ms)[-100:]):.1f} ms")
+            parts.append(f"frame {np.median(list(self.frame_ms)[-100:]):.1f} ms "
+                         f"@ {self.fps:.0f} fps")
         if self.paused:
             parts.append("PAUSED")
         if self.recorder is not None:
@@ -440,6 +468,17 @@ class LiveDashboard(QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.stop_recording()
+
+
+class _TimedView(pg.GraphicsLayoutWidget):
+    """The plots' view; reports how long each render (paint) took."""
+
+    painted = Signal(float)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self.painted.emit((time.perf_counter() - started) * 1000.0)
 
 
 def _owned_plot_item(owner: QWidget) -> pg.PlotItem:

@@ -84,7 +84,9 @@ class LiveHeader(QWidget):
         self.score.setVisible(has_label)
         if has_label:
             self.label.setText(label.replace("_", " ").upper())
-            self.label.setStyleSheet(f"color: {color};" if color else "")
+            style = f"color: {color};" if color else ""
+            if style != self.label.styleSheet():
+                self.label.setStyleSheet(style)
             self.score.setText("" if score is None else f"score {score:.2f}")
         for tile, kpi in zip(self.tiles, kpis, strict=False):
             tile.set(*kpi)

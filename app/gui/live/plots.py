@@ -7,12 +7,14 @@ from html import escape
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPen
 
 from app.gui import theme
-from app.gui.live.buffers import RingBuffer
+from app.gui.live.buffers import RingBuffer, decimate_peak
 from app.gui.live.channels import PanelSpec
 
 pg.setConfigOptions(useOpenGL=False, exitCleanup=False)
+THICK_MAX_POINTS = 2000
 
 
 class Curve:
@@ -24,6 +26,7 @@ class Curve:
         self.item = item
         self.ring = ring
         self.dirty = True
+        self.thick = False
 
 
 class Panel:
@@ -35,16 +38,21 @@ class Panel:
         self.dark = dark
         self.curves: dict[str, Curve] = {}
         plot.setMenuEnabled(False)
-        plot.showGrid(x=True, y=True, alpha=theme.grid_alpha(dark))
+        # an opaque light grid: alpha-blended grid lines are the costliest thing to render
+        plot.showGrid(x=True, y=True, alpha=1.0)
         self._fg = theme.plot_foreground(dark)
         self._set_title()
         plot.setLabel("left", spec.unit or ("score" if spec.key == "scores" else "value"))
         for name in ("left", "bottom"):
-            plot.getAxis(name).enableAutoSIPrefix(False)
+            axis = plot.getAxis(name)
+            axis.enableAutoSIPrefix(False)
+            axis.setStyle(maxTickLevel=0)  # major grid lines only: half the drawing
+            axis.setPen(pg.mkPen(theme.grid_color(dark)))
+            axis.setTextPen(pg.mkPen(self._fg))
         plot.getAxis("left").setWidth(58)
         plot.hideButtons()
-        plot.setClipToView(True)
-        plot.setDownsampling(auto=True, mode="peak")
+        # clipping and peak decimation are done here per frame (one pass per curve);
+        # pyqtgraph's own are switched on only while paused, for zooming into frozen data
         vb = plot.getViewBox()
         vb.setMouseMode(pg.ViewBox.PanMode)
         if spec.y_range is not None:
@@ -61,11 +69,17 @@ class Panel:
         self.cursor.setZValue(50)
         plot.addItem(self.cursor, ignoreBounds=True)
 
+    def show_time_values(self, on: bool) -> None:
+        """Tick labels on the time axis (only the bottom row needs them: text is costly)."""
+        self.plot.getAxis("bottom").setStyle(showValues=on)
+
+    def _pen(self, color: str, points: int) -> QPen:
+        # Thick lines cost ~5x more in the raster engine: only while they are few.
+        width = 2 if self.spec.key == "scores" and points <= THICK_MAX_POINTS else 1
+        return pg.mkPen(color, width=width)
+
     def add_curve(self, name: str, label: str, color: str, ring: RingBuffer) -> Curve:
-        width = 2 if self.spec.key == "scores" else 1.5
-        item = self.plot.plot(name=label, pen=pg.mkPen(color, width=width))
-        item.setClipToView(True)
-        item.setDownsampling(auto=True, method="peak")
+        item = self.plot.plot(name=label, pen=self._pen(color, 0))
         item.setSkipFiniteCheck(True)
         curve = Curve(name, label, color, item, ring)
         self.curves[name] = curve
@@ -94,22 +108,32 @@ class Panel:
             self.plot.disableAutoRange(axis="y")
 
     def redraw(self, t0: float) -> int:
-        """Hand the visible part of each ring to its curve; returns points passed."""
+        """Hand the visible part of each ring, peak-decimated to the plot's pixel width, to
+        its curve; returns the points passed."""
         points = 0
+        max_points = max(200, 2 * int(self.plot.getViewBox().width()))
         for curve in self.curves.values():
             if not curve.dirty:
                 continue
-            t, v = curve.ring.since(t0)
+            t, v = decimate_peak(*curve.ring.since(t0), max_points)
+            thick = self.spec.key == "scores" and len(t) <= THICK_MAX_POINTS
+            if thick != curve.thick:
+                curve.thick = thick
+                curve.item.setPen(self._pen(curve.color, len(t)))
             curve.item.setData(t, v)
             curve.dirty = False
             points += len(t)
         return points
 
-    def freeze(self) -> None:
-        """Give the curves private copies (the rings keep moving while paused)."""
+    def freeze(self, frozen: bool = True) -> None:
+        """Paused: give the curves private full-resolution copies (the rings keep moving)
+        and let pyqtgraph clip and decimate them as the user zooms."""
         for curve in self.curves.values():
-            t, v = curve.ring.view()
-            curve.item.setData(np.array(t), np.array(v))
+            curve.item.setClipToView(frozen)
+            curve.item.setDownsampling(auto=frozen, method="peak")
+            if frozen:
+                t, v = curve.ring.view()
+                curve.item.setData(np.array(t), np.array(v))
 
     def clear(self) -> None:
         for curve in self.curves.values():
