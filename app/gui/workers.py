@@ -116,13 +116,13 @@ class _Task(QRunnable):
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._pass_context = pass_context
         self._last_emit = 0.0
-        self._last_message = ""
 
     def _progress(self, fraction: float, message: str = "") -> None:
+        # At most one signal per interval (messages often carry counters, so a changed
+        # message is no reason to emit); the first and the final call always go through.
         now = time.monotonic()
-        if (fraction >= 1.0 or message != self._last_message
-                or now - self._last_emit >= PROGRESS_INTERVAL_S):
-            self._last_emit, self._last_message = now, message
+        if fraction >= 1.0 or not self._last_emit or now - self._last_emit >= PROGRESS_INTERVAL_S:
+            self._last_emit = now
             self._signals.progress.emit(float(fraction), str(message))
 
     def run(self) -> None:

@@ -195,26 +195,35 @@ class ChannelStore:
 
 
 def decimate_peak(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Min/max decimation to at most ``max_points`` points (keeps every peak visible).
+    """Min/max decimation to at most ``max_points`` (+2) points, every peak kept.
 
     Bins of ``k`` consecutive samples become two points: the bin's minimum and maximum, in
-    the order they occur, at the times they occur, so spikes survive any zoom level. The
-    last partial bin is kept as it is.
+    the order they occur, at the times they occur, so spikes survive any zoom level.
     """
     n = len(v)
     if n <= max_points or max_points < 4:
         return t, v
     k = int(np.ceil(2 * n / max_points))
     m = n // k
-    body = v[: m * k].reshape(m, k)
-    lo = body.argmin(axis=1)
-    hi = body.argmax(axis=1)
+    idx = [_bin_extremes(v[: m * k].reshape(m, k), np.arange(m) * k)]
+    if m * k < n:  # the last, partial bin
+        idx.append(_bin_extremes(v[m * k:].reshape(1, -1), np.array([m * k])))
+    sel = np.concatenate(idx)
+    return t[sel], v[sel]
+
+
+def _bin_extremes(bins: np.ndarray, base: np.ndarray) -> np.ndarray:
+    k = bins.shape[1]
+    lo = bins.argmin(axis=1)
+    hi = bins.argmax(axis=1)
+    if k > 1:  # a flat bin: min and max are one sample; take its neighbour as the second
+        same = lo == hi
+        hi[same] = np.where(lo[same] < k - 1, lo[same] + 1, lo[same] - 1)
     first = np.minimum(lo, hi)
     second = np.maximum(lo, hi)
-    base = np.arange(m) * k
-    idx = np.empty(2 * m, dtype=np.intp)
-    idx[0::2] = base + first
-    idx[1::2] = base + second
-    if m * k < n:
-        idx = np.concatenate([idx, np.arange(m * k, n)])
-    return t[idx], v[idx]
+    out = np.empty(2 * len(base), dtype=np.intp)
+    out[0::2] = base + first
+    out[1::2] = base + second
+    if k == 1:
+        out = out[0::2]
+    return out
