@@ -15,6 +15,8 @@ equivalence is what makes the shortcut safe.
 from __future__ import annotations
 
 import json
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from device_drivers.telemetry.store import MAX_ABS_VALUE, MAX_NAME, Channel
@@ -27,12 +29,20 @@ _IGNORED = frozenset({str, bool, type(None)})  # no lists: see the module docstr
 _MAX_T_MS = float(2**53)
 
 
-def _numeric(col: list, lo: float, hi: float) -> bool:
-    """Every item an int/float (not bool) within [lo, hi]: NaN and inf fail the sum test."""
-    if not set(map(type, col)) <= _NUMBERS:
+def _columns(dicts: list[dict], keys: tuple) -> list[tuple]:
+    """The values of ``keys`` as one tuple per key (C-level transposition)."""
+    if len(keys) == 1:
+        return [tuple(map(itemgetter(keys[0]), dicts))]
+    return list(zip(*map(itemgetter(*keys), dicts), strict=True))
+
+
+def _in_range(values: list | tuple, lo: float, hi: float) -> bool:
+    """All within [lo, hi] (numbers only); NaN and inf fail the sum test."""
+    try:
+        total = sum(values)
+    except OverflowError:  # an int too large for a float next to floats
         return False
-    total = sum(col)
-    return total - total == 0 and min(col) >= lo and max(col) <= hi
+    return total - total == 0 and min(values) >= lo and max(values) <= hi
 
 
 def decode_run(decoder: JsonDecoder, lines: list[str], t_host: float) -> bool:
@@ -45,32 +55,37 @@ def decode_run(decoder: JsonDecoder, lines: list[str], t_host: float) -> bool:
     if n != len(lines) or set(map(type, objs)) != {dict} or len(set(map(tuple, objs))) != 1:
         return False
     sink = decoder.sink
-    plan: list[tuple[str, list]] = []  # (channel name, values) in first-line key order
+    plan: list[tuple[str, tuple]] = []  # (channel name, values) in first-line key order
     t_col = None
     best_scores = None
-    for key in objs[0]:
-        col = [o[key] for o in objs]
+    keys = tuple(objs[0])
+    if not keys:
+        sink.parsed += n
+        decoder.candidates.clear()
+        return True
+    for key, col in zip(keys, _columns(objs, keys), strict=True):
+        kinds = set(map(type, col))
         if key == "t":
-            if not _numeric(col, 0, _MAX_T_MS):
+            if not kinds <= _NUMBERS or not _in_range(col, 0, _MAX_T_MS):
                 return False
             t_col = col
-            continue
-        kinds = set(map(type, col))
-        if kinds <= _NUMBERS:
-            if not _numeric(col, -MAX_ABS_VALUE, MAX_ABS_VALUE):
-                return False
+        elif kinds <= _NUMBERS:
             plan.append((key, col))
         elif kinds == {dict} and key == "scores":
             if len(set(map(tuple, col))) != 1:
                 return False
-            for label in col[0]:
-                scores = [s[label] for s in col]
-                if not _numeric(scores, -MAX_ABS_VALUE, MAX_ABS_VALUE):
+            labels = tuple(col[0])
+            for label, scores in zip(labels, _columns(col, labels) if labels else (), strict=True):
+                if not set(map(type, scores)) <= _NUMBERS:
                     return False
                 plan.append(("score/" + label, scores))
             best_scores = col[-1]
         elif not kinds <= _IGNORED:
             return False
+    if plan and not _in_range(
+        list(chain.from_iterable(values for _, values in plan)), -MAX_ABS_VALUE, MAX_ABS_VALUE
+    ):
+        return False
     names = {name for name, _ in plan}
     if len(names) != len(plan):  # e.g. a key "score/a" next to scores {"a": ...}
         return False

@@ -15,6 +15,7 @@ from device_drivers.telemetry.json_columns import decode_run
 from device_drivers.telemetry.store import MAX_ABS_VALUE, Channel, Collector, DeviceClock
 
 _MAX_DEPTH = 4
+_MIN_RUN = 8  # shorter runs of objects are faster line by line
 _MAX_T_MS = float(2**53)
 
 
@@ -55,7 +56,7 @@ class JsonDecoder:
                 j = i + 1
                 while j < n and lines[j].startswith("{"):
                     j += 1
-                if j - i > 1 and self.columns and decode_run(self, lines[i:j], t):
+                if j - i >= _MIN_RUN and self.columns and decode_run(self, lines[i:j], t):
                     self.candidates.clear()
                 else:
                     for k in range(i, j):

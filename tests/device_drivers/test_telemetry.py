@@ -473,3 +473,13 @@ def test_all_values_out_are_finite_and_bounded() -> None:
     assert values(batch, "c") == [1e15]
     assert math.copysign(1, values(batch, "d")[0]) == -1
     assert set(batch.channels) == {"c", "d"}
+
+
+def test_integers_beyond_float_range_next_to_floats_are_dropped() -> None:
+    p = parser("json")
+    lines = [b'{"a": %s, "b": 1}' % (b"1.5" if i % 2 else b"1" + b"0" * 400) for i in range(20)]
+    p.feed(b"\n" + b"\n".join(lines) + b"\n")
+    batch = p.drain()
+    assert values(batch, "a") == [1.5] * 10
+    assert values(batch, "b") == [1.0] * 20
+    assert (batch.parsed, batch.dropped, p.internal_errors) == (20, 10, 0)
