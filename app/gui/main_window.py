@@ -29,6 +29,7 @@ from app.gui.workers import JobError, JobRunner
 log = logging.getLogger(__name__)
 
 PAGES = ("model", "flash", "live", "console", "records")
+KIOSK_DEMO_AFTER_MS = 8000
 
 
 @dataclass
@@ -199,12 +200,26 @@ class MainWindow(QMainWindow):
         self.devices.add_device(entry)
         if self.link.port == entry.port:
             self.devices.set_status(entry.port, self.link.state)
-        if (self.options.kiosk and not entry.virtual and self.demo.running
-                and self.link.port == self.demo.port):
-            self.connect_port(entry.port)  # kiosk: a real board replaces the demo
+        if self.options.kiosk:
+            on_demo = self.demo.running and self.link.port == self.demo.port
+            if self.link.state != "connected" and self.link.port != entry.port:
+                self.connect_port(entry.port)  # kiosk: whatever comes back, show it
+            elif on_demo and not entry.virtual:
+                self.connect_port(entry.port)  # kiosk: a real board replaces the demo
 
     def _device_removed(self, port: str) -> None:
         self.devices.remove_device(port)
+        if self.options.kiosk and port == self.link.port:
+            others = [e for e in self.devices.devices() if e.port != port]
+            if others:
+                hardware = [e for e in others if not e.virtual]
+                self.connect_port((hardware or others)[0].port)
+            else:  # keep retrying this port (a replug); fall back to the demo after a while
+                QTimer.singleShot(KIOSK_DEMO_AFTER_MS, self._kiosk_fallback)
+
+    def _kiosk_fallback(self) -> None:
+        if self.link.state != "connected" and not self.devices.devices():
+            self.start_demo(banner="No board connected: showing the demo board.")
 
     def connect_port(self, port: str) -> None:
         self.live.stop_replay()

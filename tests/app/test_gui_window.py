@@ -132,3 +132,32 @@ def test_kiosk_locks_controls_to_the_live_view(qtbot, make_window) -> None:
     win.show_page("model")
     assert win.current_page() == "live"
     assert win.link.auto_reconnect is False  # set when it connects
+
+
+def test_kiosk_follows_an_unplug_and_a_new_board(qtbot, make_window, tmp_path) -> None:
+    """Kiosk: connects to the board that is there, and to the next one after an unplug."""
+    from device_drivers.virtual.board import VirtualBoard
+
+    first = VirtualBoard(board="nano33ble", state_dir=tmp_path / "a")
+    first.start()
+    second = None
+    try:
+        win = make_window(kiosk=True)
+        qtbot.waitUntil(lambda: win.link.state == "connected" and win.link.port == first.port,
+                        timeout=15000)
+        assert win.link.auto_reconnect
+        first.stop()  # unplug
+        qtbot.waitUntil(lambda: win.link.state in ("lost", "connecting", "failed"),
+                        timeout=10000)
+        assert not win.message.isHidden() or win.status.link_state != "connected"
+        second = VirtualBoard(board="nano33ble", state_dir=tmp_path / "b")
+        second.start()  # plug another one in
+        qtbot.waitUntil(lambda: win.link.state == "connected" and win.link.port == second.port,
+                        timeout=15000)
+        dash = win.live.dashboard
+        before = dash.samples_total
+        qtbot.waitUntil(lambda: dash.samples_total > before + 10, timeout=10000)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ TITLES = {"time": "Time", "operation": "Operation", "result": "Result", "verify"
           "artifact_sha256": "SHA-256", "backend": "Back end", "duration_s": "Duration",
           "operator": "Operator", "error": "Error"}
 Index = QModelIndex | QPersistentModelIndex
+_HEX = re.compile(r"\b[0-9a-f]{32,}\b")
 
 
 def load_records(limit: int = 5000) -> list[dict[str, Any]]:
@@ -83,7 +85,7 @@ class RecordsModel(QAbstractTableModel):
                 return str(value)[:12] + "…"
             if key == "time":
                 return str(value).replace("T", " ")[:19]
-            return str(value)
+            return _HEX.sub(lambda m: m.group(0)[:12] + "…", str(value))
         if role == Qt.ItemDataRole.ToolTipRole:
             return "" if value is None else str(value)
         if role == Qt.ItemDataRole.ForegroundRole and key == "result":
@@ -134,11 +136,11 @@ class RecordsPage(QWidget):
         self.proxy.layoutChanged.connect(self._update_count)
         self.filter.textChanged.connect(self._update_count)
         self._loaded = False
+        self._sorted = False
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self._loaded:
-            self.refresh()
+        self.refresh()
 
     def refresh(self) -> None:
         self._loaded = True
@@ -149,12 +151,16 @@ class RecordsPage(QWidget):
     def _loaded_rows(self, rows: list[dict[str, Any]]) -> None:
         self.model.set_rows(rows)
         self.table.resizeColumnsToContents()
+        if not self._sorted:
+            self._sorted = True
+            self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
         self._update_count()
 
     def _update_count(self, *_: Any) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count.setText(f"{shown} of {total} records" if shown != total
-                           else f"{total} records")
+        noun = "record" if total == 1 else "records"
+        self.count.setText(f"{shown} of {total} {noun}" if shown != total
+                           else f"{total} {noun}")
 
     def visible_rows(self) -> list[dict[str, Any]]:
         return [self.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole)
