@@ -2,8 +2,9 @@
 
 Framing is done on whole chunks with bytes operations; each complete line goes to the decoder
 of the port's format (JSON lines, Arduino plotter, Edge Impulse), which appends to plain lists
-that become numpy arrays only in ``drain()``. The result depends only on the byte stream (and
-the host times given to ``feed``), never on how it was cut into chunks.
+(runs of same-shaped lines are decoded column-wise in one go) that become numpy arrays only in
+``drain()``. The result depends only on the byte stream (and the host times given to
+``feed``), never on how it was cut into chunks: the tests check exactly that.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class TelemetryParser:
     and are counted). In auto mode the format is decided from the first data lines (log text is
     skipped) and changes if another format's lines clearly take over (e.g. after a reflash).
     The data before the first newline is never used as plotter data (it is usually partial).
+
+    Time stamps: a JSON line's ``"t"`` (device milliseconds) gives seconds on the device clock,
+    kept monotonic across device resets and counter wraps; everything else is stamped with the
+    host time ``t`` given to ``feed`` (``clock()`` when omitted).
     """
 
     def __init__(

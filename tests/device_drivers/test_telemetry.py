@@ -483,3 +483,12 @@ def test_integers_beyond_float_range_next_to_floats_are_dropped() -> None:
     assert values(batch, "a") == [1.5] * 10
     assert values(batch, "b") == [1.0] * 20
     assert (batch.parsed, batch.dropped, p.internal_errors) == (20, 10, 0)
+
+
+def test_one_huge_feed_still_respects_the_caps() -> None:
+    p = parser("arduino", max_points=5000)
+    p.feed(b"\n" + b"1,2,3\n" * 400_000)  # 2.4 MB in one call
+    assert p.buffered()["points"] <= 5000
+    batch = p.drain()
+    assert batch.parsed == 400_000
+    assert len(batch) + batch.dropped == 3 * 400_000
