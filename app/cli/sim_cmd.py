@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+import time
 
 from device_drivers.virtual.faults import FAULT_HELP, parse_faults
 
@@ -43,11 +44,17 @@ def run(args: argparse.Namespace) -> int:
     faults = parse_faults(args.fault)
     board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
                          tcp_port=args.tcp, model=args.model, seed=args.seed)
-    stop = threading.Event()
+    # A signal handler must not touch locks (Event.set could deadlock against the main
+    # thread's own wait): it only flips a flag that the main loop polls.
+    stop = {"requested": False}
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        stop["requested"] = True
+
     previous = signal.getsignal(signal.SIGTERM)
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, on_sigterm)
     port = board.start()
     try:
         info = board.announcement()
@@ -63,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
                   f"faults: {', '.join(faults.active) or 'none'}")
             print(f"  try:   tinyops monitor --port {port}      (Ctrl-C stops the board)",
                   flush=True)
-        while not stop.wait(0.5):
+        while not stop["requested"]:
+            time.sleep(0.2)
             if not board.running:
                 return 1
     except KeyboardInterrupt:

@@ -50,6 +50,7 @@ class WorkerProcess:
             [sys.executable, "-m", "device_drivers.virtual.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if quiet else None, env=env, close_fds=True,
+            start_new_session=True,  # a Ctrl-C at the terminal is for the board, not for it
         )
         self._lock = threading.Lock()
         self.ready: dict[str, Any] | None = None
