@@ -51,8 +51,10 @@ def read_labels(path: Path) -> list[str] | None:
     return [line.strip() for line in lines if line.strip()] or None
 
 
-def _fail(code: str) -> Fail:
-    return Fail(rt.RUNTIME_ERR[code], rt.GROUP_ID, code, rt.RuntimeErrorV2)
+def _fail(code: str, detail: str = "") -> Fail:
+    """A group-64 error; ``detail`` is for logs and the CLI (ErrorV2 carries only rc)."""
+    return Fail(rt.RUNTIME_ERR[code], rt.GROUP_ID, f"{code}: {detail}" if detail else code,
+                rt.RuntimeErrorV2)
 
 
 class BusyMeter:
@@ -165,7 +167,8 @@ class Runtime:
             if sha256 is not None and hashlib.sha256(data).digest() != bytes(sha256):
                 raise _fail("DIGEST_MISMATCH")
             if len(data) > self.limits.model_limit:
-                raise _fail("TOO_LARGE")
+                raise _fail("TOO_LARGE", f"{len(data)} B does not fit the "
+                            f"{self.limits.model_limit} B model storage")
             previous = self.runner.current
             if not labels:
                 labels = self._labels_near(path)
@@ -177,7 +180,7 @@ class Runtime:
             self.load_failures += 1
             log.info("load-model %s refused: %s", path, exc)
             code = exc.code if exc.code in rt.RUNTIME_ERR.__members__ else "BAD_MODEL"
-            raise _fail(code) from None
+            raise _fail(code, str(exc)) from None
         except Fail:
             self.load_failures += 1
             raise
