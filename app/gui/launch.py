@@ -33,6 +33,7 @@ class GuiOptions:
 class RunReport:
     ok: bool = True
     start_s: float | None = None
+    first_data_s: float | None = None  # process start → first telemetry sample received
     tf_imported_at_start: bool = False
     screenshot: str | None = None
     unexpected_errors: int = 0
@@ -101,6 +102,15 @@ def run(options: GuiOptions) -> RunReport:
 
     QTimer.singleShot(0, shown)
 
+    def first_data() -> None:
+        if report.first_data_s is None and window.live.store.total_samples:
+            report.first_data_s = round(process_age_s(), 3)
+            data_probe.stop()
+
+    data_probe = QTimer()
+    data_probe.timeout.connect(first_data)
+    data_probe.start(20)
+
     if options.quit_after is not None:
         total_ms = int(max(0.0, options.quit_after) * 1000)
         if options.screenshot:
@@ -128,11 +138,13 @@ def run(options: GuiOptions) -> RunReport:
         app.exec()
     finally:
         keepalive.stop()
-        frames = sorted(window.live.dashboard.frame_ms)
+        data_probe.stop()
+        dash = window.live.dashboard if window.live.built else None
+        frames = sorted(dash.frame_ms) if dash is not None else []
         if frames:
             report.frame_ms_p50 = round(frames[len(frames) // 2], 2)
             report.frame_ms_p95 = round(frames[int(len(frames) * 0.95)], 2)
-        report.samples = window.live.dashboard.samples_total
+        report.samples = dash.samples_total if dash is not None else 0
         if window.message.level == "error":
             report.messages.append(window.message.message)
         window.shutdown()

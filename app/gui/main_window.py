@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.live = LivePage(self, window_s=self.settings.get("live/window_s"),
                              autoscale=self.settings.get("live/autoscale"))
-        self.link = DeviceLink(self.live.dashboard.store, self,
+        self.link = DeviceLink(self.live.store, self,
                                period_ms=self.settings.get("live/period_ms"))
         self.demo = DemoBoard()
         self._demo_job = None
@@ -113,9 +114,8 @@ class MainWindow(QMainWindow):
         self.link.connected.connect(self._link_connected)
         self.link.connected.connect(self._demo_flash)
         self.link.error.connect(self.report_error)
-        dash = self.live.dashboard
-        dash.lines_received.connect(self.console.append_lines)
-        dash.status_changed.connect(self.status.set_rate)
+        self.live.lines_received.connect(self.console.append_lines)
+        self.live.status_changed.connect(self.status.set_rate)
         self.live.error.connect(self.report_error)
         self.live.info.connect(self.report_info)
         self.console.error.connect(self.report_error)
@@ -165,8 +165,12 @@ class MainWindow(QMainWindow):
         """Begin watching devices and connect/demo as the options say (after show())."""
         if self.options.watch:
             self.watcher.start()
+        QTimer.singleShot(0, self.live.build)  # pyqtgraph loads once the window is up
+        last = self.settings.get("device/last_port")
         if self.options.port:
             self.connect_port(self.options.port)
+        elif not self.options.demo and last and "://" not in last and os.path.exists(last):
+            self.connect_port(last)  # a returning user's board: no need to wait for the scan
         elif self.options.demo:
             self.start_demo(banner="Demo mode: the built-in virtual board runs the example "
                             "vibration model.")
@@ -187,7 +191,8 @@ class MainWindow(QMainWindow):
             else:
                 self.start_demo(banner="No board connected: showing the demo board.")
         elif last and any(e.port == last for e in hardware):
-            self.connect_port(last)
+            if self.link.port != last:
+                self.connect_port(last)
         elif not hardware and self.options.auto_demo:
             if entries:  # a virtual board someone started: use it
                 self.connect_port(entries[0].port)
@@ -224,7 +229,7 @@ class MainWindow(QMainWindow):
     def connect_port(self, port: str) -> None:
         self.live.stop_replay()
         if self.link.port != port:
-            self.live.dashboard.new_segment()
+            self.live.new_segment()
         self.link.auto_reconnect = self.options.kiosk
         self.link.connect_port(port)
         self.devices.select(port)
@@ -283,7 +288,7 @@ class MainWindow(QMainWindow):
         elif self.message.level == "error":
             self.message.dismiss()
         if not info.runtime:
-            self.live.dashboard.set_empty_text(
+            self.live.set_empty_text(
                 f"Connected to {info.port}.\nNo TinyOps runtime answered; waiting for text "
                 "telemetry (JSON lines, Arduino plotter or Edge Impulse output).")
         self.flash_page.device_connected(info)
@@ -389,8 +394,8 @@ class MainWindow(QMainWindow):
             s.set("window/geometry", self.saveGeometry())
             s.set("window/state", self.saveState())
             s.set("window/page", self.current_page())
-        s.set("live/window_s", self.live.dashboard.window_s)
-        s.set("live/autoscale", self.live.dashboard.autoscale)
+        s.set("live/window_s", self.live.window_s)
+        s.set("live/autoscale", self.live.autoscale)
         s.set("console/timestamps", self.console.timestamps.isChecked())
         s.sync()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -123,11 +122,12 @@ def apply(app: QApplication) -> bool:
     dark = is_dark(app)
     app.setPalette(_dark_palette() if dark else _light_palette())
     app.setStyleSheet(STYLESHEET)
-    configure_plots(dark)
-    return dark
+    return dark  # plots pick the palette up when they are built (pyqtgraph loads later)
 
 
 def configure_plots(dark: bool) -> None:
+    import pyqtgraph as pg
+
     pg.setConfigOptions(
         antialias=False,  # speed at high rates; lines are 1-2 px anyway
         background=plot_background(dark),

@@ -1,9 +1,4 @@
-"""Data structures between the reader thread and the plots (no Qt here).
-
-``ChannelStore`` is the hand-off point: the reader thread pushes whole telemetry batches
-(numpy arrays per channel, parsed in the reader) under a lock, O(1) per batch; the GUI
-timer drains everything pending at once. Pending data is bounded: if the GUI stalls, the
-oldest chunks are dropped and counted, never the process's memory.
+"""The plots' data structures (no Qt here): ring buffers and min/max decimation.
 
 ``RingBuffer`` is GUI-side and single-threaded: a preallocated sliding array (twice the
 capacity; compacted when the end is reached) so the newest ``n`` samples are always one
@@ -12,15 +7,9 @@ contiguous numpy view, handed to ``setData`` without a copy.
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
-MAX_PENDING_SAMPLES = 2_000_000  # per store, across channels
-MAX_PENDING_LINES = 5_000
+from app.gui.live.store import ChannelStore, Drained  # noqa: F401 - re-exported
 
 
 class RingBuffer:
@@ -106,92 +95,6 @@ class RingBuffer:
     @property
     def nbytes(self) -> int:
         return self._t.nbytes + self._v.nbytes
-
-
-@dataclass
-class Drained:
-    """Everything the GUI takes from the store in one timer tick."""
-
-    channels: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
-    lines: list[tuple[float, str]] = field(default_factory=list)
-    top_label: str | None = None
-    parsed: int = 0
-    dropped: int = 0
-    samples: int = 0
-
-    def merged(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        chunks = self.channels[name]
-        if len(chunks) == 1:
-            return chunks[0]
-        return (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
-
-
-class ChannelStore:
-    """Thread-safe hand-off of telemetry batches from a reader thread to the GUI."""
-
-    def __init__(self, max_pending: int = MAX_PENDING_SAMPLES) -> None:
-        self._lock = threading.Lock()
-        self._max_pending = max_pending
-        self._reset()
-        self.overflow_dropped = 0
-        self.total_samples = 0
-        self.total_batches = 0
-        self.last_push = 0.0
-
-    def _reset(self) -> None:
-        self._pending: deque[tuple[str, np.ndarray, np.ndarray]] = deque()
-        self._pending_samples = 0
-        self._lines: deque[tuple[float, str]] = deque(maxlen=MAX_PENDING_LINES)
-        self._top_label: str | None = None
-        self._parsed = 0
-        self._dropped = 0
-
-    def push(self, batch: Any, now: float | None = None) -> int:
-        """Add a ``TelemetryBatch``-like object; returns the number of samples added."""
-        added = 0
-        with self._lock:
-            for name, (t, v) in batch.channels.items():
-                n = len(t)
-                if n:
-                    self._pending.append((name, np.asarray(t, np.float64),
-                                          np.asarray(v, np.float64)))
-                    added += n
-            self._pending_samples += added
-            while self._pending_samples > self._max_pending and len(self._pending) > 1:
-                _, t_old, _ = self._pending.popleft()
-                self._pending_samples -= len(t_old)
-                self.overflow_dropped += len(t_old)
-            if batch.lines:
-                stamp = now if now is not None else 0.0
-                self._lines.extend((stamp, line) for line in batch.lines)
-            if getattr(batch, "top_label", None):
-                self._top_label = batch.top_label
-            self._parsed += int(getattr(batch, "parsed", 0) or 0)
-            self._dropped += int(getattr(batch, "dropped", 0) or 0)
-            self.total_samples += added
-            self.total_batches += 1
-            if now is not None:
-                self.last_push = now
-        return added
-
-    def push_lines(self, lines: list[str], now: float) -> None:
-        with self._lock:
-            self._lines.extend((now, line) for line in lines)
-
-    def drain(self) -> Drained:
-        with self._lock:
-            pending, lines = self._pending, self._lines
-            out = Drained(lines=list(lines), top_label=self._top_label, parsed=self._parsed,
-                          dropped=self._dropped, samples=self._pending_samples)
-            self._reset()
-        for name, t, v in pending:
-            out.channels.setdefault(name, []).append((t, v))
-        return out
-
-    @property
-    def pending_samples(self) -> int:
-        with self._lock:
-            return self._pending_samples
 
 
 def decimate_peak(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:

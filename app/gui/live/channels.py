@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+WINDOWS_S = (1, 5, 10, 30, 60, 120, 300, 600)  # rolling windows offered, seconds
+
 
 @dataclass(frozen=True)
 class PanelSpec:

@@ -35,7 +35,6 @@ from app.gui.live.recording import open_recorder
 
 log = logging.getLogger(__name__)
 
-WINDOWS_S = (1, 5, 10, 30, 60, 120, 300, 600)
 INITIAL_CAPACITY = 2048
 MAX_CAPACITY = 1 << 20
 
@@ -48,9 +47,10 @@ class LiveDashboard(QWidget):
     recording_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None, *, fps: float = 40.0,
-                 window_s: float = 30.0, dark: bool | None = None) -> None:
+                 window_s: float = 30.0, dark: bool | None = None,
+                 store: ChannelStore | None = None) -> None:
         super().__init__(parent)
-        self.store = ChannelStore()
+        self.store = store if store is not None else ChannelStore()
         self.dark = theme.is_dark() if dark is None else dark
         self.window_s = float(window_s)
         self.paused = False

@@ -14,6 +14,7 @@ from app.gui.live.buffers import RingBuffer, decimate_peak
 from app.gui.live.channels import PanelSpec
 
 pg.setConfigOptions(useOpenGL=False, exitCleanup=False)
+theme.configure_plots(theme.is_dark())
 THICK_MAX_POINTS = 2000
 
 

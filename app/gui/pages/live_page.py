@@ -6,7 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.live.dashboard import WINDOWS_S, LiveDashboard
-from app.gui.live.recording import load_recording, replay
+from app.gui.live.channels import WINDOWS_S
+from app.gui.live.store import ChannelStore
 from app.gui.workers import JobError, describe_error
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class ReplayThread(QThread):
         return self.wait(wait_ms)
 
     def run(self) -> None:
+        from app.gui.live.recording import load_recording, replay
+
         try:
             rec = load_recording(self.path)
             self.pushed = replay(rec, self.store.push, self.stop_event, self.speed)
@@ -52,15 +54,27 @@ class ReplayThread(QThread):
 
 
 class LivePage(QWidget):
+    """Controls plus the dashboard. The dashboard (and pyqtgraph with it) is built after the
+    window is on screen (:meth:`build`, or on first use): the window opens ~0.7 s sooner.
+    Telemetry that arrives before that waits in :attr:`store`."""
+
     error = Signal(object)  # JobError
     info = Signal(str)
+    lines_received = Signal(list)  # forwarded from the dashboard
+    status_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, window_s: float = 30.0,
                  autoscale: bool = True) -> None:
         super().__init__(parent)
-        self.dashboard = LiveDashboard(self, window_s=window_s)
-        self.dashboard.set_autoscale(autoscale)
+        self.store = ChannelStore()
+        self._dash = None
+        self._window_s = float(window_s)
+        self._autoscale = autoscale
+        self._empty_text: str | None = None
         self._replay: ReplayThread | None = None
+        self.placeholder = QLabel("Starting the live view…", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setProperty("role", "muted")
 
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 6, 8, 0)
@@ -74,11 +88,11 @@ class LivePage(QWidget):
         bar.addWidget(self.window_combo)
         self.pause_button = self._tool("Pause", "Freeze the plots to zoom and read values "
                                        "(Space); data keeps being recorded", checkable=True)
-        self.pause_button.toggled.connect(self.dashboard.set_paused)
+        self.pause_button.toggled.connect(lambda on: self.dashboard.set_paused(on))
         self.auto_button = self._tool("Autoscale", "Fit the y axes to the visible data (A)",
                                       checkable=True)
         self.auto_button.setChecked(autoscale)
-        self.auto_button.toggled.connect(self.dashboard.set_autoscale)
+        self.auto_button.toggled.connect(self._autoscale_toggled)
         self.record_button = self._tool("Record…", "Record every sample to a CSV file (Ctrl+R)",
                                         checkable=True)
         self.record_button.clicked.connect(self._record_clicked)
@@ -87,7 +101,7 @@ class LivePage(QWidget):
         self.export_button = self._tool("Export PNG…", "Save the dashboard as an image (Ctrl+E)")
         self.export_button.clicked.connect(self._export_clicked)
         self.clear_button = self._tool("Clear", "Forget the plotted data")
-        self.clear_button.clicked.connect(self.dashboard.clear)
+        self.clear_button.clicked.connect(lambda: self.dashboard.clear())
         for b in (self.pause_button, self.auto_button, self.record_button, self.replay_button,
                   self.export_button, self.clear_button):
             bar.addWidget(b)
@@ -102,9 +116,60 @@ class LivePage(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.controls)
-        lay.addWidget(self.dashboard, 1)
+        lay.addWidget(self.placeholder, 1)
         self.set_window(window_s)
-        self.dashboard.recording_changed.connect(self.record_button.setChecked)
+
+    # ------------------------------------------------------------------ the dashboard
+    @property
+    def built(self) -> bool:
+        return self._dash is not None
+
+    @property
+    def dashboard(self):
+        if self._dash is None:
+            self.build()
+        return self._dash
+
+    def build(self) -> None:
+        """Import pyqtgraph and build the dashboard (idempotent)."""
+        if self._dash is not None:
+            return
+        from app.gui.live.dashboard import LiveDashboard
+
+        dash = LiveDashboard(self, window_s=self._window_s, store=self.store)
+        dash.set_autoscale(self._autoscale)
+        dash.recording_changed.connect(self.record_button.setChecked)
+        dash.lines_received.connect(self.lines_received)
+        dash.status_changed.connect(self.status_changed)
+        if self._empty_text:
+            dash.set_empty_text(self._empty_text)
+        self._dash = dash
+        lay = self.layout()
+        lay.replaceWidget(self.placeholder, dash)
+        self.placeholder.deleteLater()
+        dash.show()
+
+    @property
+    def window_s(self) -> float:
+        return self._dash.window_s if self._dash is not None else self._window_s
+
+    @property
+    def autoscale(self) -> bool:
+        return self._dash.autoscale if self._dash is not None else self._autoscale
+
+    def _autoscale_toggled(self, on: bool) -> None:
+        self._autoscale = on
+        if self._dash is not None:
+            self._dash.set_autoscale(on)
+
+    def set_empty_text(self, text: str) -> None:
+        self._empty_text = text
+        if self._dash is not None:
+            self._dash.set_empty_text(text)
+
+    def new_segment(self) -> None:
+        if self._dash is not None:
+            self._dash.new_segment()
 
     def _tool(self, text: str, tip: str, checkable: bool = False) -> QToolButton:
         b = QToolButton(self)
@@ -118,10 +183,12 @@ class LivePage(QWidget):
     def set_window(self, seconds: float) -> None:
         idx = min(range(len(WINDOWS_S)), key=lambda i: abs(WINDOWS_S[i] - seconds))
         self.window_combo.setCurrentIndex(idx)
-        self.dashboard.set_window(WINDOWS_S[idx])
+        self._window_changed(idx)
 
     def _window_changed(self, idx: int) -> None:
-        self.dashboard.set_window(float(self.window_combo.itemData(idx)))
+        self._window_s = float(self.window_combo.itemData(idx))
+        if self._dash is not None:
+            self._dash.set_window(self._window_s)
 
     def toggle_pause(self) -> None:
         self.pause_button.toggle()
@@ -133,8 +200,8 @@ class LivePage(QWidget):
         self.source_label.setText(text)
 
     def _record_clicked(self) -> None:
-        if self.dashboard.recorder is not None:
-            rows = self.dashboard.stop_recording()
+        if self._dash is not None and self._dash.recorder is not None:
+            rows = self._dash.stop_recording()
             self.info.emit(f"recording stopped: {rows:,} samples written")
             return
         self.record_button.setChecked(False)
@@ -162,7 +229,7 @@ class LivePage(QWidget):
         """Replay a recording (the caller disconnects any live board first)."""
         self.stop_replay()
         self.dashboard.reset()
-        thread = ReplayThread(path, self.dashboard.store, speed, self)
+        thread = ReplayThread(path, self.store, speed, self)
         thread.failed.connect(self._replay_failed)
         self._replay = thread
         thread.start()
@@ -197,4 +264,5 @@ class LivePage(QWidget):
 
     def shutdown(self) -> None:
         self.stop_replay()
-        self.dashboard.shutdown()
+        if self._dash is not None:
+            self._dash.shutdown()
