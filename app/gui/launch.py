@@ -6,6 +6,7 @@ exception in any slot, screenshot written if asked), 1 otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -86,6 +87,8 @@ def run(options: GuiOptions) -> RunReport:
 
     window = MainWindow(WindowOptions(demo=options.demo, kiosk=options.kiosk, port=options.port,
                                       auto_demo=options.auto_demo))
+    with contextlib.suppress(AttributeError):  # follow the OS light/dark switch (Qt >= 6.5)
+        app.styleHints().colorSchemeChanged.connect(lambda *_: window.follow_color_scheme())
     if options.kiosk:
         window.showFullScreen()
     else:

@@ -363,6 +363,17 @@ class MainWindow(QMainWindow):
         for i in range(self.tabs.count()):
             self.tabs.setTabEnabled(i, PAGES[i] == "live")
 
+    def follow_color_scheme(self) -> None:
+        """Re-theme when the OS switches between light and dark."""
+        from PySide6.QtWidgets import QApplication
+
+        from app.gui import theme
+
+        app = QApplication.instance()
+        dark = theme.apply(app)
+        if self.live.built:
+            self.live.dashboard.set_dark(dark)
+
     # ------------------------------------------------------------------ messages
     def report_error(self, err: JobError) -> None:
         self.message.show_error(err)

@@ -170,3 +170,23 @@ def test_garbage_and_huge_batches_stay_bounded(qtbot) -> None:
     assert len(t) <= 16384
     assert dash.memory_bytes() <= 3 * 16384 * 12 * 2  # 3 channels, t+v, 2x slack
     dash.shutdown()
+
+
+def test_dashboard_follows_a_dark_switch(qtbot) -> None:
+    from app.gui import theme
+    from app.gui.live.dashboard import LiveDashboard
+
+    dash = LiveDashboard(dark=False)
+    qtbot.addWidget(dash)
+    parser = TelemetryParser()
+    parser.feed(b"x\n" + b"".join(b"a:%d,b:%d\n" % (i, -i) for i in range(20)), 1.0)
+    dash.store.push(parser.drain())
+    dash.tick()
+    panel = dash.panels["signals"]
+    dash.set_dark(True)
+    bg = dash.view.backgroundBrush().color().name().lower()
+    assert bg == theme.plot_background(True).lower()
+    pen = panel.plot.getAxis("left").pen().color().name().lower()
+    assert pen == theme.grid_color(True).lower()
+    assert theme.plot_foreground(True).lower() in panel.plot.titleLabel.text.lower()
+    dash.shutdown()

@@ -82,3 +82,32 @@ def test_quantize_the_example_through_the_page(qtbot, make_window, tmp_path) -> 
     assert page.flash_button.isEnabled()
     page.flash_button.click()  # offers it to the Flash page
     assert win.current_page() == "flash" and win.flash_page.artifact.text() == str(out)
+
+
+def test_export_c_source_and_uf2_from_the_page(qtbot, make_window, tmp_path) -> None:
+    win = make_window(watch=False)
+    page = win.model_page
+    _run(qtbot, page.load_boards(), 10000)
+    src = str(EXAMPLE / "model_int8.tflite")
+    data = (EXAMPLE / "model_int8.tflite").read_bytes()
+    job = _run(qtbot, page.export(src, "c", str(tmp_path / "c")), 30000)
+    assert job.error is None, job.error and job.error.text()
+    sources = list((tmp_path / "c").glob("*.cc"))
+    assert len(sources) == 1
+    text = sources[0].read_text()
+    assert f"0x{data[0]:02x}" in text.lower() and str(len(data)) in text
+    # UF2 without a UF2 board: refused with the fix
+    page.board.setCurrentIndex(page.board.findData("nano33ble"))
+    from device_drivers.boards.registry import get_board
+
+    uf2_boards = [page.board.itemData(i) for i in range(1, page.board.count())
+                  if get_board(page.board.itemData(i)).model_region is not None]
+    if get_board("nano33ble").model_region is None:
+        job = _run(qtbot, page.export(src, "uf2", str(tmp_path / "m.uf2")), 30000)
+        assert job.error is not None and "UF2 board" in job.error.message
+    assert uf2_boards, "the registry has UF2 boards"
+    page.board.setCurrentIndex(page.board.findData(uf2_boards[0]))
+    job = _run(qtbot, page.export(src, "uf2", str(tmp_path / "m.uf2")), 30000)
+    assert job.error is None, job.error and job.error.text()
+    blob = (tmp_path / "m.uf2").read_bytes()
+    assert len(blob) % 512 == 0 and blob[:4] == b"UF2\n"

@@ -179,6 +179,13 @@ class LiveDashboard(QWidget):
     def export_png(self, path: str | Path) -> bool:
         return self.grab().save(str(path), "PNG")
 
+    def set_dark(self, dark: bool) -> None:
+        self.dark = dark
+        theme.configure_plots(dark)
+        self.view.setBackground(theme.plot_background(dark))
+        for panel in self.panels.values():
+            panel.set_dark(dark)
+
     # ------------------------------------------------------------------ data path
     def tick(self) -> None:
         """Timer slot: drain the store, extend the rings, redraw what changed."""

@@ -48,8 +48,7 @@ class Panel:
             axis = plot.getAxis(name)
             axis.enableAutoSIPrefix(False)
             axis.setStyle(maxTickLevel=0)  # major grid lines only: half the drawing
-            axis.setPen(pg.mkPen(theme.grid_color(dark)))
-            axis.setTextPen(pg.mkPen(self._fg))
+        self._apply_colors()
         plot.getAxis("left").setWidth(58)
         plot.hideButtons()
         # clipping and peak decimation are done here per frame (one pass per curve);
@@ -69,6 +68,25 @@ class Panel:
         self.cursor.setVisible(False)
         self.cursor.setZValue(50)
         plot.addItem(self.cursor, ignoreBounds=True)
+
+    def _apply_colors(self) -> None:
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(theme.grid_color(self.dark)))
+            axis.setTextPen(pg.mkPen(self._fg))
+        if hasattr(self, "cursor"):
+            self.cursor.setPen(pg.mkPen(self._fg, width=1, style=Qt.PenStyle.DashLine))
+
+    def set_dark(self, dark: bool) -> None:
+        """Follow a light/dark switch of the OS while running."""
+        self.dark = dark
+        self._fg = theme.plot_foreground(dark)
+        self._apply_colors()
+        self._set_title()
+        label = self.plot.getAxis("left").labelText
+        self.plot.setLabel("left", label, color=self._fg)
+        self.plot.setLabel("bottom", self.plot.getAxis("bottom").labelText or None,
+                           color=self._fg)
 
     def show_time_values(self, on: bool) -> None:
         """Tick labels on the time axis (only the bottom row needs them: text is costly)."""

@@ -93,25 +93,24 @@ def quantize_job(path: str, calib: str, eval_data: str | None, mode: str,
 
 def export_job(path: str, fmt: str, output: str, board_id: str | None = None,
                progress: Any = None, cancel: Any = None) -> str:
-    try:
-        from model_tools import export as exporter  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise InputError("exporting is not available in this build",
-                         "update TinyOps, or use `tinyops export`") from exc
-    fn = getattr(exporter, "export", None)
-    if fn is None:
-        raise InputError("exporting is not available in this build", "update TinyOps")
-    kwargs: dict[str, Any] = {"progress": progress, "cancel": cancel}
-    if board_id:
-        kwargs["board"] = board_id
-    import inspect
+    """Export a .tflite as C source / Arduino library (folders) or a UF2 image (a file);
+    a UF2 needs a board whose registry entry has a UF2 family and a model region."""
+    from model_tools.export import export
 
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in kwargs.items() if k in params}
-    if "fmt" in params:
-        kwargs["fmt"] = fmt
-    else:
-        kwargs["format"] = fmt
-    result = fn(path, output=output, **kwargs) if "output" in params else fn(path, output,
-                                                                               **kwargs)
-    return str(getattr(result, "path", None) or result or output)
+    if not path:
+        raise InputError("no model to export", "pick or quantize a .tflite model first")
+    kwargs: dict[str, Any] = {}
+    if fmt == "uf2":
+        board = None
+        if board_id:
+            from device_drivers.boards.registry import get_board
+
+            board = get_board(board_id)
+        region = getattr(board, "model_region", None)
+        if board is None or region is None:
+            raise InputError("a UF2 export needs a UF2 board (its family and model region)",
+                             "pick a UF2 board (RP2040, nRF52840, SAMD51) in the Board list")
+        kwargs.update(uf2_address=region.address, uf2_family=board.uf2_family,
+                      region_size=region.size)
+    result = export(path, output, fmt, progress=progress, cancel=cancel, **kwargs)
+    return str(result.path)

@@ -346,13 +346,13 @@ class ModelPage(QWidget):
     def _export_clicked(self) -> None:
         src = (self.report or {}).get("output") or self.path.text().strip()
         fmt = self.export_format.currentData()
-        suffix = {"c": ".cc", "arduino": "", "uf2": ".uf2"}[fmt]
-        default = str(Path(src).with_suffix(suffix)) if src else ""
-        if fmt == "arduino":
-            out = QFileDialog.getExistingDirectory(self, "Export the Arduino library into",
-                                                   str(Path(src).parent))
+        folder = str(Path(src).parent) if src else ""
+        if fmt == "uf2":
+            out, _ = QFileDialog.getSaveFileName(self, "Export a UF2 image",
+                                                 str(Path(src).with_suffix(".uf2")),
+                                                 "UF2 images (*.uf2)")
         else:
-            out, _ = QFileDialog.getSaveFileName(self, "Export the model", default)
+            out = QFileDialog.getExistingDirectory(self, "Export into the folder", folder)
         if out:
             self.export(src, fmt, out)
 
