@@ -6,10 +6,9 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from app.gui.connection import DeviceLink, LinkInfo
@@ -17,6 +16,7 @@ from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
 from app.gui.device_panel import DevicePanel
 from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
+from app.gui.menus import build_menus
 from app.gui.message_bar import MessageBar
 from app.gui.pages.console_page import ConsolePage
 from app.gui.pages.flash_page import FlashPage
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
         self.watcher = DeviceWatcher(self.options.enumerate_fn, self.options.watch_interval_s,
                                      self)
         self._wire()
-        self._build_menus()
+        build_menus(self)
         self._restore()
         if self.options.kiosk:
             self._enter_kiosk()
@@ -122,43 +122,6 @@ class MainWindow(QMainWindow):
         self.console.info.connect(self.report_info)
         self.console.send_requested.connect(self._send_text)
         self.model_page.artifact_ready.connect(self._flash_artifact)
-
-    def _action(self, menu: Any, text: str, shortcut: Any, slot: Callable[..., Any],
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        self.addAction(action)  # shortcuts work with the menu bar hidden (kiosk)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        f = bar.addMenu("&File")
-        self._action(f, "Open model…", QKeySequence.StandardKey.Open, self._open_model)
-        self._action(f, "Record telemetry…", "Ctrl+R", self.live._record_clicked)
-        self._action(f, "Replay recording…", "Ctrl+Shift+R", self._replay)
-        self._action(f, "Export dashboard as PNG…", "Ctrl+E", self.live._export_clicked)
-        f.addSeparator()
-        self._action(f, "Quit", QKeySequence.StandardKey.Quit, self.close)
-        d = bar.addMenu("&Device")
-        self._action(d, "Connect selected", "Ctrl+K", self._connect_selected)
-        self._action(d, "Disconnect", "Ctrl+Shift+K", self.disconnect)
-        self._action(d, "Start demo board", "Ctrl+D", self.start_demo)
-        v = bar.addMenu("&View")
-        for i, (key, title) in enumerate(zip(PAGES, ("Model", "Flash", "Live", "Console",
-                                                      "Records"), strict=True)):
-            self._action(v, title, f"Ctrl+{i + 1}", lambda _=False, k=key: self.show_page(k))
-        v.addSeparator()
-        self._action(v, "Pause live plots", "Space", self._toggle_pause)
-        self._action(v, "Autoscale", "A", self.live.toggle_autoscale)
-        self._action(v, "Full screen", "F11", self._toggle_full_screen)
-        h = bar.addMenu("&Help")
-        self._action(h, "Keyboard shortcuts", "F1", self._show_shortcuts)
 
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
@@ -348,11 +311,6 @@ class MainWindow(QMainWindow):
         self.link.disconnect_port()
         self.show_page("live")
         self.live._replay_clicked()
-
-    def _show_shortcuts(self) -> None:
-        rows = [f"{a.text()}: {a.shortcut().toString()}" for a in self.actions()
-                if not a.shortcut().isEmpty()]
-        self.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
 
     def _enter_kiosk(self) -> None:
         self.menuBar().hide()

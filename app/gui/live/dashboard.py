@@ -16,11 +16,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
-    QMenu,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -29,8 +26,8 @@ from PySide6.QtWidgets import (
 from app.gui import theme
 from app.gui.live.buffers import ChannelStore, RingBuffer
 from app.gui.live.channels import PANELS, channel_spec, format_value
-from app.gui.live.header import LiveHeader
-from app.gui.live.plots import Panel
+from app.gui.live.header import LiveHeader, header_state
+from app.gui.live.plots import Panel, TimedView, arrange, owned_plot_item
 from app.gui.live.recording import open_recorder
 
 log = logging.getLogger(__name__)
@@ -75,7 +72,7 @@ class LiveDashboard(QWidget):
         self._syncing = False
 
         self.header = LiveHeader(self)
-        self.view = _TimedView()
+        self.view = TimedView()
         self.view.painted.connect(self._painted)
         self.view.ci.setContentsMargins(6, 6, 10, 6)
         self.view.ci.layout.setHorizontalSpacing(14)
@@ -274,7 +271,7 @@ class LiveDashboard(QWidget):
 
     def _add_panel(self, key: str) -> Panel:
         spec = PANELS[key]
-        plot = _owned_plot_item(self)
+        plot = owned_plot_item(self)
         panel = Panel(spec, plot, self.dark)
         panel.set_autoscale(self.autoscale)
         plot.getViewBox().sigXRangeChanged.connect(self._on_x_changed)
@@ -285,31 +282,7 @@ class LiveDashboard(QWidget):
         return panel
 
     def _relayout(self) -> None:
-        ci = self.view.ci
-        for panel in self.panels.values():
-            if panel.plot.scene() is not None:
-                ci.removeItem(panel.plot)
-        big = [k for k in self._order if k in ("scores", "signals")]
-        small = [k for k in self._order if k not in big]
-        row = 0
-        cols = max(1, min(3, len(small)))
-        if len(small) == 4:
-            cols = 2
-        for key in big:
-            ci.addItem(self.panels[key].plot, row=row, col=0, colspan=cols)
-            ci.layout.setRowStretchFactor(row, 5)
-            row += 1
-        for i, key in enumerate(small):
-            r, c = row + i // cols, i % cols
-            ci.addItem(self.panels[key].plot, row=r, col=c)
-            ci.layout.setRowStretchFactor(r, 3)
-        # plots with nothing below them carry the time axis label
-        bottom = {k for i, k in enumerate(small) if i + cols >= len(small)} or set(big[-1:])
-        for key in self._order:
-            plot = self.panels[key].plot
-            plot.setLabel("bottom", "time (s)" if key in bottom else None)
-            plot.showAxis("bottom", True)
-            self.panels[key].show_time_values(key in bottom or key in big)
+        arrange(self.view.ci, self.panels, self._order)
 
     def _set_x_range(self) -> None:
         hi = max(self._latest, self.window_s)
@@ -362,36 +335,7 @@ class LiveDashboard(QWidget):
 
     # ------------------------------------------------------------------ header + status
     def _update_header(self) -> None:
-        scores = self.panels.get("scores")
-        label, score = self._top_label, None
-        if scores and scores.curves:
-            best = None
-            for curve in scores.curves.values():
-                last = curve.ring.last()
-                if last is not None and (best is None or last[1] > best[1]):
-                    best = (curve.label, last[1])
-            if best is not None:
-                label = label or best[0]
-                lookup = {c.label: c for c in scores.curves.values()}
-                if label in lookup and lookup[label].ring.last() is not None:
-                    score = lookup[label].ring.last()[1]
-                else:
-                    label, score = best
-        color = None
-        if label is not None:
-            idx = self._label_index.get("scores" + "score/" + label, 0)
-            color = theme.label_color(label, idx)
-        kpis = []
-        for key in ("latency", "memory", "cpu", "temp", "supply"):
-            panel = self.panels.get(key)
-            if not panel:
-                continue
-            for curve in panel.curves.values():
-                last = curve.ring.last()
-                if last is not None:
-                    title = PANELS[key].title if len(panel.curves) == 1 else curve.label
-                    kpis.append((title, format_value(last[1], PANELS[key].unit)))
-        self.header.show_state(label, score, color, kpis[:6])
+        self.header.show_state(*header_state(self.panels, self._top_label, self._label_index))
 
     def _emit_status_throttled(self, now: float) -> None:
         if now - getattr(self, "_status_at", 0.0) >= 0.5:
@@ -475,31 +419,6 @@ class LiveDashboard(QWidget):
     def shutdown(self) -> None:
         self.timer.stop()
         self.stop_recording()
-
-
-class _TimedView(pg.GraphicsLayoutWidget):
-    """The plots' view; reports how long each render (paint) took."""
-
-    painted = Signal(float)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        started = time.perf_counter()
-        super().paintEvent(event)
-        self.painted.emit((time.perf_counter() - started) * 1000.0)
-
-
-def _owned_plot_item(owner: QWidget) -> pg.PlotItem:
-    """A PlotItem whose context menus belong to ``owner``.
-
-    pyqtgraph creates its menus (ViewBox menu, plot controls) as parentless QMenus, which
-    outlive the window as top-level widgets; giving them a parent frees them with it.
-    """
-    before = {id(w) for w in QApplication.topLevelWidgets()}
-    plot = pg.PlotItem()
-    for w in QApplication.topLevelWidgets():
-        if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
-            w.setParent(owner, w.windowFlags())
-    return plot
 
 
 class _Batch:

@@ -96,3 +96,35 @@ class LiveHeader(QWidget):
 
     def show_cursor(self, text: str) -> None:
         self.cursor.setText(text or " ")
+
+
+def header_state(panels: dict, top_label: str | None, label_index: dict[str, int]
+                 ) -> tuple[str | None, float | None, str | None, list[tuple[str, str]]]:
+    """What the header shows: the top class (the device's, else the best last score), its
+    score and colour, and up to six KPI tiles (last value of each resource channel)."""
+    from app.gui import theme
+    from app.gui.live.channels import PANELS, format_value
+
+    scores = panels.get("scores")
+    label, score = top_label, None
+    if scores and scores.curves:
+        last = {c.label: c.ring.last() for c in scores.curves.values()}
+        last = {k: v[1] for k, v in last.items() if v is not None}
+        if last:
+            best = max(last, key=last.__getitem__)
+            label = label if label in last else best
+            score = last[label]
+    color = None
+    if label is not None:
+        color = theme.label_color(label, label_index.get("scores" + "score/" + label, 0))
+    kpis = []
+    for key in ("latency", "memory", "cpu", "temp", "supply"):
+        panel = panels.get(key)
+        if not panel:
+            continue
+        for curve in panel.curves.values():
+            value = curve.ring.last()
+            if value is not None:
+                title = PANELS[key].title if len(panel.curves) == 1 else curve.label
+                kpis.append((title, format_value(value[1], PANELS[key].unit)))
+    return label, score, color, kpis[:6]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from html import escape
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPen
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPaintEvent, QPen
+from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from app.gui import theme
 from app.gui.live.buffers import RingBuffer, decimate_peak
@@ -158,3 +160,54 @@ class Panel:
         for curve in self.curves.values():
             curve.ring.clear()
             curve.item.setData([], [])
+
+
+class TimedView(pg.GraphicsLayoutWidget):
+    """The plots' view; reports how long each render (paint) took."""
+
+    painted = Signal(float)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        started = time.perf_counter()
+        super().paintEvent(event)
+        self.painted.emit((time.perf_counter() - started) * 1000.0)
+
+
+def owned_plot_item(owner: QWidget) -> pg.PlotItem:
+    """A PlotItem whose context menus belong to ``owner``.
+
+    pyqtgraph creates its menus (ViewBox menu, plot controls) as parentless QMenus, which
+    outlive the window as top-level widgets; giving them a parent frees them with it.
+    """
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    plot = pg.PlotItem()
+    for w in QApplication.topLevelWidgets():
+        if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
+            w.setParent(owner, w.windowFlags())
+    return plot
+
+
+def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str]) -> None:
+    """Lay the panels out: scores/signals full width on top, the rest in up to 3 columns;
+    only plots with nothing below them carry time tick labels (text is costly to draw)."""
+    for panel in panels.values():
+        if panel.plot.scene() is not None:
+            ci.removeItem(panel.plot)
+    big = [k for k in order if k in ("scores", "signals")]
+    small = [k for k in order if k not in big]
+    cols = 2 if len(small) == 4 else max(1, min(3, len(small)))
+    row = 0
+    for key in big:
+        ci.addItem(panels[key].plot, row=row, col=0, colspan=cols)
+        ci.layout.setRowStretchFactor(row, 5)
+        row += 1
+    for i, key in enumerate(small):
+        r, c = row + i // cols, i % cols
+        ci.addItem(panels[key].plot, row=r, col=c)
+        ci.layout.setRowStretchFactor(r, 3)
+    bottom = {k for i, k in enumerate(small) if i + cols >= len(small)} or set(big[-1:])
+    for key in order:
+        plot = panels[key].plot
+        plot.setLabel("bottom", "time (s)" if key in bottom else None)
+        plot.showAxis("bottom", True)
+        panels[key].show_time_values(key in bottom or key in big)

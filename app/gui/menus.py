@@ -1,0 +1,54 @@
+"""The main window's menus and keyboard shortcuts (also active with the menu bar hidden)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+PAGE_TITLES = ("Model", "Flash", "Live", "Console", "Records")
+
+
+def _action(win: Any, menu: Any, text: str, shortcut: Any, slot: Callable[..., Any]) -> QAction:
+    action = QAction(text, win)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    action.triggered.connect(slot)
+    menu.addAction(action)
+    win.addAction(action)  # shortcuts keep working with the menu bar hidden (kiosk)
+    return action
+
+
+def build_menus(win: Any) -> None:
+    from app.gui.main_window import PAGES
+
+    bar = win.menuBar()
+    f = bar.addMenu("&File")
+    _action(win, f, "Open model…", QKeySequence.StandardKey.Open, win._open_model)
+    _action(win, f, "Record telemetry…", "Ctrl+R", win.live._record_clicked)
+    _action(win, f, "Replay recording…", "Ctrl+Shift+R", win._replay)
+    _action(win, f, "Export dashboard as PNG…", "Ctrl+E", win.live._export_clicked)
+    f.addSeparator()
+    _action(win, f, "Quit", QKeySequence.StandardKey.Quit, win.close)
+    d = bar.addMenu("&Device")
+    _action(win, d, "Connect selected", "Ctrl+K", win._connect_selected)
+    _action(win, d, "Disconnect", "Ctrl+Shift+K", win.disconnect)
+    _action(win, d, "Start demo board", "Ctrl+D", win.start_demo)
+    v = bar.addMenu("&View")
+    for i, (key, title) in enumerate(zip(PAGES, PAGE_TITLES, strict=True)):
+        _action(win, v, title, f"Ctrl+{i + 1}", lambda _=False, k=key: win.show_page(k))
+    v.addSeparator()
+    _action(win, v, "Pause live plots", "Space", win._toggle_pause)
+    _action(win, v, "Autoscale", "A", win.live.toggle_autoscale)
+    _action(win, v, "Full screen", "F11", win._toggle_full_screen)
+    h = bar.addMenu("&Help")
+    _action(win, h, "Keyboard shortcuts", "F1", lambda: show_shortcuts(win))
+
+
+def show_shortcuts(win: Any) -> None:
+    rows = [f"{a.text().replace('&', '')}: {a.shortcut().toString()}" for a in win.actions()
+            if not a.shortcut().isEmpty()]
+    win.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
