@@ -139,6 +139,7 @@ def one_run(board: VirtualBoard, plan: Plan, n: int, clean_bytes: int) -> tuple[
     trigger = FaultTrigger(board, plan, clean_bytes)
     if plan.kind == "disconnect":
         board.set_faults(plan.faults)  # budget from the first byte of this flash
+        time.sleep(0.1)  # taken at the link thread's next poll
     else:
         trigger.start()
     try:
@@ -156,6 +157,7 @@ def one_run(board: VirtualBoard, plan: Plan, n: int, clean_bytes: int) -> tuple[
     finally:
         trigger.done.set()
         board.set_faults(FaultConfig())
+        time.sleep(0.1)  # the board's link thread takes the switch at its next poll
     running = board.loaded_model_sha256
     try:
         reported = reach(board)
