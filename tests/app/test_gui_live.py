@@ -190,3 +190,33 @@ def test_dashboard_follows_a_dark_switch(qtbot) -> None:
     assert pen == theme.grid_color(True).lower()
     assert theme.plot_foreground(True).lower() in panel.plot.titleLabel.text.lower()
     dash.shutdown()
+
+
+def test_autoscale_keeps_data_in_view_with_a_steady_axis(qtbot) -> None:
+    from app.gui.live.dashboard import LiveDashboard
+
+    dash = LiveDashboard()
+    qtbot.addWidget(dash)
+    parser = TelemetryParser()
+    k = [0]
+
+    def push(center: float, n: int = 50) -> tuple[float, float]:
+        lines = [f"sig:{center + 2 * np.sin(i / 3):.3f}" for i in range(n)]
+        parser.feed(("\n".join(lines) + "\n").encode(), 10.0 + k[0])
+        k[0] += 1
+        dash.store.push(parser.drain())
+        dash.tick()
+        return tuple(dash.panels["signals"].plot.getViewBox().viewRange()[1])
+
+    parser.feed(b"boot\n", 0.0)
+    first = push(10.0)
+    for _ in range(5):
+        assert push(10.0) == first  # same data: the axis does not move
+    _, v = dash.channel_data("sig")
+    assert first[0] <= v.min() and v.max() <= first[1]
+    lo, hi = push(100.0)  # the data leaves the range: it follows
+    _, v = dash.channel_data("sig")
+    assert lo <= v.min() and v.max() <= hi
+    dash.set_autoscale(False)
+    assert push(1000.0) == (lo, hi)  # autoscale off: the user's range stays
+    dash.shutdown()

@@ -20,6 +20,17 @@ theme.configure_plots(theme.is_dark())
 THICK_MAX_POINTS = 2000
 
 
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``."""
+    if not np.isfinite(raw) or raw <= 0:
+        return 1.0
+    exp = np.floor(np.log10(raw))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * 10**exp >= raw:
+            return float(m * 10**exp)
+    return float(10 ** (exp + 1))
+
+
 class Curve:
     """A channel's ring buffer and the curve that draws it."""
 
@@ -30,6 +41,8 @@ class Curve:
         self.ring = ring
         self.dirty = True
         self.thick = False
+        self.lo: float | None = None  # of the data on screen, for autoscale
+        self.hi: float | None = None
 
 
 class Panel:
@@ -61,9 +74,11 @@ class Panel:
             lo, hi = spec.y_range
             plot.setYRange(lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo), padding=0)
             vb.setLimits(yMin=lo - 0.5 * (hi - lo), yMax=hi + 0.5 * (hi - lo))
-        else:
-            plot.enableAutoRange(axis="y")
-            plot.setAutoVisible(y=True)
+        # y autoscale is done here too (pyqtgraph's re-scans every curve on every setData and
+        # moves the axis each frame, so its ticks and grid are regenerated every frame)
+        plot.disableAutoRange()
+        self.autoscale = spec.y_range is None
+        self._force_range = True
         self.cursor = pg.InfiniteLine(angle=90, movable=False,
                                       pen=pg.mkPen(theme.plot_foreground(dark), width=1,
                                                    style=Qt.PenStyle.DashLine))
@@ -122,11 +137,28 @@ class Panel:
     def set_autoscale(self, on: bool) -> None:
         if self.spec.y_range is not None:
             return
-        if on:
-            self.plot.enableAutoRange(axis="y")
-            self.plot.setAutoVisible(y=True)
-        else:
-            self.plot.disableAutoRange(axis="y")
+        self.autoscale = on
+        self._force_range = on
+
+    def _fit_y(self) -> None:
+        """Keep the data in view with a stable range: move the axis only when the data
+        leaves it or fills less than 40 % of it (hysteresis), to padded round numbers."""
+        bounds = [(c.lo, c.hi) for c in self.curves.values() if c.lo is not None]
+        if not bounds:
+            return
+        lo = min(b[0] for b in bounds)
+        hi = max(b[1] for b in bounds)
+        cur_lo, cur_hi = self.plot.getViewBox().viewRange()[1]
+        span = hi - lo
+        if not self._force_range and cur_lo <= lo and hi <= cur_hi and (
+                span >= 0.4 * (cur_hi - cur_lo)):
+            return
+        self._force_range = False
+        pad = 0.08 * span if span > 0 else max(abs(hi) * 0.05, 1e-3)
+        step = _nice_step((span + 2 * pad) / 5)
+        new_lo = np.floor((lo - pad) / step) * step
+        new_hi = np.ceil((hi + pad) / step) * step
+        self.plot.setYRange(float(new_lo), float(new_hi), padding=0)
 
     def redraw(self, t0: float) -> int:
         """Hand the visible part of each ring, peak-decimated to the plot's pixel width, to
@@ -143,7 +175,11 @@ class Panel:
                 curve.item.setPen(self._pen(curve.color, len(t)))
             curve.item.setData(t, v)
             curve.dirty = False
+            if len(v):
+                curve.lo, curve.hi = float(v.min()), float(v.max())
             points += len(t)
+        if self.autoscale and points:
+            self._fit_y()
         return points
 
     def freeze(self, frozen: bool = True) -> None:
