@@ -12,13 +12,17 @@ import hashlib
 import logging
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from smp import file_management as smpfs
+from smpclient.generics import error
 from smpclient.requests import file_management as fsreq
 
 from device_drivers.errors import Cancelled, DeviceError, DisconnectedError, VerifyError
+from device_drivers.link.session import SMPErrorResponse
 
 log = logging.getLogger(__name__)
 
@@ -57,47 +61,45 @@ def _scaled_timeout(session: Any, chunk: int) -> float:
 
 def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | None = None,
                 cancel: CancelToken | None = None, max_retries: int = 5,
-                verify: bool = True) -> UploadResult:
-    """Upload ``data`` to ``dest`` on the device and verify it there."""
+                verify: bool = True, window: int | None = None) -> UploadResult:
+    """Upload ``data`` to ``dest`` on the device and verify it there.
+
+    Up to ``window`` chunks are in flight at once (default: 2 when the device reports at
+    least two SMP buffers), so the link does not idle while the device writes a chunk.
+    ``progress`` may be called from the session's I/O thread.
+    """
     started = time.monotonic()
-    client = session.smp_client
     total = len(data)
     off = 0
     retries = 0
-    first = True
+    if window is None:
+        window = 2 if (session.params() or {}).get("buf_count", 1) >= 2 else 1
     if progress:
         progress(0.0, f"uploading {total} B to {dest}")
-    while first or off < total:
+    while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {dest} cancelled at {off}/{total} B")
-        length = total if off == 0 else None
-        # smpclient sizes the chunk so the whole frame fills the device's SMP buffer.
-        _, room = client.get_max_cbor_and_data_size(
-            fsreq.FileUpload(name=dest, off=off, data=b"", len=length))
-        if room <= 0:
-            raise DeviceError(f"the device's SMP buffer is too small to upload to {dest}")
-        request = fsreq.FileUpload(name=dest, off=off, data=data[off:off + room], len=length)
+        transfer = _Transfer(session, data, dest, off, max(1, window), progress, cancel)
         try:
-            response = session.request(request, _scaled_timeout(session, len(request.data)))
+            off = session.run_exclusive(transfer.run, transfer.overall_timeout())
+            break
         except DisconnectedError:
             raise
-        except DeviceError as exc:
-            if getattr(exc, "rc", None) is not None or retries >= max_retries:
-                raise DeviceError(f"upload to {dest} failed at {off}/{total} B: {exc.message}",
-                                  exc.hint or "retry; if it keeps failing, replug the board") \
-                    from exc
-            retries += 1
-            off = _resume_offset(session, dest, off, total)
-            log.info("upload %s: resuming at %d after %s", dest, off, exc.message)
-            first = off == 0
-            continue
-        first = False
-        new_off = int(response.off)
-        if new_off < 0 or new_off > total:
-            raise DeviceError(f"the device reported offset {new_off} for a {total} B file")
-        off = new_off
-        if progress:
-            progress(off / total if total else 1.0, f"{off}/{total} B")
+        except _Resync as exc:
+            reason = str(exc)
+        except TimeoutError:
+            reason = "no answer"
+        except SMPErrorResponse as exc:
+            raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B: "
+                              f"{exc.message}", exc.hint or "retry; if it keeps failing, "
+                              "replug the board") from exc
+        retries += 1
+        if retries > max_retries:
+            raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B after "
+                              f"{max_retries} retries ({reason})",
+                              "check the cable and the baud rate; replug the board")
+        off = _resume_offset(session, dest, transfer.off, total)
+        log.info("upload %s: resuming at %d after %s", dest, off, reason)
     if not verify:
         digest = hashlib.sha256(data).hexdigest()
         return UploadResult(dest, total, digest, "", "none", time.monotonic() - started, retries)
@@ -112,6 +114,74 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
     if progress:
         progress(1.0, f"verified by the device ({method})")
     return result
+
+
+class _Resync(Exception):
+    """The device is not where the host thought (a lost chunk): ask it and resume."""
+
+
+class _Transfer:
+    """One pass of chunks from ``off`` with up to ``window`` requests in flight."""
+
+    def __init__(self, session: Any, data: bytes, dest: str, off: int, window: int,
+                 progress: Progress | None, cancel: CancelToken | None) -> None:
+        self.session = session
+        self.data = data
+        self.dest = dest
+        self.off = off
+        self.window = window
+        self.progress = progress
+        self.cancel = cancel
+        _, self.room = session.smp_client.get_max_cbor_and_data_size(
+            fsreq.FileUpload(name=dest, off=len(data), data=b"", len=len(data)))
+        if self.room <= 0:
+            raise DeviceError(f"the device's SMP buffer is too small to upload to {dest}")
+        self.chunk_timeout = _scaled_timeout(session, self.room * window)
+
+    def overall_timeout(self) -> float:
+        chunks = (len(self.data) - self.off) // self.room + 2
+        return self.chunk_timeout * (chunks + self.window) + 5.0
+
+    def _request(self, off: int) -> Any:
+        length = len(self.data) if off == 0 else None
+        # smpclient sizes the chunk so the whole frame fills the device's SMP buffer.
+        _, room = self.session.smp_client.get_max_cbor_and_data_size(
+            fsreq.FileUpload(name=self.dest, off=off, data=b"", len=length))
+        return fsreq.FileUpload(name=self.dest, off=off, data=self.data[off:off + room],
+                                len=length)
+
+    async def run(self, io: Any) -> int:
+        total = len(self.data)
+        inflight: deque[tuple[Any, int]] = deque()
+        next_off = self.off
+        need_first = True  # an empty file still takes one request
+        while True:
+            if self.cancel is not None and self.cancel.is_set():
+                raise Cancelled(f"upload to {self.dest} cancelled at {self.off}/{total} B")
+            while len(inflight) < self.window and (next_off < total or need_first):
+                request = self._request(next_off)
+                await io.send(request)
+                next_off += len(request.data)
+                inflight.append((request, next_off))
+                need_first = False
+            if not inflight:
+                return self.off
+            request, expected = inflight.popleft()
+            response = await io.receive(request, self.chunk_timeout)
+            if error(response):
+                failure = SMPErrorResponse(request, response)
+                if failure.rc == int(smpfs.FS_MGMT_ERR.FILE_OFFSET_NOT_VALID):
+                    raise _Resync("the device expected another offset")
+                raise failure
+            new_off = int(response.off)
+            if new_off < 0 or new_off > total:
+                raise DeviceError(f"the device reported offset {new_off} for a {total} B file")
+            self.off = new_off
+            if new_off != expected:  # the device is elsewhere: drop what is in flight
+                inflight.clear()
+                next_off = new_off
+            if self.progress:
+                self.progress(new_off / total if total else 1.0, f"{new_off}/{total} B")
 
 
 def _resume_offset(session: Any, dest: str, sent: int, total: int) -> int:
@@ -143,8 +213,6 @@ def device_sha256(session: Any, path: str, size: int | None = None) -> bytes:
 
 def verify_file(session: Any, dest: str, data: bytes) -> tuple[str, str, str]:
     """(local digest, device digest, method): sha256, else crc32, else read back."""
-    from device_drivers.link.session import SMPErrorResponse
-
     local_sha = hashlib.sha256(data).hexdigest()
     try:
         return local_sha, device_sha256(session, dest, len(data)).hex(), "sha256"

@@ -166,6 +166,8 @@ class DeviceSession:
             try:
                 return future.result(timeout=0.1)
             except TimeoutError:
+                if future.done():  # the job itself timed out: the caller decides
+                    raise
                 if self._closed.is_set() and not allow_closed:
                     future.cancel()
                     raise self._disconnected_error() from None
@@ -224,6 +226,10 @@ class DeviceSession:
 
     async def _exchange(self, request: Any) -> Any:
         await self._transport.send(request.BYTES)
+        return await self._receive_for(request)
+
+    async def _receive_for(self, request: Any) -> Any:
+        """The response to ``request``: corrupt frames and stale answers are skipped."""
         want = request.header
         while True:
             try:
@@ -265,6 +271,25 @@ class DeviceSession:
         if error(response):
             raise SMPErrorResponse(request, response)
         return response
+
+    def run_exclusive(self, job: Callable[[PipeIO], Any], timeout_s: float) -> Any:
+        """Run ``job(io)`` (a coroutine function) on the I/O loop, holding the request lock.
+
+        For transfers that keep several requests in flight: ``io.send(request)`` puts a
+        request on the wire, ``await io.receive(request, timeout_s)`` waits for its answer
+        (raising TimeoutError). A disconnect ends the session as for :meth:`request`.
+        """
+        async def guarded() -> Any:
+            try:
+                return await job(PipeIO(self))
+            except TimeoutError:  # an OSError subclass, but only a late answer
+                raise
+            except (SMPTransportDisconnected, OSError) as exc:
+                self._mark_disconnected(str(exc) or type(exc).__name__)
+                raise self._disconnected_error() from exc
+
+        with self._request_lock:
+            return self._call(guarded(), timeout_s)
 
     @property
     def max_payload(self) -> int:
@@ -340,6 +365,22 @@ class DeviceSession:
         """Everything parsed from the non-SMP bytes since the last call (a TelemetryBatch)."""
         with self._telemetry_lock:
             return self._parser.drain()
+
+
+class PipeIO:
+    """What a :meth:`DeviceSession.run_exclusive` job may do on the I/O loop."""
+
+    def __init__(self, session: DeviceSession) -> None:
+        self._session = session
+
+    async def send(self, request: Any) -> None:
+        await self._session._transport.send(request.BYTES)
+
+    async def receive(self, request: Any, timeout_s: float) -> Any:
+        try:
+            return await asyncio.wait_for(self._session._receive_for(request), timeout_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no answer to {type(request).__name__}") from None
 
 
 def _parse_response(request: Any, frame: bytes) -> Any:
