@@ -43,8 +43,10 @@ class DemoBoard:
             try:
                 from device_drivers.virtual import VirtualBoard  # type: ignore[attr-defined]
             except ImportError as exc:
-                raise TinyOpsError("the virtual board is not available in this build",
-                                   "update TinyOps; `tinyops sim` must work first") from exc
+                log.exception("importing the virtual board failed")
+                raise TinyOpsError(f"the virtual board cannot be loaded ({exc})",
+                                   "reinstall TinyOps (uv sync); `tinyops sim` must work "
+                                   "first") from exc
             kwargs: dict[str, Any] = {}
             params = inspect.signature(VirtualBoard).parameters
             if "board" in params:

@@ -161,3 +161,14 @@ def test_kiosk_follows_an_unplug_and_a_new_board(qtbot, make_window, tmp_path) -
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_no_board_means_the_demo_board_and_says_so(qtbot, make_window, fake_enumerator) -> None:
+    win = make_window(enumerate_fn=fake_enumerator, auto_demo=True, demo_flash=False)
+    qtbot.waitUntil(lambda: win.link.state == "connected", timeout=20000)
+    assert "No board connected" in win.message.message  # it says so on screen
+    assert win.demo.running and win.link.port == win.demo.port
+    entry = win.devices.entry(win.demo.port)
+    assert entry is not None and entry.virtual
+    assert win.current_page() == "live"
+    qtbot.waitUntil(lambda: win.live.store.total_samples > 0, timeout=10000)
