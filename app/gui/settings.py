@@ -37,7 +37,6 @@ OPTIONS: dict[str, Option] = {
         Option("live/autoscale", bool, True, "autoscale the y axes of the live plots"),
         Option("live/period_ms", int, 50, "telemetry period asked of runtime boards"),
         Option("console/timestamps", bool, True, "prefix console lines with the host time"),
-        Option("flash/operator", str, "", "operator name written into provisioning records"),
     )
 }
 
