@@ -75,6 +75,8 @@ def make_plan(seed: int, clean_bytes: int) -> Plan:
     rng = random.Random(seed)
     kind = rng.choice(KINDS)
     at = rng.random()
+    if rng.random() < 0.125:
+        at = 0.0  # from the very first byte: the session's opening requests are hit too
     glitch = None
     if kind == "corrupt":
         faults = FaultConfig(corrupt=rng.uniform(0.02, 0.3), seed=seed)
@@ -231,11 +233,53 @@ def test_random_upload_faults_never_brick_or_lie(board: VirtualBoard, clean_byte
     # a fixed sample, every fault kind in the first six (see make_plan for what each seed
     # does); then more while the time budget of the default run lasts
     seeds = _seeds([0, 1, 2, 5, 13, 20, 9, 14, 16, 24, 19, 26])
-    outcomes = run_seeds(board, clean_bytes, seeds, budget_s=40.0, at_least=6)
+    outcomes = run_seeds(board, clean_bytes, seeds, budget_s=30.0, at_least=6)
     if len(seeds) > 1:
         kinds = {k for k, _ in outcomes}
         assert kinds == set(KINDS), f"sample should cover every fault kind, got {kinds}"
         assert any(o == "ok" for _, o in outcomes)  # faults are survivable, not just fatal
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known bug: DeviceSession.model_info() returns None when its answer is lost, and the smp "
+    "back end then takes the board for a stock SMP server: it uploads to the default path "
+    "and reports success while the previous model keeps running"))
+def test_lost_model_info_answer_is_not_taken_for_a_board_without_runtime(
+        board: VirtualBoard) -> None:
+    """The first answers of a flash (MCUmgr params, model-info) are lost, then the cable is
+    good again: the flash must fail cleanly or load the new model, never report success
+    with the old model running."""
+    data = model(77_777)
+    previous = board.loaded_model_sha256
+    board.set_faults(FaultConfig(drop=1.0))
+    time.sleep(0.1)
+    dropped = board.counters.frames_dropped
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(flash(Artifact.from_bytes(data, "m.tflite"), board.port,
+                                 options=FlashOptions(timeout_scale=0.25, baudrate=921600),
+                                 record=False))
+        except TinyOpsError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while board.counters.frames_dropped < dropped + 2:  # params read, then model-info
+        assert time.monotonic() < deadline, "the flash sent no requests"
+        time.sleep(0.001)
+    board.set_faults(FaultConfig())
+    thread.join(timeout=60)
+    result = outcome[0]
+    running = board.loaded_model_sha256
+    if isinstance(result, TinyOpsError):
+        assert running == previous, result.message
+    else:
+        assert running == sha(data), f"success reported, but the board runs {running[:16]}… " \
+            f"(the previous model {'still' if running == previous else 'not'}); notes: " \
+            f"{result.notes}"
 
 
 @pytest.mark.soak
