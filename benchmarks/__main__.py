@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     errors: dict[str, str] = {}
     for name in args.only or BENCHMARKS:
         t0 = time.monotonic()
+        load = machine()["load_avg"][:1]
         print(f"… {name}", end="", flush=True)
         try:
             with TempHome():
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 traceback.print_exc()
             got = [Figure(key, None, note=f"failed: {errors[name]}") for key in KEYS[name]]
+        for figure in got:  # how busy the shared machine was when this was measured
+            figure.extra.setdefault("load_1min_before", load[0] if load else None)
         figures.extend(got)
         print(f" {time.monotonic() - t0:.0f} s", flush=True)
     elapsed = time.monotonic() - started
