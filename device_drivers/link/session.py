@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -165,7 +166,7 @@ class DeviceSession:
         while True:
             try:
                 return future.result(timeout=0.1)
-            except TimeoutError:
+            except (TimeoutError, FutureTimeout):  # distinct classes before Python 3.11
                 if future.done():  # the job itself timed out: the caller decides
                     raise
                 if self._closed.is_set() and not allow_closed:
@@ -216,13 +217,10 @@ class DeviceSession:
 
     async def _request(self, request: Any, timeout_s: float) -> Any:
         try:
-            return await asyncio.wait_for(self._exchange(request), timeout_s)
+            return await self._guarded(asyncio.wait_for(self._exchange(request), timeout_s))
         except asyncio.TimeoutError:
             raise TimeoutError(f"no answer to {type(request).__name__} in {timeout_s:.1f} s") \
                 from None
-        except (SMPTransportDisconnected, OSError) as exc:
-            self._mark_disconnected(str(exc) or type(exc).__name__)
-            raise self._disconnected_error() from exc
 
     async def _exchange(self, request: Any) -> Any:
         await self._transport.send(request.BYTES)
@@ -279,17 +277,18 @@ class DeviceSession:
         request on the wire, ``await io.receive(request, timeout_s)`` waits for its answer
         (raising TimeoutError). A disconnect ends the session as for :meth:`request`.
         """
-        async def guarded() -> Any:
-            try:
-                return await job(PipeIO(self))
-            except TimeoutError:  # an OSError subclass, but only a late answer
-                raise
-            except (SMPTransportDisconnected, OSError) as exc:
-                self._mark_disconnected(str(exc) or type(exc).__name__)
-                raise self._disconnected_error() from exc
-
         with self._request_lock:
-            return self._call(guarded(), timeout_s)
+            return self._call(self._guarded(job(PipeIO(self))), timeout_s)
+
+    async def _guarded(self, awaitable: Any) -> Any:
+        """Await I/O on the port; a lost port ends the session with DisconnectedError."""
+        try:
+            return await awaitable
+        except TimeoutError:  # an OSError subclass, but only a late answer
+            raise
+        except (SMPTransportDisconnected, OSError) as exc:
+            self._mark_disconnected(str(exc) or type(exc).__name__)
+            raise self._disconnected_error() from exc
 
     @property
     def max_payload(self) -> int:
@@ -346,6 +345,17 @@ class DeviceSession:
 
     def reset(self) -> None:
         self.request(osreq.ResetWrite())
+
+    def write_text(self, text: str, encoding: str = "utf-8") -> None:
+        """Send plain text (a shell command, a sketch's serial input) between SMP frames."""
+        data = text.encode(encoding)
+
+        async def send() -> None:
+            self._transport.serial.write(data)
+            await self._transport._drain_tx()
+
+        with self._request_lock:  # never in the middle of an SMP frame
+            self._call(self._guarded(send()), self.timeout_s)
 
     # file helpers live in device_drivers.link.files; bound here for convenience
     def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,

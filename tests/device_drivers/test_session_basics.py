@@ -116,3 +116,14 @@ def test_cli_bad_port_exits_2_with_one_line_and_no_traceback() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "does not exist" in result.stderr
+
+
+def test_text_written_by_the_host_reaches_the_device(pty_pair) -> None:
+    master, path = pty_pair
+    with DeviceSession.open(path, timeout_s=0.5, read_params=False) as session:
+        session.write_text("led on\n")
+        got = b""
+        deadline = time.monotonic() + 3
+        while b"\n" not in got and time.monotonic() < deadline:
+            got += os.read(master, 100)
+    assert got == b"led on\n"
