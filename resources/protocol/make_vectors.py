@@ -3,7 +3,8 @@
 The frames are packed here with ``struct`` (the 8-byte SMP header) and ``cbor2``
 (canonical CBOR), not with the message classes under test, so the tests that compare
 ``device_drivers.protocol.runtime`` and the virtual board against these bytes are a real
-check of the spec in ``runtime_group.md``. Run: ``uv run python resources/protocol/make_vectors.py``.
+check of the spec in ``runtime_group.md``.
+Run: ``uv run python resources/protocol/make_vectors.py``.
 """
 
 from __future__ import annotations

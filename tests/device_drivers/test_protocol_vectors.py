@@ -67,3 +67,45 @@ def test_server_dispatch_table_finds_the_request_class(vector: dict) -> None:
     cls = runtime.REQUESTS[(vector["op"], vector["command"])]
     assert cls.__name__ == vector["class"]
     assert cls.loads(bytes.fromhex(vector["hex"])).BYTES.hex() == vector["hex"]
+
+
+# ---- the virtual board answers the vectors' requests with the vectors' bytes -----------
+def _vector(title: str) -> bytes:
+    return bytes.fromhex(next(v["hex"] for v in VECTORS if v["title"] == title))
+
+
+@pytest.fixture(scope="module")
+def empty_board():
+    from device_drivers.virtual.board import VirtualBoard
+
+    with VirtualBoard(board="nano33ble", default_model=False) as vb:
+        yield vb
+
+
+def test_board_answers_infer_without_a_model_with_the_no_model_vector(empty_board) -> None:
+    request = _vector("infer request")
+    reply, _ = empty_board.dispatcher.handle(request[:6] + bytes([7]) + request[7:])
+    assert reply == _vector("infer error: no model")
+
+
+def test_board_answers_stream_with_the_stream_response_vector(empty_board) -> None:
+    reply, _ = empty_board.dispatcher.handle(_vector("stream request"))
+    assert reply == _vector("stream response")
+
+
+def test_board_refuses_a_digest_mismatch_with_the_vector_error(empty_board) -> None:
+    request = bytes.fromhex(next(v["hex"] for v in VECTORS if v["title"] == "load-model request"))
+    empty_board.flash.write_file("/lfs/models/9f86d081884c.tflite", b"not the expected bytes")
+    reply, _ = empty_board.dispatcher.handle(request[:6] + bytes([4]) + request[7:])
+    assert reply == _vector("load-model error: digest mismatch")
+
+
+def test_board_model_info_reply_parses_as_the_spec_says(empty_board) -> None:
+    reply, _ = empty_board.dispatcher.handle(_vector("model-info request"))
+    message = runtime.ModelInfoReadResponse.loads(reply)
+    assert message.header.sequence == 1 and message.header.op == smphdr.OP.READ_RSP
+    assert message.loaded is False and message.runtime.startswith("tinyops-runtime")
+    assert message.protocol == 1 and message.default_path.startswith("/")
+    stats = runtime.StatsReadResponse.loads(empty_board.dispatcher.handle(
+        _vector("stats request"))[0])
+    assert stats.header.sequence == 8 and stats.arena_size > 0
