@@ -20,6 +20,8 @@ import logging
 import os
 import socket
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -113,6 +115,25 @@ def current_operator() -> str:
         return "unknown"
 
 
+_INIT_LOCK = threading.Lock()
+
+
+def _set_wal(conn: sqlite3.Connection, patience_s: float = 15.0) -> None:
+    """Switch to WAL (persistent in the file). SQLite may answer "locked" at once instead of
+    waiting while another process sets it up, so retry for a while."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RecordStore:
     """The records database. Cheap to create; each call opens and closes its connection."""
 
@@ -129,15 +150,16 @@ class RecordStore:
                                "check that the data directory is writable") from exc
         with closing(conn):
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA busy_timeout=15000")
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    with conn:
-                        conn.executescript(_SCHEMA)
-                        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                elif version > SCHEMA_VERSION:
+                with _INIT_LOCK:  # first use: threads of one process must not race the setup
+                    _set_wal(conn)
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version < SCHEMA_VERSION:
+                        with conn:
+                            conn.executescript(_SCHEMA)
+                            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("PRAGMA synchronous=FULL")
+                if version > SCHEMA_VERSION:
                     raise TinyOpsError(
                         f"the records database {self.path} is from a newer TinyOps "
                         f"(schema {version})", "upgrade TinyOps to read it")

@@ -168,3 +168,25 @@ def test_committed_rows_survive_sigkill_mid_write(tmp_path: Path) -> None:
         assert rows[rid].details == {"i": i}
     # and the store keeps working after the crash
     RecordStore(db).add(_record())
+
+
+def test_threads_writing_to_a_new_database_lose_nothing(tmp_path) -> None:
+    """Station mode writes from several threads at once, often into a brand-new file."""
+    import threading as _threading
+
+    from device_drivers.records import Record, RecordStore
+
+    for attempt in range(10):
+        store = RecordStore(tmp_path / f"r{attempt}.sqlite")
+        start = _threading.Barrier(6)
+
+        def write(i: int, store: RecordStore = store, start=start) -> None:
+            start.wait()
+            store.add(Record(operation="flash", result="ok", port=f"/dev/fake{i}"))
+
+        threads = [_threading.Thread(target=write, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.port for r in store.list()) == [f"/dev/fake{i}" for i in range(6)]
