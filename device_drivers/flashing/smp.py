@@ -84,7 +84,7 @@ class SmpBackend:
         with self._open(port, options) as dev:
             info = dev.model_info()
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
-            dest = options.dest or _model_dest(info, artifact.sha256) or (
+            dest = options.dest or _model_dest(info) or (
                 getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
             check_cancel(cancel, "flash")
             upload = dev.upload_file(artifact.data, dest,
@@ -286,11 +286,15 @@ def upload_image(dev: DeviceSession, image: bytes, progress: Progress,
     while True:
         check_cancel(cancel, f"image upload at {off}/{total} B")
         first = off == 0
-        template = imgreq.ImageUploadWrite(off=off, data=b"", image=slot if first else None,
-                                           len=total if first else None,
-                                           sha=sha if first else None,
-                                           upgrade=False if first else None)
-        request = client._maximize_upload_packet(template, image)
+        fields: dict[str, Any] = {"image": slot, "len": total, "sha": sha,
+                                  "upgrade": False} if first else {}
+        # smpclient sizes the chunk so the whole frame fills the device's SMP buffer
+        _, room = client.get_max_cbor_and_data_size(
+            imgreq.ImageUploadWrite(off=off, data=b"", **fields))
+        if room <= 0:
+            raise DeviceError(f"{dev.port}: the device's SMP buffer is too small for an image "
+                              "upload", "check the board's MCUmgr buffer configuration")
+        request = imgreq.ImageUploadWrite(off=off, data=image[off:off + room], **fields)
         timeout = (dev.timeout_s + 20.0 * len(request.data) / baud
                    + (10.0 if first else 0.0)) * timeout_scale
         try:
@@ -315,13 +319,16 @@ def upload_image(dev: DeviceSession, image: bytes, progress: Progress,
             return response.match
 
 
-def _model_dest(info: Any, sha256: str) -> str | None:
-    """Where a runtime board gets a new model: a file of its own beside the default path.
+def _model_dest(info: Any) -> str | None:
+    """Where a runtime board gets a new model: of two files beside the default path, the
+    one the running model did not come from.
 
-    Never the file the running model came from, so a cut upload cannot damage the model
-    the board falls back to after a reset (resources/protocol/runtime_group.md).
+    A cut upload then never damages the model the board falls back to after a reset, and
+    the board never holds more than two models (resources/protocol/runtime_group.md).
     """
     if info is None:
         return None
     folder = posixpath.dirname(info.default_path) or "/"
-    return posixpath.join(folder, f"model-{sha256[:12]}.tflite")
+    slots = [posixpath.join(folder, f"model-{name}.tflite") for name in ("a", "b")]
+    running = info.path if info.loaded else None
+    return slots[1] if running == slots[0] else slots[0]

@@ -90,9 +90,7 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
         except TimeoutError:
             reason = "no answer"
         except SMPErrorResponse as exc:
-            raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B: "
-                              f"{exc.message}", exc.hint or "retry; if it keeps failing, "
-                              "replug the board") from exc
+            raise _upload_error(exc, dest, transfer.off, total) from exc
         retries += 1
         if retries > max_retries:
             raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B after "
@@ -184,8 +182,27 @@ class _Transfer:
                 self.progress(new_off / total if total else 1.0, f"{new_off}/{total} B")
 
 
+def _upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:
+    """The device refused a chunk: say why in the user's terms."""
+    fs = smpfs.FS_MGMT_ERR
+    where = f"upload to {dest} failed at {off}/{total} B"
+    if exc.group == 8 and exc.rc in (int(fs.FILE_WRITE_FAILED), int(fs.FILE_OPEN_FAILED)):
+        return DeviceError(f"{where}: the device could not store the file ({exc.message})",
+                           "its storage may be full: delete old files on the board (or "
+                           "erase it) and flash again; the running model is unchanged")
+    if exc.group == 8 and exc.rc == int(fs.MOUNT_POINT_NOT_FOUND):
+        return DeviceError(f"{where}: the device has no file system at that path",
+                           "pass --dest with a path on the board's file system, e.g. /lfs/...")
+    if exc.group == 8 and exc.rc == int(fs.READ_ONLY_FILESYSTEM):
+        return DeviceError(f"{where}: the device's file system is read-only")
+    return DeviceError(f"{where}: {exc.message}",
+                       exc.hint or "retry; if it keeps failing, replug the board")
+
+
 def _resume_offset(session: Any, dest: str, sent: int, total: int) -> int:
     """Where to continue after a lost answer: the stored length, if the device tells."""
+    if sent == 0:  # nothing acknowledged: the stored length may be an older file's
+        return 0
     try:
         status = session.request(fsreq.FileStatus(name=dest), session.timeout_s, retries=2)
         stored = int(status.len)

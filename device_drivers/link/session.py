@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import logging
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
@@ -62,6 +63,10 @@ class SMPErrorResponse(DeviceError):
         self.not_supported = smp_errors.is_not_supported(response)
 
 
+class UnexpectedResponse(DeviceError):
+    """The device answered, but not with this request's response or error shape."""
+
+
 class DeviceSession:
     """One open port. Create with :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -96,7 +101,7 @@ class DeviceSession:
         try:
             session._call(session._connect(read_params), timeout_s + 2.0)
         except BaseException:
-            session._shutdown()
+            session.close()  # also releases a port that was opened before the failure
             raise
         return session
 
@@ -167,8 +172,8 @@ class DeviceSession:
             try:
                 return future.result(timeout=0.1)
             except (TimeoutError, FutureTimeout):  # distinct classes before Python 3.11
-                if future.done():  # the job itself timed out: the caller decides
-                    raise
+                if future.done():  # finished meanwhile: its value, or the job's own error
+                    return future.result()
                 if self._closed.is_set() and not allow_closed:
                     future.cancel()
                     raise self._disconnected_error() from None
@@ -178,6 +183,17 @@ class DeviceSession:
                         f"{self.port} did not answer within {timeout:.1f} s",
                         "check that the board runs an SMP server (MCUmgr) and is not busy",
                     ) from None
+
+    @contextlib.contextmanager
+    def _locked(self, timeout_s: float) -> Iterator[None]:
+        """The request lock, waited for at most ``timeout_s``: every call has a timeout."""
+        if not self._request_lock.acquire(timeout=max(0.0, timeout_s)):
+            raise DeviceError(f"{self.port} is busy with another transfer",
+                              "wait for it to finish, or cancel it")
+        try:
+            yield
+        finally:
+            self._request_lock.release()
 
     def _disconnected_error(self) -> DisconnectedError:
         reason = self._disconnect_reason or "the session is closed"
@@ -252,7 +268,7 @@ class DeviceSession:
         ``retries`` resends an unanswered request (same sequence number) that many times.
         """
         timeout = self.timeout_s if timeout_s is None else timeout_s
-        with self._request_lock:
+        with self._locked(timeout):
             for attempt in range(retries + 1):
                 try:
                     response = self._call(self._request(request, timeout), timeout + 1.0)
@@ -277,7 +293,7 @@ class DeviceSession:
         request on the wire, ``await io.receive(request, timeout_s)`` waits for its answer
         (raising TimeoutError). A disconnect ends the session as for :meth:`request`.
         """
-        with self._request_lock:
+        with self._locked(timeout_s):
             return self._call(self._guarded(job(PipeIO(self))), timeout_s)
 
     async def _guarded(self, awaitable: Any) -> Any:
@@ -314,15 +330,15 @@ class DeviceSession:
 
     def model_info(self, timeout_s: float | None = None) -> runtime.ModelInfoReadResponse | None:
         """The runtime's model info, or None if the device has no TinyOps runtime group."""
+        # Only an answer that says "not this group" means no runtime; a lost answer is not
+        # that (it would make a flash skip load-model), so it is retried, then raised.
         try:
-            info = self.request(runtime.ModelInfo(), timeout_s)
+            info = self.request(runtime.ModelInfo(), timeout_s, retries=2)
         except SMPErrorResponse as exc:
             if exc.not_supported or exc.group not in (None, runtime.GROUP_ID):
                 return None
             raise
-        except DeviceError:
-            if self._closed.is_set():
-                raise
+        except UnexpectedResponse:  # another group 64 (e.g. Intercreate's): not a runtime
             return None
         self._info_cache = info
         return info
@@ -354,7 +370,7 @@ class DeviceSession:
             self._transport.serial.write(data)
             await self._transport._drain_tx()
 
-        with self._request_lock:  # never in the middle of an SMP frame
+        with self._locked(self.timeout_s):  # never in the middle of an SMP frame
             self._call(self._guarded(send()), self.timeout_s)
 
     # file helpers live in device_drivers.link.files; bound here for convenience
@@ -400,7 +416,7 @@ def _parse_response(request: Any, frame: bytes) -> Any:
             return kind.loads(frame)
         except (ValidationError, smpexc.SMPException, ValueError, TypeError) as exc:
             failures.append(f"{kind.__name__}: {exc}")
-    raise DeviceError(
+    raise UnexpectedResponse(
         f"the device sent a response that does not match {type(request).__name__}",
         "the board may run a different SMP server version; see the log for the frame",
     )
@@ -410,4 +426,4 @@ def _make_parser(fmt: str | None) -> TelemetryParser:
     return TelemetryParser(fmt)
 
 
-__all__ = ["DeviceSession", "SMPErrorResponse", "success"]
+__all__ = ["DeviceSession", "PipeIO", "SMPErrorResponse", "UnexpectedResponse", "success"]

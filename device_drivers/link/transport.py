@@ -16,13 +16,18 @@ from smpclient.transport.serial import SMPSerialTransport
 from typing_extensions import override
 
 from device_drivers import ports
+from device_drivers.errors import InputError
 
 log = logging.getLogger(__name__)
 
 
 class UrlSerialTransport(SMPSerialTransport):
     def __init__(self, baudrate: int = 115200, exclusive: bool = True) -> None:
-        super().__init__(baudrate=baudrate, timeout=0, write_timeout=5.0)
+        try:
+            super().__init__(baudrate=baudrate, timeout=0, write_timeout=5.0)
+        except ValueError as exc:  # pyserial checks the settings when the object is made
+            raise InputError(f"invalid serial settings: {exc}",
+                             "use a positive baud rate such as 115200") from exc
         self._baudrate = baudrate
         self._exclusive = exclusive
 

@@ -14,7 +14,7 @@ from smpclient.requests import os_management as osreq
 from device_drivers import paths
 from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
-from device_drivers.flashing.smp import image_hash
+from device_drivers.flashing.smp import image_hash, upload_image
 from device_drivers.link.session import DeviceSession
 from device_drivers.records import RecordStore
 from device_drivers.virtual import VirtualBoard
@@ -57,7 +57,7 @@ def test_model_flash_is_loaded_verified_and_recorded(board: VirtualBoard) -> Non
     assert result.local_digest == result.device_digest == sha(new)
     assert result.previous_sha256 == sha(BASE)
     # A file of its own beside the runtime's default_path: the old model's file stays intact.
-    assert result.dest == f"/lfs/model-{sha(new)[:12]}.tflite"
+    assert result.dest == "/lfs/model-a.tflite"
     assert board.loaded_model_sha256 == sha(new)
     with DeviceSession.open(board.port) as dev:
         assert dev.file_sha256("/lfs/model.tflite").hex() == sha(BASE)
@@ -163,6 +163,21 @@ def test_image_is_uploaded_tested_booted_and_confirmed(board: VirtualBoard) -> N
     assert _states(board.port)[0].hash.hex() == want
 
 
+def test_image_chunks_fill_the_device_buffer(board: VirtualBoard) -> None:
+    """Chunks are sized from the device's MCUmgr params (public smpclient sizing): every
+    chunk but the last nearly fills the SMP buffer, and the device's sha256 matches."""
+    image = mcuboot_image(bytes(range(256)) * 60)
+    offsets: list[int] = []
+    with DeviceSession.open(board.port) as dev:
+        buf_size = dev.params()["buf_size"]
+        match = upload_image(dev, image, lambda f, m: offsets.append(int(m.split("/")[0])),
+                             None)
+    assert match is True and offsets[-1] == len(image)
+    sizes = [b - a for a, b in zip([0, *offsets], offsets)]
+    assert len(sizes) >= 3 and all(0 < s <= buf_size for s in sizes)
+    assert all(s >= buf_size - 128 for s in sizes[:-1])  # SMP header + CBOR keys only
+
+
 def test_unconfirmed_image_is_reverted_by_mcuboot() -> None:
     """The new firmware answers SMP but not the runtime: TinyOps does not confirm it, and
     the next reset brings the previous firmware back."""
@@ -177,3 +192,16 @@ def test_unconfirmed_image_is_reverted_by_mcuboot() -> None:
         with DeviceSession.open(vb.port) as dev:
             dev.request(osreq.ResetWrite())
         assert _states(vb.port)[0].hash.hex() == before  # MCUboot reverted
+
+
+def test_runtime_models_alternate_between_two_files(board: VirtualBoard) -> None:
+    """Never over the running model's file, and never more than two model files."""
+    dests = []
+    for i in range(3, 8):
+        data = variant(i)
+        result = flash(Artifact.from_bytes(data, f"m{i}.tflite"), board.port)
+        assert board.loaded_model_sha256 == sha(data)
+        dests.append(result.dest)
+    assert dests == ["/lfs/model-a.tflite", "/lfs/model-b.tflite"] * 2 + ["/lfs/model-a.tflite"]
+    with DeviceSession.open(board.port) as dev:
+        assert dev.file_sha256("/lfs/model-b.tflite").hex() == sha(variant(6))
