@@ -80,15 +80,30 @@ class StationReport:
                 "boards": [j.to_dict() for j in self.jobs]}
 
 
+class _AnySet:
+    """A cancel token set when the station's own event or the caller's token is set."""
+
+    def __init__(self, own: threading.Event, caller: CancelToken | None) -> None:
+        self._own, self._caller = own, caller
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or (self._caller is not None and self._caller.is_set())
+
+
 class Station:
-    """Runs board jobs on a thread pool and reports every status change."""
+    """Runs board jobs on a thread pool and reports every status change.
+
+    ``cancel()`` (or the caller's token) stops every job within one block; jobs not yet
+    started end as ``cancelled`` without touching their board.
+    """
 
     def __init__(self, flash_one: FlashOne, *, on_update: Callable[[BoardJob], None] | None
                  = None, cancel: CancelToken | None = None, max_workers: int = 8,
                  usb_serial_for: Callable[[str], str | None] | None = None) -> None:
         self._flash_one = flash_one
         self._on_update = on_update
-        self._cancel = cancel
+        self._stop = threading.Event()
+        self._cancel = _AnySet(self._stop, cancel)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="station")
         self._lock = threading.Lock()
         self._futures: list[Any] = []
@@ -123,9 +138,9 @@ class Station:
             self._notify(job)
 
         try:
-            if self._cancel is not None and self._cancel.is_set():
-                raise Cancelled()
-            job.result = self._flash_one(job.port, progress, self._cancel)  # type: ignore[arg-type]
+            if self._cancel.is_set():
+                raise Cancelled(f"{job.port}: cancelled before it started")
+            job.result = self._flash_one(job.port, progress, self._cancel)
             job.state, job.fraction, job.message = "ok", 1.0, "verified"
             if job.result.usb_serial and not job.usb_serial:
                 job.usb_serial = job.result.usb_serial
@@ -148,6 +163,14 @@ class Station:
         self.report.duration_s = time.monotonic() - self._started
         return self.report
 
+    def cancel(self) -> None:
+        """Ask every job to stop (they end within one block); does not wait."""
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
@@ -165,6 +188,9 @@ def run_station(ports: Sequence[str], flash_one: FlashOne, *,
         for port in unique:
             station.submit(port)
         return station.wait()
+    except BaseException:  # ^C or a failure here: stop the boards, do not wait them out
+        station.cancel()
+        raise
     finally:
         station.close()
 
@@ -181,7 +207,7 @@ def watch_and_flash(events: Iterable[tuple[str, str | None]], flash_one: FlashOn
     started = 0
     try:
         for port, serial_no in events:
-            if cancel is not None and cancel.is_set():
+            if station.cancelled:
                 break
             key = serial_no or port
             if key in active and not active[key].done:
@@ -191,5 +217,8 @@ def watch_and_flash(events: Iterable[tuple[str, str | None]], flash_one: FlashOn
             if limit is not None and started >= limit:
                 break
         return station.wait()
+    except BaseException:  # ^C (e.g. while waiting for a plug): stop the running jobs
+        station.cancel()
+        raise
     finally:
         station.close()

@@ -173,7 +173,7 @@ def test_image_chunks_fill_the_device_buffer(board: VirtualBoard) -> None:
         match = upload_image(dev, image, lambda f, m: offsets.append(int(m.split("/")[0])),
                              None)
     assert match is True and offsets[-1] == len(image)
-    sizes = [b - a for a, b in zip([0, *offsets], offsets)]
+    sizes = [b - a for a, b in zip([0, *offsets[:-1]], offsets, strict=True)]
     assert len(sizes) >= 3 and all(0 < s <= buf_size for s in sizes)
     assert all(s >= buf_size - 128 for s in sizes[:-1])  # SMP header + CBOR keys only
 

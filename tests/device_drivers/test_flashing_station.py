@@ -4,13 +4,14 @@ per-board status, failures isolated, cancel, records, on-plug events."""
 from __future__ import annotations
 
 import hashlib
+import signal
 import threading
 import time
 from typing import ClassVar
 
 import pytest
 
-from device_drivers.errors import DeviceError
+from device_drivers.errors import Cancelled, DeviceError
 from device_drivers.flashing import Artifact, FlashOptions, FlashResult, flash
 from device_drivers.flashing.base import check_cancel
 from device_drivers.flashing.station import BoardJob, run_station, watch_and_flash
@@ -30,6 +31,7 @@ class MemoryBackend:
         self.stored: dict[str, bytes] = {}
         self.active = 0
         self.max_active = 0
+        self.saw_cancel: list[str] = []
         self._lock = threading.Lock()
 
     def flash(self, artifact, port, options, progress, cancel) -> FlashResult:
@@ -38,7 +40,12 @@ class MemoryBackend:
             self.max_active = max(self.max_active, self.active)
         try:
             for i in range(self.blocks):
-                check_cancel(cancel, "memory flash")
+                try:
+                    check_cancel(cancel, "memory flash")
+                except Cancelled:
+                    with self._lock:
+                        self.saw_cancel.append(port)
+                    raise
                 time.sleep(self.step_s)
                 progress((i + 1) / self.blocks, f"block {i + 1}")
                 if port in self.broken and i == self.blocks // 2:
@@ -112,6 +119,72 @@ def test_cancel_stops_every_board() -> None:
     assert {j.state for j in report.jobs} == {"cancelled"}
     assert not backend.stored
     assert {r.result for r in RecordStore().list()} == {"cancelled"}
+
+
+def _collect() -> tuple[dict[str, BoardJob], object]:
+    jobs: dict[str, BoardJob] = {}
+
+    def on_update(job: BoardJob) -> None:
+        jobs[job.port] = job
+
+    return jobs, on_update
+
+
+def test_ctrl_c_cancels_running_boards_instead_of_waiting_for_them() -> None:
+    """A real SIGINT while the main thread waits: the jobs are told to stop at once (not
+    after every board finished), and KeyboardInterrupt still reaches the caller."""
+    backend = MemoryBackend(blocks=500, step_s=0.01)  # 5 s per board if not cancelled
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    jobs, on_update = _collect()
+    main = threading.main_thread().ident
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
+    started = time.monotonic()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            run_station(["/dev/fake0", "/dev/fake1"], _one(backend, art),
+                        on_update=on_update)  # type: ignore[arg-type]
+        elapsed = time.monotonic() - started
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
+    assert elapsed < 1.2
+    assert backend.max_active == 2 and sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
+    assert {j.state for j in jobs.values()} == {"cancelled"} and not backend.stored
+    assert all(0 < j.fraction < 0.5 for j in jobs.values())
+
+
+def test_ctrl_c_while_waiting_for_plugs_cancels_the_running_jobs() -> None:
+    backend = MemoryBackend(blocks=500, step_s=0.01)
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    jobs, on_update = _collect()
+
+    def events():
+        yield ("/dev/fake0", "A")
+        yield ("/dev/fake1", "B")
+        time.sleep(0.5)
+        raise KeyboardInterrupt  # ^C while the watcher waits for the next board
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        watch_and_flash(events(), _one(backend, art), on_update=on_update)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.2
+    assert sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
+    assert {j.state for j in jobs.values()} == {"cancelled"}
+
+
+def test_caller_token_set_from_another_thread_stops_slow_boards_quickly() -> None:
+    backend = MemoryBackend(blocks=500, step_s=0.01)
+    art = Artifact.from_bytes(MODEL, "m.tflite")
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    report = run_station(["/dev/fake0", "/dev/fake1"], _one(backend, art), cancel=cancel)
+    assert time.monotonic() - started < 1.2
+    assert sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
+    assert {j.state for j in report.jobs} == {"cancelled"}
 
 
 def test_unverified_result_is_a_failure() -> None:
