@@ -30,10 +30,11 @@ class TelemetryRecorder:
         """Append every sample of a TelemetryBatch."""
         if self._file is None:
             raise ValueError("recorder is closed")
-        rows = []
+        samples = []
         for name, (ts, values) in batch.channels.items():
-            rows.extend((f"{t:.6f}", name, repr(float(v))) for t, v in zip(ts, values, strict=True))
-        rows.sort(key=lambda r: r[0])
+            samples.extend((float(t), name, float(v)) for t, v in zip(ts, values, strict=True))
+        samples.sort(key=lambda r: r[0])  # numerically: "10.0" sorts before "9.9" as text
+        rows = [(f"{t:.6f}", name, repr(v)) for t, name, v in samples]
         self._writer.writerows(rows)
         self.rows += len(rows)
         self._file.flush()

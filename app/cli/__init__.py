@@ -52,14 +52,18 @@ def exit_code_for(exc: BaseException) -> int | None:
     code = getattr(exc, "exit_code", None)
     if isinstance(code, int):
         return code
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
-        return 2
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                        FileExistsError, PermissionError)):
+        return 2  # a path the user gave cannot be used as given
     return None
 
 
 def report_error(exc: BaseException, as_json: bool) -> None:
     hint = getattr(exc, "hint", None)
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, OSError) and exc.filename and not hint:
+        message = f"{exc.strerror or exc}: {exc.filename}"
+        hint = "check the path: pick another file or folder"
     if as_json:
         print(json.dumps({"ok": False, "error": message, "hint": hint}))
     line = f"error: {message}"

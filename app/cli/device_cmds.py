@@ -7,7 +7,6 @@ import json
 import math
 import signal
 import sys
-import threading
 import time
 from typing import Any
 
@@ -16,17 +15,32 @@ from device_drivers.errors import DeviceError
 PORT_HELP = "device path, pyserial URL, board alias or USB serial number"
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="what a board runs: runtime, loaded model, SMP params")
     info.add_argument("--port", required=True, help=PORT_HELP)
-    info.add_argument("--baud", type=int, default=115200)
-    info.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
+    info.add_argument("--baud", type=positive_int, default=115200)
+    info.add_argument("--timeout", type=positive_float, default=2.0,
+                      help="seconds per request")
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_info)
 
     mon = sub.add_parser("monitor", help="print live readings from a board")
     mon.add_argument("--port", required=True, help=PORT_HELP)
-    mon.add_argument("--baud", type=int, default=115200)
+    mon.add_argument("--baud", type=positive_int, default=115200)
     mon.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
     mon.add_argument("--record", metavar="FILE.csv", help="record every sample to CSV")
     mon.add_argument("--format", choices=["json", "arduino", "ei"], default=None,
@@ -178,8 +192,14 @@ def _status_line(batch: Any, summary: _Summary) -> str:
 def cmd_monitor(args: argparse.Namespace) -> int:
     from device_drivers.recording import TelemetryRecorder
 
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A signal handler must not take locks (Event.set could deadlock against the main
+    # thread's own wait): it only flips a flag that the loop polls.
+    stop = {"now": False}
+
+    def on_sigterm(*_: object) -> None:
+        stop["now"] = True
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     summary = _Summary()
     recorder = TelemetryRecorder(args.record) if args.record else None
     started = time.monotonic()
@@ -187,10 +207,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         with _open(args, telemetry_format=args.format, read_params=False) as session:
             if args.start_stream:
                 session.stream(True)
-            while not stop.is_set():
+            while not stop["now"]:
                 if args.duration is not None and time.monotonic() - started >= args.duration:
                     break
-                stop.wait(0.25)
+                time.sleep(0.25)
                 if not session.connected:
                     raise DeviceError(f"lost {args.port}: {session.disconnect_reason}",
                                       "check the cable; replug the board")

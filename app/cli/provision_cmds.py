@@ -18,6 +18,27 @@ from typing import Any
 from device_drivers.errors import InputError
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0 (a bad --baud is a usage error, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     fl = sub.add_parser("flash", help="flash a model or image to one board or many, verified")
     fl.add_argument("artifact", help=".tflite model, MCUboot image, .uf2, ESP .bin or sketch dir")
@@ -26,15 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     fl.add_argument("--all", action="store_true", help="every connected board (station mode)")
     fl.add_argument("--on-plug", action="store_true",
                     help="flash each board as it is plugged in (until ^C or --limit)")
-    fl.add_argument("--limit", type=int, default=None, help="--on-plug: stop after N boards")
+    fl.add_argument("--limit", type=positive_int, default=None,
+                    help="--on-plug: stop after N boards")
     fl.add_argument("--backend", choices=["smp", "uf2", "esp", "arduino", "virtual"])
     fl.add_argument("--board", help="registry board id (defaults, UF2 family, FQBN, partition)")
     fl.add_argument("--dest", help="smp: file path; uf2: drive; esp: partition or 0xOFFSET")
-    fl.add_argument("--baud", type=int, default=115200)
+    fl.add_argument("--baud", type=positive_int, default=115200)
     fl.add_argument("--reset", default="default-reset",
                     choices=["default-reset", "usb-reset", "no-reset", "1200bps"],
                     help="esp: how to enter the ROM bootloader")
-    fl.add_argument("--timeout-scale", type=float, default=1.0,
+    fl.add_argument("--timeout-scale", type=positive_float, default=1.0,
                     help="multiply every timeout (slow links)")
     fl.add_argument("--json", action="store_true",
                     help="one JSON object (one board) or JSON lines (station mode)")
@@ -44,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     va.add_argument("model", help="the .tflite model the board runs")
     va.add_argument("--port", required=True)
     va.add_argument("--data", required=True, help="samples (.npz with x[, y], .npy, .csv, dir)")
-    va.add_argument("--limit", type=int, default=None, help="validate the first N samples")
+    va.add_argument("--limit", type=positive_int, default=None,
+                    help="validate the first N samples")
     va.add_argument("--json", action="store_true", help="print one JSON object")
     va.set_defaults(func=cmd_validate)
 
