@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -129,3 +131,24 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "does not exist" in capsys.readouterr().err
     assert main(["flash", str(MODEL_PATH), "--port", "/dev/ttyNOPE9", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+@pytest.mark.parametrize("flag,value", [("--baud", "-5"), ("--baud", "0"), ("--baud", "fast"),
+                                        ("--timeout-scale", "-1"), ("--limit", "0")])
+def test_bad_numbers_are_usage_errors(flag: str, value: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["flash", str(MODEL_PATH), "--port", "loop://", flag, value])
+    assert exited.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and flag in errors[0] and value in errors[0]
+
+
+def test_negative_baud_from_the_shell_is_one_line_without_traceback() -> None:
+    proc = subprocess.run([sys.executable, "-m", "app.cli", "flash", str(MODEL_PATH),
+                           "--port", "loop://", "--baud", "-5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "ValueError" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert errors == ["tinyops flash: error: argument --baud: -5 is not a positive number"]
