@@ -233,7 +233,7 @@ def _seeds(default: list[int]) -> list[int]:
 def test_random_upload_faults_never_brick_or_lie(board: VirtualBoard, clean_bytes: int) -> None:
     # a fixed sample, every fault kind in the first six (see make_plan for what each seed
     # does); then more while the time budget of the default run lasts
-    seeds = _seeds([0, 1, 2, 5, 13, 20, 9, 14, 16, 24, 19, 26])
+    seeds = _seeds([0, 1, 2, 5, 16, 20, 9, 14, 24, 19, 26])
     outcomes = run_seeds(board, clean_bytes, seeds, budget_s=30.0, at_least=6)
     if len(seeds) > 1:
         kinds = {k for k, _ in outcomes}
