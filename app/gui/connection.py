@@ -2,8 +2,15 @@
 
 The reader thread opens the session, asks what the board is (model info), turns streaming
 on, then drains the session's parsed telemetry into the dashboard's ``ChannelStore`` every
-few milliseconds. Jobs (flash, validate) borrow :attr:`DeviceLink.session`: the session
-serialises requests itself, so there is still exactly one owner of the port.
+few milliseconds. Jobs (flash, validate, console input) borrow the session with
+:meth:`DeviceLink.lend`: the session serialises requests itself, so there is still exactly
+one owner of the port. While a job holds the session the link refuses a disconnect or a
+switch to another board (closing the port would kill the job); :meth:`DeviceLink.when_idle`
+defers one instead.
+
+The GUI thread never waits for a reader: stopping one requests its interruption, the reader
+cleans up on its own thread, and a new reader for the same port waits (on its own thread)
+for the old one to let go of the port before it opens it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +29,8 @@ from app.gui.workers import JobError, describe_error
 log = logging.getLogger(__name__)
 
 POLL_MS = 15
+STREAM_OFF_TIMEOUT_S = 0.3  # the reader's goodbye: never worth blocking on
+HANDOVER_TIMEOUT_MS = 8000  # a new reader waits this long for the old one to close
 
 
 @dataclass
@@ -62,31 +72,41 @@ class LinkInfo:
 
 
 class ReaderThread(QThread):
-    """Owns one ``DeviceSession`` for its lifetime. Stop with :meth:`stop` (never terminate)."""
+    """Owns one ``DeviceSession`` for its lifetime. Stop with :meth:`stop` (never terminate).
+
+    ``after``: a reader that must have closed the port before this one opens it.
+    """
 
     opened = Signal(object)  # LinkInfo
     failed = Signal(object)  # JobError (could not open)
     lost = Signal(str)  # the link dropped: reason
 
     def __init__(self, port: str, store: Any, *, stream: bool = True, period_ms: int = 50,
-                 open_timeout_s: float = 2.0, parent: QObject | None = None) -> None:
+                 open_timeout_s: float = 2.0, after: QThread | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.port = port
         self.store = store
         self.stream = stream
         self.period_ms = period_ms
         self.open_timeout_s = open_timeout_s
+        self.after = after
         self.session: Any = None
         self.info: LinkInfo | None = None
         self.setObjectName(f"reader:{port}")
 
-    def stop(self, wait_ms: int = 5000) -> bool:
+    def stop(self) -> None:
+        """Ask the reader to end; it closes the session on its own thread (never blocks)."""
         self.requestInterruption()
-        return self.wait(wait_ms)
 
     def run(self) -> None:
         from device_drivers.link import DeviceSession
 
+        after, self.after = self.after, None
+        if after is not None and not after.wait(HANDOVER_TIMEOUT_MS):
+            log.warning("the previous reader of %s still holds the port", self.port)
+        if self.isInterruptionRequested():
+            return
         try:
             session = DeviceSession.open(self.port, timeout_s=self.open_timeout_s)
         except BaseException as exc:
@@ -97,7 +117,8 @@ class ReaderThread(QThread):
         try:
             info = self._introduce(session)
             self.info = info
-            self.opened.emit(info)
+            if not self.isInterruptionRequested():
+                self.opened.emit(info)
             while not self.isInterruptionRequested():
                 if not session.connected:
                     reason = session.disconnect_reason or "the link dropped"
@@ -111,14 +132,20 @@ class ReaderThread(QThread):
             log.warning("reader for %s ended: %s", self.port, err.message)
             reason = err.message
         finally:
-            if session.connected and self.info is not None and self.info.streaming:
-                try:
-                    session.stream(False)
-                except Exception:
-                    log.debug("stream off failed on %s", self.port, exc_info=True)
-            session.close()
-        if reason is not None:
+            self._goodbye(session)
+        if reason is not None and not self.isInterruptionRequested():
             self.lost.emit(reason)
+
+    def _goodbye(self, session: Any) -> None:
+        """Streaming off (best effort, briefly: a job may still hold the session), close."""
+        if session.connected and self.info is not None and self.info.streaming:
+            from device_drivers.protocol import runtime
+
+            try:
+                session.request(runtime.Stream(on=False), timeout_s=STREAM_OFF_TIMEOUT_S)
+            except Exception as exc:
+                log.debug("stream off failed on %s: %s", self.port, exc)
+        session.close()
 
     def _introduce(self, session: Any) -> LinkInfo:
         info = session.model_info()
@@ -136,13 +163,17 @@ class DeviceLink(QObject):
     """The window's connection: which port, in which state, with which session.
 
     States: ``idle``, ``connecting``, ``connected``, ``lost`` (will retry when
-    ``auto_reconnect``), ``failed``.
+    ``auto_reconnect``), ``failed``, ``released`` (a flash back end has the port).
+
+    :meth:`connect_port` and :meth:`disconnect_port` do nothing and return False while a job
+    holds the session (see :meth:`lend`); :meth:`when_idle` runs an action once none does.
     """
 
     state_changed = Signal(str, str)  # state, human-readable detail
     connected = Signal(object)  # LinkInfo
     disconnected = Signal()
     error = Signal(object)  # JobError
+    idle_again = Signal()  # the last job holding the session (or the port) finished
 
     def __init__(self, store: Any, parent: QObject | None = None, *,
                  period_ms: int = 50) -> None:
@@ -156,26 +187,94 @@ class DeviceLink(QObject):
         self.retry_ms = 1000
         self._reader: ReaderThread | None = None
         self._old: list[ReaderThread] = []
+        self._holders: list[Any] = []  # jobs using the session or the released port
+        self._pending: Callable[[], Any] | None = None
         self._retry = QTimer(self)
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._reconnect)
 
     @property
     def session(self) -> Any:
-        """The open session (for jobs), or None."""
+        """The open session, or None. Jobs get it with :meth:`lend` instead."""
         reader = self._reader
         if reader is None or self.state != "connected":
             return None
         return reader.session
 
-    def connect_port(self, port: str) -> None:
-        if self.port == port and self.state in ("connecting", "connected"):
+    @property
+    def closing(self) -> bool:
+        """A stopped reader is still closing its port (it is free once this is False)."""
+        return any(r.isRunning() for r in self._old)
+
+    # ------------------------------------------------------------------ jobs
+    @property
+    def busy(self) -> bool:
+        """A job holds the session (or the released port)."""
+        return bool(self._holders)
+
+    def busy_with(self) -> str:
+        return ", ".join(str(getattr(j, "name", "a job")) for j in self._holders)
+
+    def lend(self, job: Any) -> None:
+        """Mark ``job`` (a :class:`~app.gui.workers.Job`) as using the port until it ends."""
+        if not getattr(job, "running", True):
             return
+        self._holders.append(job)
+        job.finished.connect(lambda j=job: self._returned(j))
+
+    def _returned(self, job: Any) -> None:
+        if job in self._holders:
+            self._holders.remove(job)
+        if self._holders:
+            return
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
+        self.idle_again.emit()
+
+    def release(self) -> Callable[[float], bool]:
+        """Let a flash back end open the port itself: the reader closes the session.
+
+        Returns ``wait(timeout_s) -> bool`` for the job to call first (on its thread): True
+        once the port is free. Call :meth:`resume` when the job ends.
+        """
+        self._retry.stop()
+        reader = self._stop_reader()
+        if self.port is not None:
+            self._set_state("released", f"{self.port} is lent to the flash back end")
+
+        def wait(timeout_s: float = HANDOVER_TIMEOUT_MS / 1000) -> bool:
+            return reader is None or reader.wait(int(timeout_s * 1000))
+
+        return wait
+
+    def resume(self) -> None:
+        """Reconnect after :meth:`release` (unless something else happened meanwhile)."""
+        if self.port is not None and self._reader is None and self.state == "released":
+            self._start()
+
+    # ------------------------------------------------------------------ connect
+    def when_idle(self, action: Callable[[], Any]) -> None:
+        """Run ``action`` once no job holds the port (now if none does); the last one wins."""
+        if not self.busy:
+            action()
+        else:
+            self._pending = action
+
+    def connect_port(self, port: str) -> bool:
+        if self.port == port and self.state in ("connecting", "connected"):
+            return True
+        if self.busy:
+            return False
+        self._retry.stop()
         self._stop_reader()
         self.port = port
         self._start()
+        return True
 
-    def disconnect_port(self) -> None:
+    def disconnect_port(self) -> bool:
+        if self.busy:
+            return False
         self._retry.stop()
         was = self.port
         self._stop_reader()
@@ -184,15 +283,14 @@ class DeviceLink(QObject):
         if was is not None:
             self._set_state("idle", f"disconnected from {was}")
             self.disconnected.emit()
-
-    def release(self, wait_ms: int = 5000) -> None:
-        """Stop the reader so that someone else (a flash back end) may open the port."""
-        self._retry.stop()
-        self._stop_reader(wait_ms)
+        return True
 
     def _start(self) -> None:
         assert self.port is not None
-        reader = ReaderThread(self.port, self.store, period_ms=self.period_ms, parent=self)
+        previous = next((r for r in reversed(self._old)
+                         if r.port == self.port and r.isRunning()), None)
+        reader = ReaderThread(self.port, self.store, period_ms=self.period_ms,
+                              after=previous, parent=self)
         reader.opened.connect(self._on_opened)
         reader.failed.connect(self._on_failed)
         reader.lost.connect(self._on_lost)
@@ -201,16 +299,18 @@ class DeviceLink(QObject):
         self._set_state("connecting", f"connecting to {self.port}…")
         reader.start()
 
-    def _stop_reader(self, wait_ms: int = 5000) -> None:
+    def _stop_reader(self) -> ReaderThread | None:
+        """Ask the reader to end (it closes the port on its own thread); returns it."""
         reader, self._reader = self._reader, None
         if reader is None:
-            return
+            return None
         for sig in (reader.opened, reader.failed, reader.lost):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect()
-        if not reader.stop(wait_ms):
-            log.warning("reader for %s did not stop within %d ms", reader.port, wait_ms)
-            self._old.append(reader)  # keep it referenced until it ends
+        reader.stop()
+        if reader.isRunning():
+            self._old.append(reader)  # referenced until it ends (then reaped)
+        return reader
 
     def _reap(self) -> None:
         self._old = [r for r in self._old if r.isRunning()]
@@ -251,8 +351,18 @@ class DeviceLink(QObject):
         self.state = state
         self.state_changed.emit(state, detail)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait_ms: int = 3000) -> bool:
+        """At exit: stop the reader and wait (bounded) for every reader to close its port.
+
+        Cancel the jobs first: a reader's goodbye is then quick. True if all ended in time.
+        """
         self._retry.stop()
+        self._pending = None
         self._stop_reader()
+        deadline = time.monotonic() + wait_ms / 1000
         for reader in self._old:
-            reader.wait(2000)
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            if not reader.wait(left):
+                log.warning("reader for %s did not stop within %d ms", reader.port, wait_ms)
+        self._reap()
+        return not self._old

@@ -8,12 +8,12 @@ announces itself in the virtual-boards dir like any ``tinyops sim``.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from typing import Any
 
-from device_drivers.errors import TinyOpsError
+from device_drivers.errors import Cancelled
+from device_drivers.virtual import VirtualBoard
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class DemoBoard:
 
     def __init__(self, board: str = DEMO_BOARD) -> None:
         self.board_id = board
-        self.board: Any = None
+        self.board: VirtualBoard | None = None
         self.port: str | None = None
         self._lock = threading.Lock()
 
@@ -40,25 +40,10 @@ class DemoBoard:
                 return self.port
             if progress:
                 progress(0.1, "starting the virtual board…")
-            try:
-                from device_drivers.virtual import VirtualBoard  # type: ignore[attr-defined]
-            except ImportError as exc:
-                log.exception("importing the virtual board failed")
-                raise TinyOpsError(f"the virtual board cannot be loaded ({exc})",
-                                   "reinstall TinyOps (uv sync); `tinyops sim` must work "
-                                   "first") from exc
-            kwargs: dict[str, Any] = {}
-            params = inspect.signature(VirtualBoard).parameters
-            if "board" in params:
-                kwargs["board"] = self.board_id
-            elif "board_id" in params:
-                kwargs["board_id"] = self.board_id
-            board = VirtualBoard(**kwargs)
+            board = VirtualBoard(board=self.board_id)
             port = board.start()
             if cancel is not None and cancel.is_set():
-                _stop(board)
-                from device_drivers.errors import Cancelled
-
+                board.stop()
                 raise Cancelled("demo board start cancelled")
             self.board, self.port = board, str(port)
             log.info("demo board %s on %s", self.board_id, self.port)
@@ -70,15 +55,7 @@ class DemoBoard:
         with self._lock:
             board, self.board, self.port = self.board, None, None
         if board is not None:
-            _stop(board)
-
-
-def _stop(board: Any) -> None:
-    for name in ("stop", "close", "shutdown"):
-        method = getattr(board, name, None)
-        if callable(method):
             try:
-                method()
+                board.stop()
             except Exception:
                 log.warning("stopping the demo board failed", exc_info=True)
-            return

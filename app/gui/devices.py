@@ -2,18 +2,16 @@
 
 :class:`DeviceWatcher` polls an enumerator on its own thread (never the GUI thread: USB
 enumeration and virtual-board files can be slow) and emits ``added``/``removed``/``changed``.
-The enumerator is the board watcher's snapshot from ``device_drivers.boards`` when that is
-available, else :func:`fallback_devices` (pyserial's port list plus announced virtual boards).
-Tests pass a fake enumerator.
+Polling and diffing are the core's ``BoardWatcher``; the enumerator is the core's ``scan``
+(serial ports, UF2 drives and announced virtual boards) turned into :class:`DeviceEntry`
+rows. Tests pass a fake enumerator.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,64 +49,15 @@ class DeviceEntry:
         return (self.port, self.serial, self.mode, self.board_id, self.virtual)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def virtual_devices() -> list[DeviceEntry]:
-    """Running virtual boards announced in ``paths.virtual_boards_dir()``."""
-    from device_drivers import paths
-
-    out = []
-    for path in sorted(paths.virtual_boards_dir().glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            pid = int(data.get("pid", 0))
-            port = str(data["port"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if not _pid_alive(pid):
-            continue
-        board = data.get("board") or "virtual"
-        out.append(DeviceEntry(port=port, name=board_name(board), board_id=board,
-                               mode="app", virtual=True, backend="virtual",
-                               detail=f"pid {pid}"))
-    return out
-
-
 @functools.lru_cache(maxsize=64)
 def board_name(board_id: str) -> str:
     """The registry's name for a board id (the id itself if unknown)."""
     try:
-        from device_drivers.boards.registry import get_board
+        from device_drivers.boards import get_board
 
         return str(get_board(board_id).name)
     except Exception:
         return board_id
-
-
-def fallback_devices() -> list[DeviceEntry]:
-    """USB serial ports (pyserial) plus running virtual boards, without identification."""
-    from serial.tools import list_ports
-
-    out = []
-    for p in list_ports.comports():
-        if p.vid is None:  # built-in UARTs (/dev/ttyS*) are never boards people plug in
-            continue
-        name = p.product or p.description or "USB serial device"
-        out.append(DeviceEntry(port=p.device, name=name, serial=p.serial_number,
-                               detail=f"{p.vid:04x}:{p.pid:04x}"))
-    return out + virtual_devices()
 
 
 def from_detected(item: Any) -> DeviceEntry:
@@ -135,11 +84,9 @@ def from_detected(item: Any) -> DeviceEntry:
 
 
 def default_enumerator() -> Callable[[], list[DeviceEntry]]:
-    """The core's detection (``device_drivers.boards.scan``) if present, else the fallback."""
-    try:
-        from device_drivers.boards import load_registry, scan
-    except ImportError:
-        return fallback_devices
+    """The core's detection (``device_drivers.boards.scan``) as list entries."""
+    from device_drivers.boards import load_registry, scan
+
     registry: list[Any] = []
 
     def enumerate_core() -> list[DeviceEntry]:
@@ -153,34 +100,33 @@ def default_enumerator() -> Callable[[], list[DeviceEntry]]:
 class DeviceWatcher(QThread):
     """Reports devices coming and going as signals, from its own thread.
 
-    Uses the core's ``BoardWatcher`` (polling + diff) when it exists, over ``enumerate_fn``
-    (the core's ``scan`` by default, a fake in tests); falls back to polling here.
+    The core's ``BoardWatcher`` polls ``enumerate_fn`` (the core's ``scan`` by default, a
+    fake in tests) and diffs; a device that changes is reported as removed then added.
     """
 
     added = Signal(object)  # DeviceEntry
     removed = Signal(str)  # port
-    changed = Signal(object)  # DeviceEntry
     scan_failed = Signal(str)
     scanned = Signal(list)  # once, after the first scan: list[DeviceEntry]
 
     def __init__(self, enumerate_fn: Callable[[], list[DeviceEntry]] | None = None,
                  interval_s: float = 0.5, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.enumerate_fn = enumerate_fn or default_enumerator()
+        self.enumerate_fn = enumerate_fn
         self.interval_s = interval_s
-        self.interval_ms = max(50, int(interval_s * 1000))
         self.setObjectName("device-watcher")
 
     def stop(self, wait_ms: int = 3000) -> bool:
         self.requestInterruption()
         return self.wait(wait_ms)
 
-    def _enumerate_once(self) -> Callable[[], list[DeviceEntry]]:
+    def _enumerate_once(self, enumerate_fn: Callable[[], list[DeviceEntry]]
+                        ) -> Callable[[], list[DeviceEntry]]:
         first = [True]
 
         def enumerate_entries() -> list[DeviceEntry]:
             try:
-                items = list(self.enumerate_fn())
+                items = list(enumerate_fn())
             except Exception as exc:
                 self.scan_failed.emit(str(exc))
                 raise
@@ -192,52 +138,27 @@ class DeviceWatcher(QThread):
         return enumerate_entries
 
     def _on_event(self, event: Any) -> None:
-        entry = event.board
         if event.kind == "added":
-            self.added.emit(entry)
+            self.added.emit(event.board)
         elif event.kind == "removed":
-            self.removed.emit(entry.port)
+            self.removed.emit(event.board.port)
 
     def run(self) -> None:
+        from device_drivers.boards import BoardWatcher
+
         try:
-            from device_drivers.boards.watcher import BoardWatcher
-        except ImportError:
-            self._poll()
+            enumerate_fn = self.enumerate_fn or default_enumerator()
+        except Exception as exc:  # the registry could not be read: say so, list nothing
+            log.warning("device detection unavailable: %s", exc)
+            self.scan_failed.emit(str(exc))
             return
         watcher = BoardWatcher(self._on_event, interval_s=self.interval_s,
-                               enumerate_boards=self._enumerate_once(), initial=True)
-        watcher.start()
-        if not watcher.running:  # the first scan failed: keep trying here
-            self._poll()
-            return
+                               enumerate_boards=self._enumerate_once(enumerate_fn))
         while not self.isInterruptionRequested():
-            self.msleep(50)
+            if not watcher.running:  # (re)start: only a failed first scan ends it
+                watcher.start()
+            self.msleep(50 if watcher.running else max(50, int(self.interval_s * 1000)))
         watcher.stop()
-
-    def _poll(self) -> None:
-        known: dict[str, DeviceEntry] = {}
-        enumerate_entries = self._enumerate_once()
-        while not self.isInterruptionRequested():
-            try:
-                current = {d.port: d for d in enumerate_entries()}
-            except Exception as exc:  # keep watching: a transient OS error must not end it
-                log.warning("device scan failed: %s", exc)
-                current = known
-            for port in [p for p in known if p not in current]:
-                del known[port]
-                self.removed.emit(port)
-            for port, dev in current.items():
-                old = known.get(port)
-                if old is None:
-                    known[port] = dev
-                    self.added.emit(dev)
-                elif old != dev:
-                    known[port] = dev
-                    self.changed.emit(dev)
-            slept = 0
-            while slept < self.interval_ms and not self.isInterruptionRequested():
-                self.msleep(50)
-                slept += 50
 
 
 def with_runtime(entry: DeviceEntry, runtime: str | None) -> DeviceEntry:

@@ -105,7 +105,6 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         self.watcher.added.connect(self._device_added)
         self.watcher.removed.connect(self._device_removed)
-        self.watcher.changed.connect(self.devices.add_device)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
         self.devices.disconnect_requested.connect(self.disconnect)
@@ -190,6 +189,9 @@ class MainWindow(QMainWindow):
             self.start_demo(banner="No board connected: showing the demo board.")
 
     def connect_port(self, port: str) -> None:
+        if self.link.busy and self.link.port != port:
+            self._busy("switch to " + port, lambda: self.connect_port(port))
+            return
         self.live.stop_replay()
         if self.link.port != port:
             self.live.new_segment()
@@ -203,7 +205,22 @@ class MainWindow(QMainWindow):
             self.connect_port(sel.port)
 
     def disconnect(self) -> None:
+        if self.link.busy:
+            self._busy("disconnect", self.disconnect)
+            return
         self.link.disconnect_port()
+
+    def _busy(self, what: str, later: Callable[[], None]) -> None:
+        """A job holds the board: refuse ``what`` with a message (kiosk: do it afterwards)."""
+        port = self.link.port or "the board"
+        if self.options.kiosk:  # no one to ask: do it once the job is done
+            self.link.when_idle(later)
+            self.status.showMessage(f"{port} is busy ({self.link.busy_with()}): will "
+                                    f"{what} when it finishes", 5000)
+            return
+        self.report_error(JobError(f"cannot {what}: {port} is busy ({self.link.busy_with()})",
+                                   "wait for it to finish, or cancel it in the status bar, "
+                                   "then try again"))
 
     def start_demo(self, banner: str | None = None) -> None:
         if self.demo.running:
@@ -272,15 +289,13 @@ class MainWindow(QMainWindow):
 
     def _send_text(self, text: str) -> None:
         session = self.link.session
-        writer = getattr(session, "write_text", None) or getattr(session, "write", None)
         if session is None:
             self.report_error(JobError("no board is connected", "connect a board first"))
-        elif writer is None:
-            self.report_error(JobError("sending text is not supported by this device link",
-                                       "update TinyOps"))
-        else:
-            job = self.runner.submit(writer, text + "\n", name="send", pass_context=False)
-            job.failed.connect(self.report_error)
+            return
+        job = self.runner.submit(session.write_text, text + "\n", name="send",
+                                 pass_context=False)
+        job.failed.connect(self.report_error)
+        self.link.lend(job)
 
     # ------------------------------------------------------------------ pages and views
     def show_page(self, key: str) -> None:
@@ -307,6 +322,9 @@ class MainWindow(QMainWindow):
 
     def _replay(self) -> None:
         if self.options.kiosk:
+            return
+        if self.link.busy:
+            self._busy("replay a recording", self._replay)
             return
         self.link.disconnect_port()
         self.show_page("live")
@@ -375,10 +393,11 @@ class MainWindow(QMainWindow):
         self._shut = True
         self._save()
         QTimer.singleShot(0, lambda: None)
+        self.runner.cancel_all()  # first: a job holding the port stops between blocks
         self.watcher.stop()
         self.live.shutdown()
-        self.link.shutdown()
         self.runner.shutdown(5000)
+        self.link.shutdown()
         self.demo.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:

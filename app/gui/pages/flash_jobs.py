@@ -1,8 +1,10 @@
 """The Flash page's jobs: flash one board, validate on target (run on worker threads).
 
-When the board is the one the window is connected to, the flash and the validation go
+When the board is the one the window is connected to, model files and the validation go
 through the window's open ``DeviceSession`` (one owner per port; the live plot keeps
-running during the upload). Other boards are opened by the back end itself.
+running during the upload). Back ends that open the port themselves (an MCUboot image
+reset into its bootloader, esptool, arduino-cli, UF2) get the port from the window first:
+the job waits (``wait_port``) until the window's reader has closed it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,28 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from device_drivers.errors import Cancelled, InputError, TinyOpsError
+from device_drivers.errors import Cancelled, DeviceError, InputError, TinyOpsError
+
+SHARED_KINDS = ("model", "binary")  # what the SMP back end uploads as a file
+SHARED_BACKENDS = (None, "smp", "virtual")
+
+
+def shares_session(path: str, backend: str | None) -> bool:
+    """Whether flashing ``path`` with ``backend`` can use an open session (else the back end
+    opens the port itself). Reads only the file's head (cheap on the GUI thread)."""
+    from device_drivers.flashing.base import sniff_kind
+
+    if backend not in SHARED_BACKENDS:
+        return False
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return False
+        with p.open("rb") as f:
+            head = f.read(512)
+    except OSError:
+        return True  # the job reports the missing file
+    return sniff_kind(head, p.name) in SHARED_KINDS
 
 
 class _Borrowed:
@@ -38,19 +61,33 @@ def shared_session_backend(session: Any) -> Any:
     return SharedSessionSmp()
 
 
+def refuse(message: str, hint: str) -> None:
+    """A flash that cannot start now (shown in its row like any failure)."""
+    raise DeviceError(message, hint)
+
+
 def flash_job(path: str, port: str, *, backend: str | None = None, board: str | None = None,
               dest: str | None = None, usb_serial: str | None = None, session: Any = None,
-              progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+              wait_port: Any = None, progress: Any = None,
+              cancel: Any = None) -> dict[str, Any]:
     """Flash and verify; returns the FlashResult as a dict (``ok`` False with the error if
-    the board refused or did not verify; the provisioning record is written either way)."""
+    the board refused or did not verify; the provisioning record is written either way).
+
+    ``wait_port(timeout_s) -> bool``: called first, True once the window let go of the port.
+    """
     from device_drivers.flashing import Artifact, FlashOptions, flash
 
     if not path:
         raise InputError("no artifact chosen", "pick a .tflite model (or an image) to flash")
+    if wait_port is not None:
+        if progress:
+            progress(0.0, f"closing the live view's link to {port}")
+        if not wait_port(8.0):
+            raise DeviceError(f"{port} is still held by the live view",
+                              "disconnect the board (Device menu), then flash again")
     artifact = Artifact.load(path)
     impl: Any = backend
-    if session is not None and artifact.kind in ("model", "binary") and (
-            backend in (None, "smp", "virtual")):
+    if session is not None and artifact.kind in SHARED_KINDS and backend in SHARED_BACKENDS:
         impl = shared_session_backend(session)
     options = FlashOptions(dest=dest or None, board=board)
     try:

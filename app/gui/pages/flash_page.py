@@ -209,12 +209,31 @@ class FlashPage(QWidget):
         path = self.artifact.text().strip()
         self.verdict.setText("")
         row = self._row(entry)
-        session = self.ctx.link.session if self.ctx.link.port == entry.port else None
+        link = self.ctx.link
         backend = "virtual" if entry.virtual else entry.backend
+        session, wait_port = None, None
+        ours = link.port == entry.port and link.state in ("connected", "connecting", "lost")
+        if ours and link.session is not None and flash_jobs.shares_session(path, backend):
+            session = link.session  # the live view keeps running during the upload
+        elif ours and link.busy:  # releasing the port would kill the job using it
+            job = self.ctx.runner.submit(
+                flash_jobs.refuse, f"{entry.port} is busy ({link.busy_with()})",
+                "wait for it to finish (or cancel it), then flash again",
+                name=f"flash {entry.port}", pass_context=False)
+            return self._track(entry, row, job)
+        elif ours:  # the back end opens the port itself: the live view lets go of it
+            wait_port = link.release()
         job = self.ctx.runner.submit(flash_jobs.flash_job, path, entry.port, backend=backend,
                                      board=entry.board_id, dest=self.dest.text().strip(),
                                      usb_serial=entry.serial, session=session,
-                                     name=f"flash {entry.port}")
+                                     wait_port=wait_port, name=f"flash {entry.port}")
+        if link.port == entry.port:
+            link.lend(job)  # no disconnect or board switch under the flash
+        if wait_port is not None:
+            job.finished.connect(link.resume)  # the live view comes back afterwards
+        return self._track(entry, row, job)
+
+    def _track(self, entry: Any, row: int, job: Job) -> Job:
         self.jobs[entry.port] = job
         bar: QProgressBar = self.table.cellWidget(row, 3)  # type: ignore[assignment]
         job.progress.connect(lambda f, m: (bar.setValue(int(f * 1000)),
@@ -300,6 +319,7 @@ class FlashPage(QWidget):
                                      session=self.ctx.link.session,
                                      usb_serial=getattr(entry, "serial", None),
                                      name=f"validate {port}")
+        self.ctx.link.lend(job)
         self.val_result.setText("validating…")
         job.progress.connect(lambda f, m: self.val_result.setText(f"validating: {m}"))
         job.succeeded.connect(self._validated)
