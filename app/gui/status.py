@@ -7,8 +7,8 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWi
 from app.gui import theme
 from app.gui.workers import Job, JobRunner
 
-_STATE_COLORS = {"connected": theme.GOOD, "connecting": theme.WARN, "lost": theme.BAD,
-                 "failed": theme.BAD}
+_STATE_COLORS = {"connected": theme.GOOD, "connecting": theme.WARN, "released": theme.WARN,
+                 "lost": theme.BAD, "failed": theme.BAD}
 
 
 class StatusBar(QStatusBar):
