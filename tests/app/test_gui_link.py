@@ -139,7 +139,8 @@ def test_closing_the_window_mid_flash_is_quick(qtbot, make_window, paced_board,
     t0 = time.monotonic()
     win.shutdown()
     took = time.monotonic() - t0
-    assert took < 2.0, f"closing took {took:.1f} s"  # was ~12 s: reader waits before cancel
+    # ~1 s here (cancel, then the link); a bound with room for a slower CI machine
+    assert took < 4.0, f"closing took {took:.1f} s"
     qtbot.waitUntil(lambda: not job.running, timeout=3000)
     assert job.error is not None and job.error.cancelled, job.error  # cancelled, not cut off
 
