@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_POLL_S = 0.005
 _DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueError, IndexError)
 
 
@@ -217,10 +216,13 @@ class DeviceSession:
         """Move non-SMP bytes into the telemetry parser while no request is reading."""
         try:
             while True:
+                # read_serial() itself sleeps 5 ms when nothing came; while data flows, go
+                # straight back for more (a tty read returns at most ~4 KB), yielding only
+                # so a waiting request can run.
                 data = await self._transport.read_serial()
                 if data:
                     self._feed(data)
-                await asyncio.sleep(_POLL_S)
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except (SMPTransportDisconnected, OSError) as exc:
