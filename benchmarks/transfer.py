@@ -6,8 +6,8 @@ between a 921 600 baud UART (paced both ways, 10 bits per byte) and an unpaced p
 - ``transfer_efficiency``: payload bytes/s of ``DeviceSession.upload_file`` (chunks sized to
   the board's 4 KB SMP buffer, device sha256 verify included) ÷ 92 160 B/s. The wire cost
   is measured too (bytes the board received and sent): SMP over a console is base64 with
-  per-line framing (≤ 0.75 of the line carries payload), and the file group is
-  stop-and-wait (one chunk in flight, the line idles while the answer comes back).
+  per-line framing (≤ 0.75 of the line carries payload); the host keeps two chunks in
+  flight, so the line to the board hardly idles while an answer comes back.
 - ``upload_vs_smpmgr``: our upload time ÷ smpmgr's for the same file, unpaced. smpmgr runs
   as its own CLI, unchanged (``benchmarks/smpmgr_timed.py`` times its upload coroutine from
   inside the process, so its start-up and connect are not counted). Its file is checked on
@@ -125,8 +125,7 @@ def run(quick: bool) -> list[Figure]:
         f"kB/s",
         f"{FILE_SIZE // 1000} kB file, verified; framing: {framing:.2f} of the host→board bytes "
         f"are payload (base64 + per-line SMP framing caps it at 0.75); the line to the board is "
-        f"busy {busy:.2f} of the time (stop-and-wait: one chunk in flight, then the answer "
-        f"comes back over the same 921 600 baud)",
+        f"busy {busy:.2f} of the time (two chunks in flight; what is left is framing)",
         samples=eff, extra={"framing_payload_share": round(framing, 3),
                             "line_busy_share": round(busy, 3),
                             "wire_rx_bytes": mid["wire_rx"], "wire_tx_bytes": mid["wire_tx"]}))
