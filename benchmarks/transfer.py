@@ -88,7 +88,6 @@ def run(quick: bool) -> list[Figure]:
 
     repeats = 2 if quick else 4
     data = _payload(FILE_SIZE)
-    want = hashlib.sha256(data).hexdigest()
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="bench-transfer-") as tmp, \
             VirtualBoard(board="nano33ble", state_dir=Path(tmp) / "state") as board:
@@ -101,14 +100,20 @@ def run(quick: bool) -> list[Figure]:
         ours = [_our_upload(board.port, data, 115200, board)["seconds"] for _ in range(repeats)]
         peers: dict[str, list[float]] = {}
         walls: dict[str, list[float]] = {}
+        run_no = 0
         for name, extra in SMPMGR_CONFIGS.items():
             runs = 1 if quick and name != "matched" else repeats
-            for i in range(runs):
-                dest = f"/lfs/smpmgr{i}.bin"
+            for _ in range(runs):
+                # one file, rewritten (the board's storage holds three of these); each run's
+                # content differs, so the device's digest proves this run's upload
+                run_no += 1
+                blob = run_no.to_bytes(4, "little") + data[4:]
+                src.write_bytes(blob)
+                dest = "/lfs/smpmgr.bin"
                 upload_s, wall_s = _smpmgr(board.port, [*extra, "file", "upload", str(src), dest])
                 peers.setdefault(name, []).append(upload_s)
                 walls.setdefault(name, []).append(wall_s)
-                if _device_sha(board.port, dest) != want:
+                if _device_sha(board.port, dest) != hashlib.sha256(blob).hexdigest():
                     raise BenchmarkError(f"smpmgr ({name}) stored a different file")
         ours += [_our_upload(board.port, data, 115200, board)["seconds"]
                  for _ in range(repeats)]  # before and after the peer: drift shows
