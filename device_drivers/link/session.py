@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from smp import exceptions as smpexc
 from smp import header as smphdr
 from smpclient import SMPClient
-from smpclient.generics import error, success
+from smpclient.generics import error
 from smpclient.requests import os_management as osreq
 from smpclient.transport import SMPTransportDisconnected
 
@@ -84,7 +84,6 @@ class DeviceSession:
         self._closed = threading.Event()
         self._disconnect_reason: str | None = None
         self._params: dict[str, int] | None = None
-        self._info_cache: Any = None
         self.bytes_in = 0
         self.on_disconnect: Callable[[str], None] | None = None
 
@@ -309,11 +308,6 @@ class DeviceSession:
             raise self._disconnected_error() from exc
 
     @property
-    def max_payload(self) -> int:
-        """Largest unencoded SMP message the device accepts (from its MCUmgr params)."""
-        return int(self._transport.max_unencoded_size)
-
-    @property
     def smp_client(self) -> SMPClient:
         """The smpclient client, for helpers that size upload chunks."""
         return self._client
@@ -342,7 +336,6 @@ class DeviceSession:
             raise
         except UnexpectedResponse:  # another group 64 (e.g. Intercreate's): not a runtime
             return None
-        self._info_cache = info
         return info
 
     def load_model(self, path: str, sha256: bytes | None = None,
@@ -428,4 +421,4 @@ def _make_parser(fmt: str | None) -> TelemetryParser:
     return TelemetryParser(fmt)
 
 
-__all__ = ["DeviceSession", "PipeIO", "SMPErrorResponse", "UnexpectedResponse", "success"]
+__all__ = ["DeviceSession", "PipeIO", "SMPErrorResponse", "UnexpectedResponse"]
