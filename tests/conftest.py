@@ -15,3 +15,64 @@ def tinyops_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home = tmp_path_factory.mktemp("tinyops-home")
     monkeypatch.setenv("TINYOPS_HOME", str(home))
     return home
+
+
+class McubootImages:
+    """The one builder of MCUboot images for the tests: MCUboot's own ``imgtool`` signs them.
+
+    ``build(body, "1.2.3")`` gives an unsigned image (header, body, TLV area with the
+    SHA256 TLV); ``key=mcuboot_images.key()`` signs it (ECDSA P-256) and adds the key hash;
+    ``security_counter=N`` adds a protected TLV area (covered by the hash).
+    """
+
+    def __init__(self, folder: os.PathLike[str] | str) -> None:
+        from pathlib import Path
+
+        self.folder = Path(folder)
+        self._keys: dict[str, object] = {}
+        self._count = 0
+
+    def key(self, name: str = "signing") -> os.PathLike[str]:
+        """A private key file (generated once per name); ``public_key(name)`` is its pair."""
+        from imgtool import keys
+
+        path = self.folder / f"{name}.pem"
+        if name not in self._keys:
+            self._keys[name] = keys.ECDSA256P1.generate()
+            self._keys[name].export_private(str(path))  # type: ignore[attr-defined]
+        return path
+
+    def public_key(self, name: str = "signing") -> os.PathLike[str]:
+        self.key(name)
+        path = self.folder / f"{name}.pub.pem"
+        self._keys[name].export_public(str(path))  # type: ignore[attr-defined]
+        return path
+
+    def build(self, body: bytes = bytes(range(256)) * 8, version: str = "1.2.3", *,
+              key: os.PathLike[str] | None = None, header_size: int = 0x200,
+              security_counter: int | None = None, load_addr: int = 0) -> bytes:
+        import contextlib
+        import io
+
+        from imgtool import keys
+        from imgtool.image import Image
+        from imgtool.version import decode_version
+
+        self._count += 1
+        src = self.folder / f"body{self._count}.bin"
+        out = self.folder / f"image{self._count}.signed.bin"
+        src.write_bytes(body)
+        image = Image(version=decode_version(version), header_size=header_size,
+                      pad_header=True, security_counter=security_counter,
+                      load_addr=load_addr)
+        image.load(str(src))
+        with contextlib.redirect_stdout(io.StringIO()):  # imgtool prints while signing
+            image.create(keys.load(str(key)) if key else None, "hash", None)
+        image.save(str(out))
+        return out.read_bytes()
+
+
+@pytest.fixture
+def mcuboot_images(tmp_path_factory: pytest.TempPathFactory) -> McubootImages:
+    """Build (and sign) MCUboot images with imgtool; see ``McubootImages``."""
+    return McubootImages(tmp_path_factory.mktemp("mcuboot"))
