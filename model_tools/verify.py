@@ -219,6 +219,40 @@ def _check_index(idx: int, limit: int, what: str, allow_optional: bool = False) 
             f"corrupt TFLite model: {what} {idx} is out of range (0..{limit - 1})", _HINT)
 
 
+def _check_quantization(t: TensorInfo) -> None:
+    """Reject quantization TFLM would misread; accept what it reads safely.
+
+    TFLM (``micro_allocator.cc``) copies ``scale`` and ``zero_point`` as they are; a single zero
+    point for many scales is its documented space saving, so it is accepted (TFLite's
+    interpreter refuses it). Per-axis scales must match the tensor's size along
+    ``quantized_dimension`` (TFLite refuses otherwise, TFLM's conv / depthwise / fully-connected
+    kernels too). A ``quantized_dimension`` outside a 1-D tensor whose length equals the
+    number of scales is accepted: older converters copied the weights' dimension into the
+    biases (TFLM's person-detection model has ``quantized_dimension`` 3 on every bias), TFLM
+    never reads it for such a tensor, and the scales can only run along its one axis.
+    """
+    n, nz, qdim, shape = len(t.scales), len(t.zero_points), t.quantized_dimension, t.shape
+    where = f"tensor {t.index} ({t.name!r}, shape {shape})"
+    if n and nz not in (n, 1):
+        raise InvalidModelError(
+            f"corrupt TFLite model: {where}: quantization.zero_point has {nz} values for {n} "
+            "scales (TFLM and TFLite need one per scale, or a single one for all)", _HINT)
+    if n <= 1 or not shape:  # per-tensor, or a scalar (TFLite ignores the axis of scalars)
+        return
+    if 0 <= qdim < len(shape):
+        if shape[qdim] != n:
+            raise InvalidModelError(
+                f"corrupt TFLite model: {where}: {n} per-axis quantization scales but dimension "
+                f"{qdim} (quantization.quantized_dimension) has {shape[qdim]} channels", _HINT)
+        return
+    if len(shape) == 1 and shape[0] == n:
+        return
+    raise InvalidModelError(
+        f"corrupt TFLite model: {where}: quantization.quantized_dimension {qdim} is outside its "
+        f"{len(shape)} dimensions ({n} per-axis scales; TFLM's kernels would index the shape "
+        "with it)", _HINT)
+
+
 def _parse(data: bytes, schema: Schema) -> TfliteModel:
     from model_tools.fb_schema import generated_module
 
@@ -240,11 +274,13 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
         for ti, t in enumerate(sg.tensors or []):
             shape = _ints(t.shape)
             if any(d < 0 for d in shape):
-                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has shape {shape}",
-                                        _HINT)
+                raise InvalidModelError(
+                    f"corrupt TFLite model: tensor {ti}: Tensor.shape {shape} has a negative "
+                    "dimension", _HINT)
             if t.type not in dtypes:
-                raise InvalidModelError(f"corrupt TFLite model: tensor {ti} has type {t.type}",
-                                        _HINT)
+                raise InvalidModelError(
+                    f"corrupt TFLite model: tensor {ti}: Tensor.type {t.type} is not a "
+                    "TensorType of schema version 3", _HINT)
             _check_index(t.buffer, max(len(buffers), 1), f"tensor {ti} buffer index")
             buf = buffers[t.buffer] if buffers else None
             const = 0
@@ -253,7 +289,8 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
             elif buf is not None and buf.offset > 1:
                 if buf.offset + buf.size > len(data):
                     raise InvalidModelError(
-                        f"corrupt TFLite model: buffer {t.buffer} lies outside the file", _HINT)
+                        f"corrupt TFLite model: buffer {t.buffer} (of tensor {ti}): Buffer.offset "
+                        f"{buf.offset} + size {buf.size} lies outside the file", _HINT)
                 const = int(buf.size)
             q = t.quantization
             scales = tuple(float(s) for s in (q.scale if q is not None and q.scale is not None
@@ -263,18 +300,12 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
             info = TensorInfo(ti, (t.name or b"").decode("utf-8", "replace"), shape,
                               dtypes[t.type], int(t.buffer), scales, zps, qdim, const,
                               bool(t.isVariable))
-            if scales and len(zps) != len(scales):
-                raise InvalidModelError(
-                    f"corrupt TFLite model: tensor {ti} has {len(scales)} scales but "
-                    f"{len(zps)} zero points", _HINT)
-            if len(scales) > 1 and (qdim >= len(shape) or shape[qdim] != len(scales)):
-                raise InvalidModelError(
-                    f"corrupt TFLite model: tensor {ti} per-axis quantization does not match "
-                    f"its shape {shape}", _HINT)
+            _check_quantization(info)
             if const and info.dtype != "STRING" and const < info.nbytes:
                 raise InvalidModelError(
-                    f"corrupt TFLite model: tensor {ti} needs {info.nbytes} bytes but its buffer "
-                    f"holds {const}", _HINT)
+                    f"corrupt TFLite model: tensor {ti} ({info.name!r}): shape {shape} of "
+                    f"{info.dtype} needs {info.nbytes} bytes but buffer {t.buffer} holds {const}",
+                    _HINT)
             tensors.append(info)
         n = len(tensors)
         for idx in _ints(sg.inputs) + _ints(sg.outputs):
