@@ -7,26 +7,28 @@ with the expected sha256 (atomic: the previous model keeps running unless the ne
 verified and allocated) and read model-info back. A stock Zephyr SMP server (no group 64)
 gets the upload and the fs-hash verification only.
 
-Firmware: upload to slot 1 with the image's sha256 in the first chunk, check the device
-lists the image in slot 1 with the hash from its TLVs, mark it for test, reset, wait for
-the board to answer again, check MCUboot booted it (slot 0 hash), then confirm it. If the
-new image does not boot or never answers, it stays unconfirmed and MCUboot reverts to the
-previous firmware at the next reset: the board is never left worse than it was.
+Firmware (an MCUboot image): checked on the host first (``device_drivers.mcuboot_image``:
+header, sizes, TLVs, hash, signature with ``--key``); a bad image never opens the port.
+Then MCUboot's mode decides (``device_drivers.flashing.mcuboot``): swap (and an unknown
+mode) uploads to the spare slot, marks it for test, resets, waits for the board to answer
+with the new image running, then confirms it — an image that does not boot or never
+answers stays unconfirmed and MCUboot reverts to the previous firmware; overwrite-only
+marks it permanent (no revert exists) and checks what boots; direct-xip and RAM-load boot
+the highest version, so an image that is not newer is refused before the upload; a
+single-slot MCUboot is refused with the way into serial recovery. In serial recovery
+(found, or entered with ``--enter-recovery``) the image goes to slot 0, its hash is
+checked, the board is reset and the application must answer with it running.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import logging
 import posixpath
 import time
 from typing import Any, ClassVar
 
-from smpclient import mcuboot
 from smpclient.requests import image_management as imgreq
-from smpclient.requests import os_management as osreq
 
 from device_drivers.errors import (
     DeviceError,
@@ -35,6 +37,7 @@ from device_drivers.errors import (
     TinyOpsError,
     VerifyError,
 )
+from device_drivers.flashing import mcuboot
 from device_drivers.flashing.base import (
     Artifact,
     CancelToken,
@@ -47,6 +50,7 @@ from device_drivers.flashing.base import (
     sub_progress,
 )
 from device_drivers.link.session import DeviceSession, SMPErrorResponse
+from device_drivers.mcuboot_image import ImageCheck, check_image
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +142,41 @@ class SmpBackend:
                      progress: Progress, cancel: CancelToken | None) -> FlashResult:
         clock = Stopwatch()
         board = lookup_board(options.board)
-        tlv_hash = image_hash(artifact.data, artifact.name)
-        want = tlv_hash.hex()
-        notes: list[str] = []
-        progress(0.0, f"connecting to {port}")
-        with self._open(port, options) as dev:
-            previous = _slot_hash(_states(dev), 0)
-            if previous == want:
-                progress(1.0, "this image already runs in slot 0")
+        # the host check comes first: a bad image never opens the port
+        check = check_image(artifact.data, artifact.name, key=options.extra.get("key"))
+        want = check.hash
+        notes = [f"host check: MCUboot image {check.version}, {check.hash_algo} ok, "
+                 f"signature {check.signature}"]
+        progress(0.0, f"image {check.version} checked; connecting to {port}")
+        timeout = self.session_timeout_s * options.timeout_scale
+        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+            slots = mcuboot.list_slots(dev)
+            entering = options.extra.get("enter_recovery") and not \
+                mcuboot.looks_like_recovery(slots)
+            if entering:
+                progress(0.01, "resetting into MCUboot serial recovery")
+                mcuboot.enter_recovery(dev)
+        if entering:
+            slots = mcuboot.wait_for_slots(port, options.baudrate, options.reboot_timeout_s
+                                           * options.timeout_scale, cancel,
+                                           "in MCUboot serial recovery", settle_s=1.0)
+            if not mcuboot.looks_like_recovery(slots):
+                raise DeviceError(f"{port}: the board came back in its application, not in "
+                                  "MCUboot serial recovery", mcuboot.RECOVERY_HINT)
+        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+            info = mcuboot.detect_mode(dev, slots)
+            notes.append(f"MCUboot mode: {info.mode} ({info.detail}; from {info.source})")
+            if info.mode == mcuboot.RECOVERY:
+                return self._flash_recovery(dev, artifact, check, options, progress, cancel,
+                                            clock, board, slots, notes)
+            mcuboot.refuse_impossible(port, info, check, slots)
+            running = mcuboot.active_slot(slots)
+            previous = running.hash if running else None
+            if previous == want and running is not None and (
+                    running.confirmed or info.mode not in mcuboot.TEST_CONFIRM_MODES):
+                progress(1.0, "this image already runs")
                 return self._image_result(artifact, port, clock, want, previous, board,
-                                          previous, ["already running: nothing to swap"])
+                                          previous, [*notes, "already running: nothing to do"])
             check_cancel(cancel, "image upload")
             match = upload_image(dev, artifact.data, sub_progress(progress, 0.02, 0.8), cancel,
                                  options.timeout_scale)
@@ -155,36 +184,78 @@ class SmpBackend:
                 raise VerifyError(f"{port}: the device's sha256 of the uploaded image differs",
                                   "the transfer was corrupted; flash again (the running "
                                   "firmware is untouched)")
-            stored = _slot_hash(_states(dev), 1)
-            if stored != want:
-                raise VerifyError(f"{port}: slot 1 holds image {stored or 'none'}, expected "
-                                  f"{want[:16]}…", "flash again")
+            slots = mcuboot.list_slots(dev)
+            if not any(s.hash == want and not s.active for s in slots):
+                raise VerifyError(f"{port}: no spare slot lists image {want[:16]}… after the "
+                                  "upload", "flash again")
             if match is True:
                 notes.append("the device's sha256 of the upload matched")
-            progress(0.82, "marking the new image for a test boot")
-            dev.request(imgreq.ImageStatesWrite(hash=tlv_hash, confirm=False))
+            if info.mode in mcuboot.TEST_CONFIRM_MODES:
+                progress(0.82, "marking the new image for a test boot")
+                mcuboot.set_state(dev, check.digest, confirm=False)
+            elif info.mode == "overwrite-only":  # no revert: the copy is for good
+                progress(0.82, "marking the new image to be copied into slot 0")
+                mcuboot.set_state(dev, check.digest, confirm=True)
             progress(0.85, "resetting into MCUboot")
-            # the board may drop the link before its answer arrives
-            with contextlib.suppress(DisconnectedError):
-                dev.request(osreq.ResetWrite(), timeout_s=self.session_timeout_s)
-        running = self._wait_boot(port, options, cancel, want)
-        if running != want:
+            mcuboot.reset(dev)
+        booted = self._wait_boot(port, options, cancel)
+        if booted != want:
             raise DeviceError(
-                f"{port}: MCUboot did not boot the new image (slot 0 is {running[:16]}…): "
-                "the previous firmware runs", "check the image's signature and target board")
+                f"{port}: MCUboot did not boot the new image (it runs {(booted or '?')[:16]}…)"
+                ": the previous firmware runs", "check the image's signature and target board")
+        if info.mode not in mcuboot.TEST_CONFIRM_MODES:
+            progress(1.0, "verified: MCUboot booted the image")
+            return self._image_result(artifact, port, clock, want, booted, board, previous,
+                                      [*notes, f"booted ({info.mode}: no test/confirm)"])
         progress(0.95, "the new firmware answers: confirming it")
-        with self._open(port, options) as dev:
-            states = dev.request(imgreq.ImageStatesWrite(hash=tlv_hash, confirm=True))
-            confirmed = any(_hex(s.hash) == want and s.confirmed for s in states.images)
-            if not confirmed:
-                states = _states(dev)
-                confirmed = any(_hex(s.hash) == want and s.confirmed for s in states.images)
-        if not confirmed:
+        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+            slots = mcuboot.set_state(dev, check.digest, confirm=True)
+        if not any(s.hash == want and s.confirmed for s in slots):
             raise DeviceError(f"{port}: the device did not confirm the new image",
                               "it will revert at the next reset; flash again")
-        progress(1.0, "verified: MCUboot booted the image, the runtime confirmed it")
-        return self._image_result(artifact, port, clock, want, running, board, previous,
+        progress(1.0, "verified: MCUboot booted the image, the firmware confirmed it")
+        return self._image_result(artifact, port, clock, want, booted, board, previous,
                                   [*notes, "tested, booted and confirmed"])
+
+    def _flash_recovery(self, dev: DeviceSession, artifact: Artifact, check: ImageCheck,
+                        options: FlashOptions, progress: Progress,
+                        cancel: CancelToken | None, clock: Stopwatch, board: Any,
+                        slots: list[mcuboot.Slot], notes: list[str]) -> FlashResult:
+        """MCUboot serial recovery: upload to image 0 slot 0, check its hash, reset, and
+        the application must answer with that image running."""
+        port, want = dev.port, check.hash
+        previous = mcuboot.slot_hash(slots, 0)
+        check_cancel(cancel, "recovery upload")
+        progress(0.02, "MCUboot serial recovery: uploading to slot 0")
+        # the bootloader erases flash as it writes: its answers take longer
+        match = upload_image(dev, artifact.data, sub_progress(progress, 0.02, 0.85), cancel,
+                             options.timeout_scale * RECOVERY_TIMEOUT_FACTOR, slot=0)
+        if match is False:
+            raise VerifyError(f"{port}: MCUboot's sha256 of the uploaded image differs",
+                              "the transfer was corrupted; flash again in recovery")
+        stored = mcuboot.slot_hash(mcuboot.list_slots(dev), 0)
+        if stored != want:
+            raise VerifyError(f"{port}: slot 0 holds image {(stored or 'none')[:16]}… after "
+                              f"the recovery upload, expected {want[:16]}…", "flash again")
+        progress(0.88, "slot 0 verified; resetting into the application")
+        mcuboot.reset(dev)
+        dev.close()
+        booted = mcuboot.wait_for_slots(port, options.baudrate, options.reboot_timeout_s
+                                        * options.timeout_scale, cancel,
+                                        "with the new application", settle_s=1.0)
+        if mcuboot.looks_like_recovery(booted):
+            raise DeviceError(f"{port}: MCUboot stayed in serial recovery after the reset: "
+                              "it did not boot the image",
+                              "check the image's signature and that it is built for slot 0")
+        running = mcuboot.active_slot(booted)
+        got = running.hash if running else None
+        if got != want:
+            raise DeviceError(f"{port}: the application runs image {(got or '?')[:16]}…, not "
+                              f"the uploaded {want[:16]}…", "flash again in recovery")
+        progress(1.0, "verified: slot 0 hash, and the application answers")
+        return self._image_result(artifact, port, clock, want, got, board, previous,
+                                  [*notes, "recovery: slot 0 verified, the application "
+                                   "answers"])
 
     def _image_result(self, artifact: Artifact, port: str, clock: Stopwatch, want: str,
                       device: str | None, board: Any, previous: str | None,
@@ -193,30 +264,34 @@ class SmpBackend:
             ok=True, backend=self.name, port=port, artifact=artifact.name,
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             digest_algo="sha256", local_digest=want, device_digest=device,
-            verified=device == want, dest="slot 0 (MCUboot)", board=getattr(board, "id", None),
-            previous_sha256=previous, notes=notes)
+            verified=device == want, dest="image 0 (MCUboot)",
+            board=getattr(board, "id", None), previous_sha256=previous, notes=notes)
 
-    def _wait_boot(self, port: str, options: FlashOptions, cancel: CancelToken | None,
-                   want: str) -> str:
-        """Wait until the board answers after the reset; return slot 0's hash."""
+    def _wait_boot(self, port: str, options: FlashOptions,
+                   cancel: CancelToken | None) -> str | None:
+        """Wait until the board answers after the reset; return the running image's hash."""
         deadline = time.monotonic() + options.reboot_timeout_s * options.timeout_scale
         last = "no answer"
         time.sleep(0.2)
         while time.monotonic() < deadline:
             check_cancel(cancel, "waiting for the new firmware")
             try:
-                with DeviceSession.open(port, baudrate=options.baudrate, timeout_s=1.0) as dev:
-                    dev.echo("tinyops")
-                    if dev.model_info() is None and _runtime_expected(options):
+                with mcuboot.open_session(port, options.baudrate, 1.0) as dev:
+                    slots = mcuboot.list_slots(dev)
+                    if _runtime_expected(options) and dev.model_info() is None:
                         last = "SMP answers but the runtime does not"
                     else:
-                        return _slot_hash(_states(dev), 0) or ""
+                        running = mcuboot.active_slot(slots)
+                        return running.hash if running else None
             except TinyOpsError as exc:
                 last = exc.message
             time.sleep(0.3)
         raise DeviceError(f"{port}: the board did not answer after the reset ({last}); the new "
                           "image stays unconfirmed and MCUboot reverts it at the next reset",
                           "reset the board; it comes back with the previous firmware")
+
+
+RECOVERY_TIMEOUT_FACTOR = 4.0
 
 
 def _runtime_expected(options: FlashOptions) -> bool:
@@ -229,44 +304,10 @@ def _crc32(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
-def _hex(value: bytes | None) -> str | None:
-    return bytes(value).hex() if value else None
-
-
-def _states(dev: DeviceSession) -> Any:
-    try:
-        return dev.request(imgreq.ImageStatesRead())
-    except SMPErrorResponse as exc:
-        raise DeviceError(f"{dev.port} has no image management: {exc.message}",
-                          "the board's firmware lacks the MCUmgr img group; use another "
-                          "back end") from exc
-
-
-def _slot_hash(states: Any, slot: int) -> str | None:
-    for state in states.images:
-        if int(state.slot) == slot and (state.image in (None, 0)):
-            return _hex(state.hash)
-    return None
-
-
 def image_hash(data: bytes, name: str = "image") -> bytes:
-    """The image's SHA256 TLV (what MCUboot and img-mgmt call its hash); InputError if the
-    file is not a valid MCUboot image or lacks it."""
-    try:
-        stream = io.BytesIO(data)
-        header = mcuboot.ImageHeader.load_from(stream)
-        stream.seek(header.hdr_size + header.img_size)
-        if header.protect_tlv_size:
-            prot = mcuboot.ImageTLVInfo.load_from(stream, mcuboot.IMAGE_TLV_PROT_INFO_MAGIC)
-            prot.load_tlvs_from(stream)
-        info = mcuboot.ImageTLVInfo.load_from(stream, mcuboot.IMAGE_TLV_INFO_MAGIC)
-        for tlv in info.load_tlvs_from(stream):
-            if tlv.header.type == mcuboot.IMAGE_TLV.SHA256:
-                return bytes(tlv.value)
-    except (mcuboot.MCUBootImageError, ValueError, EOFError) as exc:
-        raise InputError(f"{name} is not a valid MCUboot image: {exc}",
-                         "sign it with imgtool (west sign / imgtool sign)") from exc
-    raise InputError(f"{name} has no SHA256 TLV", "sign it with imgtool (west sign)")
+    """The image's SHA TLV (what MCUboot and img-mgmt call its hash), after the host checks
+    (``device_drivers.mcuboot_image``); InputError if the file is not a valid image."""
+    return check_image(data, name).digest
 
 
 def upload_image(dev: DeviceSession, image: bytes, progress: Progress,
