@@ -1,39 +1,61 @@
 """Child process that runs the tflite-micro interpreter for ``tflm.py``.
 
 tflite-micro's C++ trusts the model and the arena size: a forged model or a too-small arena
-can crash the whole process (SIGSEGV). So it only ever runs here, behind a pipe. The model
-is verified again in this process before the interpreter sees it.
+can crash the whole process (SIGSEGV), and a model crafted to exploit it could run code here.
+So it only ever runs in this process, behind a pipe, under resource limits, and the parent
+reads its replies as data only (:mod:`model_tools._tflm_wire`: JSON headers plus raw
+buffers, never pickle). The model is verified again here before the interpreter sees it.
 
-Protocol: frames of ``8-byte little-endian length + pickle`` on stdin/stdout, one reply per
-request. Requests are dicts with ``cmd``: ``load`` (model bytes), ``build`` (arena size,
-invoke once with zeros), ``run`` (arena size, batch of raw input arrays), ``quit``.
+Start-up: ``python -m model_tools._tflm_worker [--max-address-space B] [--max-cpu-s S]
+[--max-file-size B]`` sets ``RLIMIT_AS``, ``RLIMIT_CPU`` and ``RLIMIT_FSIZE`` (0: unlimited)
+before it imports anything heavy or reads a request. The protocol owns the original stdout;
+everything else written to fd 1 or 2 (Python, or TFLM's C++ ``DebugLog``) goes to stderr,
+which the parent captures as the runtime's log.
+
+Requests (one reply each) are objects with ``cmd``: ``load`` (model bytes), ``build`` (arena
+size, invoke once with zeros), ``run`` (arena size, ``x``: one array per model input, samples
+along the first axis), ``quit``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import pickle
-import struct
 import sys
 import traceback
 from typing import Any, BinaryIO
 
-
-def read_frame(stream: BinaryIO) -> Any:
-    head = stream.read(8)
-    if len(head) < 8:
-        return None
-    (size,) = struct.unpack("<Q", head)
-    return pickle.loads(stream.read(size))
+LIMITS = (("--max-address-space", "RLIMIT_AS"), ("--max-cpu-s", "RLIMIT_CPU"),
+          ("--max-file-size", "RLIMIT_FSIZE"))
+MAX_REQUEST = 1 << 31  # requests come from the parent; a model and a batch of inputs
+COMMANDS = ("load", "build", "run")
 
 
-def write_frame(stream: BinaryIO, obj: Any) -> None:
-    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(payload)) + payload)
-    stream.flush()
+def set_limits(argv: list[str]) -> dict[str, int]:
+    """Apply the limits given on the command line (soft = hard, CPU: hard 5 s later)."""
+    import resource
+
+    applied = {}
+    for flag, name in LIMITS:
+        if flag not in argv:
+            continue
+        value = int(argv[argv.index(flag) + 1])
+        if value <= 0:
+            continue
+        hard = value + 5 if name == "RLIMIT_CPU" else value  # SIGXCPU first, then SIGKILL
+        resource.setrlimit(getattr(resource, name), (value, hard))
+        applied[name] = value
+    return applied
 
 
-def _details(getter, count: int) -> list[dict]:
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) < n:
+        raise EOFError
+    return data
+
+
+def _details(getter: Any, count: int) -> list[dict]:
     out = []
     for i in range(count):
         d = getter(i)
@@ -57,8 +79,7 @@ class Worker:
         self.n_in, self.n_out = len(info.main.inputs), len(info.main.outputs)
         return {"ok": True}
 
-    def _interpreter(self, arena: int):
-        import numpy as np
+    def _interpreter(self, arena: int) -> tuple[Any, list[dict], list[dict]]:
         from tflite_micro.python.tflite_micro import runtime
 
         if self.model is None:
@@ -66,21 +87,28 @@ class Worker:
         interp = runtime.Interpreter.from_bytes(self.model, arena_size=int(arena))
         ins = _details(interp.get_input_details, self.n_in)
         outs = _details(interp.get_output_details, self.n_out)
-        return interp, ins, outs, np
+        return interp, ins, outs
 
     def build(self, req: dict) -> dict:
-        interp, ins, outs, np = self._interpreter(req["arena"])
+        import numpy as np
+
+        interp, ins, outs = self._interpreter(req["arena"])
         for i, spec in enumerate(ins):
             interp.set_input(np.zeros(spec["shape"], dtype=spec["dtype"]), i)
         interp.invoke()
         return {"ok": True, "inputs": ins, "outputs": outs}
 
     def run(self, req: dict) -> dict:
-        interp, ins, outs, np = self._interpreter(req["arena"])
+        import numpy as np
+
+        interp, ins, outs = self._interpreter(req["arena"])
+        xs = req["x"]
+        n = len(xs[0]) if xs else 0
         results: list[list] = [[] for _ in outs]
-        for sample in req["x"]:  # one list of input arrays per sample
-            for i, arr in enumerate(sample):
-                interp.set_input(np.asarray(arr, dtype=ins[i]["dtype"]).reshape(ins[i]["shape"]), i)
+        for s in range(n):
+            for i, arr in enumerate(xs):
+                interp.set_input(np.asarray(arr[s], dtype=ins[i]["dtype"])
+                                 .reshape(ins[i]["shape"]), i)
             interp.invoke()
             for j in range(len(outs)):
                 results[j].append(np.array(interp.get_output(j), copy=True))
@@ -88,24 +116,45 @@ class Worker:
                 "y": [np.stack(r) if r else None for r in results]}
 
 
-def main() -> int:
+def _flush_logs() -> None:
+    """Push what Python and C stdio buffered to the log before the reply goes out."""
+    import ctypes
+
+    sys.stderr.flush()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).fflush(None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_limits(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing else may write into the reply pipe
+    stdin = sys.stdin.buffer
+    stdout = os.fdopen(os.dup(1), "wb")  # the reply pipe: nothing else may write into it
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    from model_tools._tflm_wire import encode, read_message
+
     worker = Worker()
     while True:
-        req = read_frame(stdin)
-        if req is None or req.get("cmd") == "quit":
+        try:
+            req = read_message(lambda n: _read_exact(stdin, n), max_payload=MAX_REQUEST)
+        except EOFError:
+            return 0
+        if req.get("cmd") == "quit":
             return 0
         try:
+            if req.get("cmd") not in COMMANDS:
+                raise ValueError(f"unknown command {req.get('cmd')!r}")
             reply = getattr(worker, req["cmd"])(req)
         except Exception as exc:  # reported to the parent, which owns the error message
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
                      "exit_code": getattr(exc, "exit_code", None),
                      "hint": getattr(exc, "hint", None),
                      "trace": traceback.format_exc(limit=3)}
-        sys.stderr.flush()
-        write_frame(stdout, reply)
+        _flush_logs()
+        stdout.write(encode(reply))
+        stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Run models in the tflite-micro interpreter, safely, in a child process.
 
 The TFLM Python runtime crashes the process on a too-small arena or a forged model, so every
-call goes to ``_tflm_worker`` over a pipe. A crash becomes a result (``crashed=True``) and the
-worker is restarted; it never takes the caller down.
+call goes to ``_tflm_worker`` over a pipe (:mod:`model_tools._tflm_process`: resource limits,
+data-only replies checked on receipt, never pickle). A crash becomes a result
+(``crashed=True``) and the worker is restarted; it never takes the caller down. A reply that is
+not well-formed raises ``WorkerProtocolError`` (the worker is stopped, nothing is used). The
+runtime's own messages are in ``BuildResult.log`` and ``TflmError.log`` (bounded).
 
 - ``check_model``: can TFLM build and run the model? If not, which operator fails and why.
 - ``measure_arena``: the exact minimum tensor arena (bisection, 16-byte resolution).
@@ -11,17 +14,8 @@ worker is restarted; it never takes the caller down.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
-import os
 import re
-import select
-import signal
-import struct
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,13 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from model_tools._tflm_worker import write_frame
-from model_tools.errors import (
-    Cancelled,
-    InvalidModelError,
-    ModelToolsError,
-    RuntimeUnavailable,
+from model_tools._tflm_process import (
+    MAX_LOG,
+    MAX_REPLY,
+    TflmError,
+    WorkerCrashed,
+    WorkerLimits,
+    WorkerProcess,
+    WorkerProtocolError,
+    tflm_available,
 )
+from model_tools.errors import Cancelled, ModelToolsError
+
+__all__ = ["MAX_LOG", "MAX_REPLY", "ArenaMeasurement", "BuildResult", "TflmError",
+           "TflmProcess", "WorkerCrashed", "WorkerLimits", "WorkerProtocolError",
+           "check_model", "measure_arena", "run_model", "tflm_available"]
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +46,6 @@ ARENA_ALIGN = 16
 MAX_ARENA = 256 * 1024 * 1024
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")
 _FAILED_NODE = re.compile(r"Node (\w+) \(number (\d+)f?\) failed to (prepare|invoke|init)")
-_UNSUPPORTED = re.compile(r"(\w+) not supported|Unsupported|not supported", re.I)
-
-
-def tflm_available() -> bool:
-    """Whether the tflite-micro Python runtime is installed (Linux x86-64 wheels only)."""
-    return importlib.util.find_spec("tflite_micro") is not None
-
-
-class WorkerCrashed(ModelToolsError):
-    """The interpreter process died (e.g. SIGSEGV) while handling a request."""
-
-    def __init__(self, returncode: int | None, log_tail: str) -> None:
-        name = _signal_name(returncode)
-        super().__init__(f"tflite-micro crashed ({name})")
-        self.returncode = returncode
-        self.log_tail = log_tail
-
-
-def _signal_name(code: int | None) -> str:
-    if code is None:
-        return "no answer"
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"{signal.Signals(-code).name}, exit {128 - code}"
-    return f"exit {code}"
 
 
 @dataclass
@@ -83,130 +60,39 @@ class BuildResult:
     outputs: list[dict] = field(default_factory=list)
 
 
-class TflmProcess:
-    """One worker process holding one verified model; restarts itself after a crash."""
-
-    def __init__(self, model: bytes, timeout_s: float = 120.0) -> None:
-        if not tflm_available():
-            raise RuntimeUnavailable("the tflite-micro runtime is not installed",
-                                     "install the tflite-micro package (Linux x86-64)")
-        self.model = bytes(model)
-        self.timeout_s = timeout_s
-        self._proc: subprocess.Popen | None = None
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        self.restarts = 0
-
-    # -- process management -----------------------------------------------------------------
-    def _start(self) -> None:
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "model_tools._tflm_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._log, env=env)
-        reply = self._exchange({"cmd": "load", "model": self.model})
-        if not reply.get("ok"):
-            self.close()
-            if reply.get("exit_code") == 2:
-                raise InvalidModelError(reply["error"].split(": ", 1)[-1], reply.get("hint"))
-            raise ModelToolsError(f"tflite-micro could not load the model: {reply['error']}")
-
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    def _exchange(self, req: dict) -> dict:
-        import pickle
-
-        assert self._proc is not None and self._proc.stdin is not None
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            write_frame(self._proc.stdin, req)
-            (size,) = struct.unpack("<Q", self._read_exact(8, deadline))
-            return pickle.loads(self._read_exact(size, deadline))
-        except (BrokenPipeError, EOFError, TimeoutError, OSError):
-            proc = self._proc
-            with contextlib.suppress(Exception):
-                proc.kill()
-            code = proc.wait(timeout=10)
-            self._proc = None
-            raise WorkerCrashed(code, self.log_since(0)[-2000:]) from None
-
-    def request(self, req: dict) -> dict:
-        if self._proc is None:
-            self._start()
-            if self.restarts:
-                log.debug("tflite-micro worker restarted (%d)", self.restarts)
-        return self._exchange(req)
-
-    def log_since(self, pos: int) -> str:
-        self._log.flush()
-        self._log.seek(pos)
-        text = self._log.read().decode("utf-8", "replace")
-        self._log.seek(0, os.SEEK_END)
-        return text
-
-    def log_pos(self) -> int:
-        self._log.seek(0, os.SEEK_END)
-        return self._log.tell()
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(Exception):
-                write_frame(proc.stdin, {"cmd": "quit"})
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+class TflmProcess(WorkerProcess):
+    """A worker holding one model: build it with an arena size, run batches through it."""
 
     def __enter__(self) -> TflmProcess:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-        self._log.close()
-
-    # -- operations ---------------------------------------------------------------------------
     def build(self, arena: int) -> BuildResult:
         """Build the interpreter with ``arena`` bytes and invoke it once on zeros."""
-        pos = self.log_pos()
+        pos = self._new_log_section()
         try:
             reply = self.request({"cmd": "build", "arena": int(arena)})
         except WorkerCrashed as exc:
             self.restarts += 1
-            text = self.log_since(pos)
+            text = exc.log_tail
             return BuildResult(False, arena, crashed=True, error=str(exc), log=text,
                                failing_op=_failing_op(text))
         text = self.log_since(pos)
-        if reply.get("ok"):
+        if reply["ok"]:
             return BuildResult(True, arena, log=text, inputs=reply["inputs"],
                                outputs=reply["outputs"])
         return BuildResult(False, arena, error=_explain(text, reply["error"]), log=text,
                            failing_op=_failing_op(text))
 
-    def run(self, arena: int, samples: Sequence[Sequence[np.ndarray]]) -> dict:
-        pos = self.log_pos()
-        reply = self.request({"cmd": "run", "arena": int(arena), "x": list(samples)})
-        if not reply.get("ok"):
-            raise ModelToolsError(
-                "tflite-micro could not run the model: "
-                + _explain(self.log_since(pos), reply["error"]))
+    def run(self, arena: int, inputs: Sequence[np.ndarray]) -> dict:
+        """``inputs``: one array per model input, samples along the first axis."""
+        xs = [np.ascontiguousarray(x) for x in inputs]
+        pos = self._new_log_section()
+        reply = self.request({"cmd": "run", "arena": int(arena), "x": xs},
+                             n_samples=len(xs[0]) if xs else 0)
+        if not reply["ok"]:
+            text = self.log_since(pos)
+            raise TflmError("tflite-micro could not run the model: "
+                            + _explain(text, reply["error"]), log=text)
         return reply
 
 
@@ -331,12 +217,13 @@ def run_model(data: bytes, x: np.ndarray | Sequence[np.ndarray], *, arena: int |
         for start in range(0, n, batch):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            samples = [[inp[i] for inp in inputs] for i in range(start, min(n, start + batch))]
-            reply = proc.run(arena, samples)
+            part = [inp[start:start + batch] for inp in inputs]
+            count = len(part[0])
+            reply = proc.run(arena, part)
             for j, y in enumerate(reply["y"]):
                 if len(outs) <= j:
                     outs.append([])
-                outs[j].append(y.reshape((len(samples), *y.shape[2:])) if y.ndim > 1 else y)
+                outs[j].append(y.reshape((count, *y.shape[2:])) if y.ndim > 1 else y)
             if progress:
                 progress(min(start + batch, n) / n, f"TFLM inference {min(start + batch, n)}/{n}")
         return [np.concatenate(o) for o in outs]
