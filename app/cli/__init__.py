@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "app.cli.device_cmds",
     "app.cli.model_cmds",
     "app.cli.provision_cmds",
+    "app.cli.image_cmd",
 )
 
 

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="esp: how to enter the ROM bootloader")
     fl.add_argument("--timeout-scale", type=positive_float, default=1.0,
                     help="multiply every timeout (slow links)")
+    fl.add_argument("--key", metavar="FILE.pem",
+                    help="MCUboot image: check its signature with this key (private or public "
+                         "PEM) before flashing")
+    fl.add_argument("--enter-recovery", action="store_true",
+                    help="MCUboot image: reset the application into MCUboot serial recovery "
+                         "first and flash slot 0 there")
     fl.add_argument("--json", action="store_true",
                     help="one JSON object (one board) or JSON lines (station mode)")
     fl.set_defaults(func=cmd_flash)
@@ -84,8 +90,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _options(args: argparse.Namespace) -> Any:
     from device_drivers.flashing import FlashOptions
 
+    extra: dict[str, Any] = {}
+    if args.key:
+        extra["key"] = args.key
+    if args.enter_recovery:
+        extra["enter_recovery"] = True
     return FlashOptions(dest=args.dest, board=args.board, baudrate=args.baud, reset=args.reset,
-                        timeout_scale=args.timeout_scale)
+                        timeout_scale=args.timeout_scale, extra=extra)
 
 
 def prepare_artifact(path: str, backend: str | None, board_id: str | None,
@@ -148,6 +159,10 @@ def cmd_flash(args: argparse.Namespace) -> int:
     options = _options(args)
     with tempfile.TemporaryDirectory(prefix="tinyops-flash-") as tmp:
         artifact, backend = prepare_artifact(args.artifact, args.backend, args.board, Path(tmp))
+        if (args.key or args.enter_recovery) and artifact.kind != "mcuboot-image":
+            raise InputError(f"--key and --enter-recovery apply to MCUboot images; "
+                             f"{artifact.name} is a {artifact.kind}",
+                             "drop the option, or flash a signed MCUboot image")
         if not station:
             line = _ProgressLine(args.port[0], quiet=args.json)
             try:
