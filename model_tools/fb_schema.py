@@ -1,19 +1,19 @@
-"""The TFLite FlatBuffer schema as data, read from the generated Python schema classes.
+"""The TFLite FlatBuffer schema as data, for the verifier (``verify.py``).
 
-The verifier (``verify.py``) needs, for every table, which vtable slots hold scalars,
-strings, vectors, sub-tables or unions. Rather than keep a hand copy of ``schema.fbs``,
-this module reads it from the ``schema_py_generated`` module that tflite-micro ships (or
-TensorFlow's copy when tflite-micro is absent): the flatc generator writes every accessor
-from a handful of fixed templates, so each one says exactly what its field is.
+For every table: which vtable slots hold scalars, strings, vectors, sub-tables or unions; for
+every enum its values. The table is generated once from the ``schema_py_generated`` module
+that tflite-micro ships (``python -m model_tools.schema.generate_table``) and checked in as
+``model_tools/schema/tflite_schema.json``; nothing parses generated source at run time.
+``generated_module()`` gives the flatc classes themselves (the object API ``verify`` uses).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import inspect
-import re
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 # flatbuffers.number_types.<Name>Flags -> (struct format, size)
@@ -27,6 +27,7 @@ _SCHEMA_MODULES = (
     "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
     "tensorflow.lite.python.schema_py_generated",
 )
+TABLE_PATH = Path(__file__).with_name("schema") / "tflite_schema.json"
 
 
 @dataclass(frozen=True)
@@ -52,66 +53,13 @@ class Schema:
         return self.enums.get(union, {}).get(type_value)
 
 
-_CLASS_RE = re.compile(r"^class (\w+)\(object\):\n(.*?)(?=^\S)", re.M | re.S)
-_METHOD_RE = re.compile(r"^    def (\w+)\(self(, j)?\):\n(.*?)(?=^    \S|\Z)", re.M | re.S)
-_OFFSET_RE = re.compile(r"self\._tab\.Offset\((\d+)\)")
-_FLAGS_RE = re.compile(r"flatbuffers\.number_types\.(\w+)Flags")
-_OBJ_RE = re.compile(r"obj = (\w+)\(\)")
-_ENUM_MEMBER_RE = re.compile(r"^    (\w+) = (-?\d+)\s*$", re.M)
-_CREATOR_RE = re.compile(r"= (\w+)Creator\(self\.\w+Type, \w+\.(\w+)\(\)\)")
-_SKIP_SUFFIXES = ("Length", "AsNumpy", "IsNone", "NestedRoot")
-
-
-def _classify(name: str, with_index: bool, body: str, unions: dict[str, str]) -> Field | None:
-    m = _OFFSET_RE.search(body)
-    if not m or name.endswith(_SKIP_SUFFIXES):
-        return None
-    voff = int(m.group(1))
-    flags = _FLAGS_RE.findall(body.replace("UOffsetTFlags", ""))
-    obj = _OBJ_RE.search(body)
-    if "self._tab.Union(" in body:
-        return Field(name, voff, "union", ref=unions.get(name))
-    if "self._tab.Vector(o)" in body and with_index:
-        if "self._tab.Indirect(x)" in body and obj:
-            return Field(name, voff, "vector_table", ref=obj.group(1))
-        if "self._tab.String(" in body:
-            return Field(name, voff, "vector_string")
-        if flags:
-            return Field(name, voff, "vector_scalar", scalar=flags[0])
-        raise ValueError(f"unrecognised vector accessor {name}")
-    if "self._tab.String(o + self._tab.Pos)" in body:
-        return Field(name, voff, "string")
-    if "self._tab.Indirect(o + self._tab.Pos)" in body and obj:
-        return Field(name, voff, "table", ref=obj.group(1))
-    if "self._tab.Get(" in body and flags and "o + self._tab.Pos" in body:
-        return Field(name, voff, "scalar", scalar=flags[0])
-    raise ValueError(f"unrecognised accessor {name}")
-
-
-def schema_from_module(module: ModuleType) -> Schema:
-    source = inspect.getsource(module) + "\nEND\n"
-    classes = {m.group(1): m.group(2) for m in _CLASS_RE.finditer(source)}
-    schema = Schema(module=module.__name__)
-    # Union value accessors (method name -> union enum), from the object API's unpackers.
-    unions = {method: enum for enum, method in _CREATOR_RE.findall(source)}
-    for cname, body in classes.items():
-        if "self._tab" not in body:
-            members = _ENUM_MEMBER_RE.findall(body)
-            if members:
-                schema.enums[cname] = {int(v): k for k, v in members}
-            continue
-        if cname.endswith("T") and cname[:-1] in classes:
-            continue
-        fields = []
-        seen: set[int] = set()
-        for mm in _METHOD_RE.finditer(body + "\nEND"):
-            f = _classify(mm.group(1), bool(mm.group(2)), mm.group(3), unions)
-            if f is not None and f.voffset not in seen:
-                seen.add(f.voffset)
-                fields.append(f)
-        schema.tables[cname] = sorted(fields, key=lambda f: f.voffset)
-    if "Model" not in schema.tables or "BuiltinOptions" not in schema.enums:
-        raise ValueError(f"{module.__name__} does not look like the TFLite schema")
+def schema_from_table(table: dict) -> Schema:
+    """A ``Schema`` from the generated table's JSON (see ``schema/generate_table.py``)."""
+    schema = Schema(module=str(table.get("source", "")))
+    for name, rows in table["tables"].items():
+        schema.tables[name] = [Field(n, int(v), k, s, r) for n, v, k, s, r in rows]
+    for name, members in table["enums"].items():
+        schema.enums[name] = {int(v): k for v, k in members.items()}
     return schema
 
 
@@ -128,4 +76,6 @@ def generated_module() -> ModuleType:
 
 @functools.lru_cache(maxsize=1)
 def tflite_schema() -> Schema:
-    return schema_from_module(generated_module())
+    """The checked-in table (``model_tools/schema/tflite_schema.json``): no parsing of
+    generated source at run time."""
+    return schema_from_table(json.loads(TABLE_PATH.read_text(encoding="utf-8")))
