@@ -176,6 +176,18 @@ def validate(session: Any, x: np.ndarray, reference: Reference | np.ndarray, *,
     return result
 
 
+def failure_of(exc: BaseException) -> tuple[str, str]:
+    """``(outcome, error text)`` of a validation that raised ``exc``, whatever raised it: the
+    host reference is the caller's code (model_tools' TFLM run has its own error classes)."""
+    from device_drivers.errors import Cancelled
+
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if not isinstance(text, str):
+        text = str(text)
+    cancelled = isinstance(exc, Cancelled) or type(exc).__name__ == "Cancelled"
+    return ("cancelled" if cancelled else "failed"), text
+
+
 def record_validation(result: ValidationResult | None, *, port: str, artifact: str,
                       artifact_sha256: str | None, artifact_size: int | None,
                       usb_serial: str | None = None, error: str | None = None,
@@ -206,8 +218,8 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
                    cancel: CancelToken | None = None, limit: int | None = None,
                    atol: float = 0.0, record: bool = True,
                    timeout_s: float = 5.0) -> ValidationResult:
-    """Open ``port``, validate, and write the provisioning record (also on failure)."""
-    from device_drivers.errors import Cancelled, TinyOpsError
+    """Open ``port``, validate, and write the provisioning record (also on failure: any
+    exception, from the link or from the host reference, is recorded and raised again)."""
     from device_drivers.flashing.probe import usb_serial_for
     from device_drivers.link.session import DeviceSession
 
@@ -217,12 +229,13 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
         with DeviceSession.open(port, timeout_s=timeout_s) as dev:
             result = validate(dev, x, reference, labels=labels, model_sha256=model_sha256,
                               progress=progress, cancel=cancel, limit=limit, atol=atol)
-    except TinyOpsError as exc:
+    except Exception as exc:
         if record:
+            outcome, text = failure_of(exc)
             record_validation(None, port=port, artifact=artifact, artifact_sha256=model_sha256,
                               artifact_size=artifact_size, usb_serial=serial_no,
-                              error=exc.message, duration_s=time.monotonic() - started,
-                              outcome="cancelled" if isinstance(exc, Cancelled) else "failed")
+                              error=text, duration_s=time.monotonic() - started,
+                              outcome=outcome)
         raise
     if record:
         rid = record_validation(result, port=port, artifact=artifact,

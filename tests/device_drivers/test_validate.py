@@ -130,3 +130,19 @@ def test_quantize_rounds_and_clips_like_firmware() -> None:
     spec = rt.TensorSpec(dtype="int8", shape=[1, 4], scale=0.5, zero_point=-3)
     x = np.array([[0.0, 0.74, 1000.0, -1000.0]], np.float32)
     assert quantize(x, spec).tolist() == [[-3, -2, 127, -128]]
+
+
+def test_a_failing_host_reference_still_writes_the_record(board: VirtualBoard) -> None:
+    from model_tools.errors import ModelToolsError
+    from model_tools.tflm import run_model
+
+    def broken_reference(raw: np.ndarray) -> np.ndarray:  # the model's input is 128x3
+        return run_model(MODEL, raw.reshape(len(raw), -1)[:, :5])[0]
+
+    with pytest.raises(ModelToolsError, match="could not run the model") as err:
+        run_validation(board.port, DATA["x"][:4], broken_reference, artifact="m.tflite",
+                       model_sha256=MODEL_SHA, artifact_size=len(MODEL))
+    recs = RecordStore().list(operation="validate")
+    assert len(recs) == 1
+    assert (recs[0].result, recs[0].verify) == ("failed", "not run")
+    assert recs[0].error == err.value.message and recs[0].artifact_sha256 == MODEL_SHA

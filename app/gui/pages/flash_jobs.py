@@ -10,6 +10,7 @@ the job waits (``wait_port``) until the window's reader has closed it.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def validate_job(model_path: str, data_path: str, port: str, *, session: Any = N
                  limit: int | None = 200, usb_serial: str | None = None,
                  progress: Any = None, cancel: Any = None) -> dict[str, Any]:
     """Send samples through the board's runtime and compare with the host's TFLM run."""
-    from device_drivers.validate import record_validation, run_validation, validate
+    from device_drivers.validate import failure_of, record_validation, run_validation, validate
     from model_tools.data import load_dataset
     from model_tools.tflm import run_model
 
@@ -131,14 +132,15 @@ def validate_job(model_path: str, data_path: str, port: str, *, session: Any = N
                                 model_sha256=sha, artifact_size=len(model), labels=data.y,
                                 progress=progress, cancel=cancel, limit=limit)
     else:
+        started = time.monotonic()
         try:
             result = validate(session, data.x, reference, labels=data.y, model_sha256=sha,
                               progress=progress, cancel=cancel, limit=limit)
-        except TinyOpsError as exc:
+        except Exception as exc:  # the host reference raises model_tools' errors too
+            outcome, text = failure_of(exc)
             record_validation(None, port=port, artifact=model_file.name, artifact_sha256=sha,
-                              artifact_size=len(model), usb_serial=usb_serial,
-                              error=exc.message,
-                              outcome="cancelled" if isinstance(exc, Cancelled) else None)
+                              artifact_size=len(model), usb_serial=usb_serial, error=text,
+                              duration_s=time.monotonic() - started, outcome=outcome)
             raise
         record_validation(result, port=port, artifact=model_file.name, artifact_sha256=sha,
                           artifact_size=len(model), usb_serial=usb_serial)
