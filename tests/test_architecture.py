@@ -1,4 +1,9 @@
-"""The layering rules of ARCHITECTURE.md, checked on every run."""
+"""The layering rules, checked on every run.
+
+They are written down in ``README.md`` (section "Layout") and enforced by the import-linter
+contracts in ``pyproject.toml`` (``[tool.importlinter]``); the last test keeps this reference
+true.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +66,12 @@ def test_blocker_really_blocks_qt() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode != 0 and "Qt is blocked" in result.stderr
+
+
+def test_the_documents_this_module_points_to_exist() -> None:
+    import re
+
+    named = re.findall(r"``([\w./-]+\.(?:md|toml))``", __doc__ or "")
+    assert named == ["README.md", "pyproject.toml"]
+    assert "## Layout" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "[tool.importlinter]" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
