@@ -82,6 +82,7 @@ class TelemetryParser:
         self.forced = fmt is not None
         self.max_line = max(16, int(max_line))
         self.internal_errors = 0
+        self._error_counts: dict[str, int] = {}
         self._now = clock
         self._sink = Collector(max_points, max_channels, max_lines)
         self._clock = DeviceClock()
@@ -106,6 +107,23 @@ class TelemetryParser:
         """How often the device's ``"t"`` went backwards (reset or counter wrap)."""
         return self._clock.resets
 
+    @property
+    def internal_error_counts(self) -> dict[str, int]:
+        """Internal errors (parser bugs caught so the reader thread lives) per exception class,
+        e.g. ``{"ValueError": 3}``; ``internal_errors`` is their sum. Each class is logged
+        with its traceback the first time it occurs, then only counted."""
+        return dict(self._error_counts)
+
+    def _internal_error(self, exc: Exception, where: str) -> None:
+        name = type(exc).__qualname__
+        if type(exc).__module__ not in ("builtins", __name__):
+            name = f"{type(exc).__module__}.{name}"
+        self.internal_errors += 1
+        count = self._error_counts[name] = self._error_counts.get(name, 0) + 1
+        if count == 1:
+            log.error("telemetry parser: %s in %s, data dropped (further %s errors are only "
+                      "counted: internal_error_counts)", name, where, name, exc_info=exc)
+
     def buffered(self) -> dict[str, int]:
         """Sizes of what is held until the next drain (for monitoring and tests)."""
         return {
@@ -125,20 +143,17 @@ class TelemetryParser:
             for pos in range(0, len(data), _SLICE):
                 self._feed(data[pos : pos + _SLICE] if len(data) > _SLICE else data, t)
                 self._sink.enforce_bounds()
-        except Exception:  # a parser bug must not kill the port's reader thread
-            self.internal_errors += 1
+        except Exception as exc:  # a parser bug must not kill the port's reader thread
             self._sink.dropped += 1
             self._pending, self._skipping = b"", True  # resynchronise at the next newline
-            if self.internal_errors == 1:
-                log.exception("telemetry parser failed on a chunk; data dropped")
+            self._internal_error(exc, "feed")
 
     def drain(self) -> TelemetryBatch:
         """Everything parsed since the previous drain."""
         try:
             return self._sink.drain(self.format)
-        except Exception:
-            self.internal_errors += 1
-            log.exception("telemetry drain failed")
+        except Exception as exc:
+            self._internal_error(exc, "drain")
             return TelemetryBatch(format=self.format)
 
     # ---- framing -------------------------------------------------------------------------
