@@ -23,8 +23,25 @@ from model_tools.verify import OperatorInfo, SubgraphInfo, TensorInfo, TfliteMod
 
 Progress = Callable[[float, str], None]
 TIGHT_RATIO = 0.8  # above 80 % of what is left for the model: "tight"
-ARENA_NOTE = ("measured with tflite-micro on this 64-bit host; a 32-bit MCU needs a little "
-              "less (smaller pointers in TFLM's bookkeeping)")
+# The one arena figure (``arena_bytes``) that analyze, the quantize report, the model card,
+# the export header and the fit verdict all show. Defined here, once:
+ARENA_DEFINITION = (
+    "TFLM's minimum tensor arena: the smallest size, a multiple of 16 bytes, with which "
+    "tflite-micro builds the model and invokes it once (bisection in a child process on this "
+    "64-bit host). No margin is added: a 32-bit MCU needs a little less (smaller pointers in "
+    "TFLM's bookkeeping), and the runtime's own RAM is the board's runtime reserve, counted "
+    "separately in the fit verdict.")
+ESTIMATE_DEFINITION = ("static estimate (tflite-micro unavailable or unable to build the model): "
+                       "live activations at their peak plus TFLM's bookkeeping")
+
+
+def arena_figure(nbytes: int, method: str) -> dict[str, Any]:
+    """``arena_bytes`` / ``arena_method`` / ``arena_note`` as every report carries them.
+    ``method`` is ``measured`` (TFLM's minimum, see ``ARENA_DEFINITION``) or ``estimate``."""
+    if method not in ("measured", "estimate"):
+        raise ValueError(f"unknown arena method {method!r}")
+    return {"arena_bytes": int(nbytes), "arena_method": method,
+            "arena_note": ARENA_DEFINITION if method == "measured" else ESTIMATE_DEFINITION}
 _MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL",
             "CONV_3D"}
 
@@ -231,10 +248,7 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
         "tflm_compatible": None if not tflm_available() else tflm_error is None,
         "tflm_error": tflm_error,
         "failing_op": failing,
-        "arena_bytes": arena if arena is not None else estimate,
-        "arena_method": arena_method,
-        "arena_note": ARENA_NOTE if arena_method == "measured" else
-        "static estimate: live activations at peak plus TFLM bookkeeping",
+        **arena_figure(arena if arena is not None else estimate, arena_method),
         "seconds": round(time.perf_counter() - t0, 3),
     })
     if board is not None:

@@ -83,9 +83,12 @@ def _header(name: str, data: bytes, digest: str, card: dict[str, Any] | None,
                 lines.append(f"#define {up}_{side.upper()}_SCALE {float(spec['scale']):.9g}f")
                 lines.append(f"#define {up}_{side.upper()}_ZERO_POINT {int(spec['zero_point'])}")
         if card.get("arena_bytes"):
-            lines.append(f"// Minimum tensor arena measured on the host: {card['arena_bytes']} "
-                         "bytes; keep a margin on the device.")
-            lines.append(f"#define {up}_ARENA_MIN {int(card['arena_bytes'])}u")
+            measured = card.get("arena_method", "measured") == "measured"
+            what = "TFLM's minimum tensor arena" if measured else "estimated tensor arena"
+            lines.append(f"// {what}: {int(card['arena_bytes'])} bytes, no margin added "
+                         "(model_tools.analyze.ARENA_DEFINITION).")
+            lines.append(f"#define {up}_ARENA_{'MIN' if measured else 'ESTIMATE'} "
+                         f"{int(card['arena_bytes'])}u")
         if card.get("labels"):
             lines.append(f"#define {up}_NUM_LABELS {len(card['labels'])}")
     lines += ["", "#ifdef __cplusplus", 'extern "C" {', "#endif", "",

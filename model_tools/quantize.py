@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model_tools.analyze import analyze_tflite
+from model_tools.analyze import analyze_tflite, arena_figure
 from model_tools.card import write_card
 from model_tools.convert import MODES, convert, predict_float
 from model_tools.data import Dataset, load_dataset
@@ -38,7 +38,7 @@ class QuantizeReport:
     agreement: float | None  # top-1 agreement float vs quantized
     per_class: dict[str, dict[str, Any]] | None
     output_rmse: float | None
-    arena_bytes: int | None
+    arena_bytes: int | None  # model_tools.analyze.ARENA_DEFINITION (TFLM's minimum, no margin)
     arena_method: str
     ops: list[dict[str, Any]]
     tflm_compatible: bool | None
@@ -156,7 +156,7 @@ def quantize(model: str | Path | LoadedModel, calib: str | Path | Dataset, *,
         "model": out_path.name, "sha256": report.sha256, "size": report.quantized_size,
         "mode": mode, "labels": label_names,
         "input": report.input, "output": report.output_tensor,
-        "arena_bytes": report.arena_bytes, "arena_method": report.arena_method,
+        **arena_figure(analysis["arena_bytes"], analysis["arena_method"]),
         "source": {"file": loaded.path.name, "kind": loaded.kind, "sha256": loaded.sha256,
                    "float_tflite_size": report.float_size},
         "calibration": {"file": Path(cal.source).name, "sha256": cal.sha256,
