@@ -19,12 +19,14 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from device_drivers.errors import InputError
 from device_drivers.virtual.announce import Announcer
+from device_drivers.virtual.enum_group import EnumGroup
 from device_drivers.virtual.faults import FaultConfig, FaultInjector, Pacer
 from device_drivers.virtual.flash import FlashStore
 from device_drivers.virtual.fs_group import FsGroup
@@ -32,24 +34,24 @@ from device_drivers.virtual.images import ImageGroup
 from device_drivers.virtual.limits import BoardLimits, resolve_board
 from device_drivers.virtual.link import Link, LinkCounters, PtyLink, TcpLink
 from device_drivers.virtual.model import ModelError, ModelRunner
-from device_drivers.virtual.os_group import BUF_COUNT, BUF_SIZE, OsGroup
+from device_drivers.virtual.os_group import OsGroup
+from device_drivers.virtual.profiles import Profile, get_profile
 from device_drivers.virtual.runtime_group import (
     DEFAULT_PATH,
     Runtime,
     default_model_files,
     read_labels,
 )
-from device_drivers.virtual.smp_server import Dispatcher, Fail, RxFramer, encode_frame
+from device_drivers.virtual.serve import LinkServer
+from device_drivers.virtual.smp_server import Dispatcher, Fail
 
 log = logging.getLogger(__name__)
 
 FIRMWARE_VERSION = "1.0.0"
-REPLY_TIMEOUT_S = 5.0
-"""How long a reply may wait for the host to read before it is dropped."""
 REPLUG_DELAY_S = 0.2
 
 
-class VirtualBoard:
+class VirtualBoard(LinkServer):
     """A virtual board; ``start()`` it (or use it as a context manager) and talk SMP to
     ``.port``. Counters of the link are in ``.counters`` (``bytes_rx``, ``frames_ok``,
     ``frames_bad``, ``frames_dropped``, ...)."""
@@ -58,7 +60,9 @@ class VirtualBoard:
                  faults: FaultConfig | None = None, tcp_port: int | None = None,
                  model: str | os.PathLike[str] | None = None, *,
                  limits: BoardLimits | None = None, default_model: bool = True,
-                 seed: int = 0) -> None:
+                 seed: int = 0, profile: str | Profile | None = None) -> None:
+        self.profile = get_profile(profile)
+        """The SMP server configuration imitated (profiles.py; None: ``DEFAULT_PROFILE``)."""
         self.limits = limits or resolve_board(board)
         self.board_id = self.limits.id
         self.faults = faults or FaultConfig()
@@ -80,6 +84,8 @@ class VirtualBoard:
         self._link: Link | None = None
         self._link_bytes = 0
         self._announcer = Announcer()
+        self.log: deque[str] = deque(maxlen=2000)
+        """The board's own log lines (``<wrn> uart_mcumgr: ...``), like a firmware's."""
         self.flash: FlashStore | None = None
         self.runner: ModelRunner | None = None
         self.runtime: Runtime | None = None
@@ -130,7 +136,8 @@ class VirtualBoard:
         self.runner.warm_up(count=2 if will_run else 1)
         try:
             self.runtime = Runtime(self.limits, self.flash, self.runner,
-                                   smp_buffers=BUF_SIZE * BUF_COUNT, seed=self._seed)
+                                   smp_buffers=self.profile.buf_size * self.profile.buf_count,
+                                   seed=self._seed)
             self.images = ImageGroup(self.flash, self.limits.slot_size, FIRMWARE_VERSION,
                                      self.limits.id)
             self.dispatcher = self._build_dispatcher()
@@ -182,17 +189,24 @@ class VirtualBoard:
 
     def announcement(self) -> dict[str, Any]:
         return {"port": self.port, "board": self.board_id, "pid": os.getpid(),
-                "started": self.started_at, "virtual": True}
+                "started": self.started_at, "virtual": True, "profile": self.profile.name}
+
+    def log_text(self) -> str:
+        """The board's log so far, one line each (as ``Firmware.log_text()``)."""
+        return "\n".join(self.log)
 
     # ---- setup -------------------------------------------------------------------------
     def _build_dispatcher(self) -> Dispatcher:
         d = Dispatcher()
         assert self.runtime is not None and self.flash is not None
         OsGroup(self.limits.id, self.limits.mcu, self.images.running_version,
-                self.runtime.uptime_ms, self._reboot, self._stat_groups).register(d)
+                self.runtime.uptime_ms, self._reboot, self._stat_groups,
+                buf_size=self.profile.buf_size, buf_count=self.profile.buf_count).register(d)
         self.images.register(d)
-        FsGroup(self.flash, BUF_SIZE).register(d)
+        FsGroup(self.flash, self.profile.buf_size, self.profile.offset_error_len).register(d)
         self.runtime.register(d)
+        d.names.update({1: "img mgmt", 64: "tinyops runtime"})
+        EnumGroup(d).register(d)
         return d
 
     def _provision(self) -> None:
@@ -271,76 +285,6 @@ class VirtualBoard:
         self._banner()
 
     # ---- threads -----------------------------------------------------------------------
-    def _mutate(self, line: bytes) -> bytes:
-        out, changed = self._injector.corrupt_line(line)
-        if changed:
-            self.counters.lines_corrupted += 1
-        return out
-
-    def _serve(self) -> None:
-        framer = RxFramer(BUF_SIZE, self._mutate)
-        while not self._stop.is_set():
-            try:
-                self._serve_once(framer)
-            except Exception:  # never let the link thread die: log, drop the partial frame
-                log.exception("virtual board: error while serving the link")
-                framer.reset()
-                self._stop.wait(0.05)
-
-    def _serve_once(self, framer: RxFramer) -> None:
-        budget = self.faults.disconnect_after
-        link = self._link
-        if link is None:
-            self._stop.wait(0.05)
-            return
-        data = link.poll(0.05)
-        if data is None:  # the TCP host went away
-            framer.reset()
-            self._link_bytes = 0
-            return
-        if not data:
-            return
-        cut = budget is not None and self._link_bytes + len(data) >= budget
-        if cut:
-            data = data[: max(0, budget - self._link_bytes)]
-        self._link_bytes += len(data)
-        self.counters.bytes_rx += len(data)
-        self._rx_pacer.wait(len(data), self._stop)
-        for event in framer.feed(data):
-            self._on_event(event)
-        if cut:  # the disconnect-after fault: the host sees an unplug
-            self._unplug()
-            framer.reset()
-
-    def _on_event(self, event: Any) -> None:
-        if event.kind == "text":
-            self.counters.text_lines_rx += 1
-            return
-        if event.kind == "bad":
-            self.counters.frames_bad += 1
-            log.debug("malformed frame: %s", event.reason)
-            return
-        if self._injector.drop_frame():
-            self.counters.frames_dropped += 1
-            return
-        self.counters.frames_ok += 1
-        started = time.monotonic()
-        try:
-            reply, after = self.dispatcher.handle(event.data)
-        except Exception:  # the dispatcher already answers handler bugs; this is a backstop
-            log.exception("request failed")
-            return
-        if self.runtime is not None:
-            self.runtime.busy.add(time.monotonic() - started)
-        if reply is None:
-            return
-        if self.faults.delay_ms:
-            self._stop.wait(self.faults.delay_ms / 1000.0)
-        if not self._send(encode_frame(reply), REPLY_TIMEOUT_S):
-            self.counters.replies_lost += 1
-        if after is not None:
-            after()
-
     def _unplug(self) -> None:
         """The disconnect-after fault: pull the cable, then (pty) plug a new one in."""
         self.counters.disconnects += 1

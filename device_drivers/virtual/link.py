@@ -30,6 +30,8 @@ class LinkCounters:
     frames_ok: int = 0
     frames_bad: int = 0
     frames_dropped: int = 0
+    lines_dropped: int = 0
+    """Console lines the receive pool dropped (no buffer free, or longer than a buffer)."""
     lines_corrupted: int = 0
     text_lines_rx: int = 0
     replies_lost: int = 0

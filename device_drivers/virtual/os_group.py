@@ -14,7 +14,7 @@ from smp import statistics_management as stm
 from device_drivers.virtual.smp_server import Dispatcher, Fail
 
 BUF_SIZE = 4096
-"""``CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE``: the largest decoded SMP frame accepted."""
+"""The ``lenient`` profile's buffer size (profiles.py holds every profile's)."""
 BUF_COUNT = 4
 
 _APP_INFO_ORDER = "snrvbmpio"
@@ -25,7 +25,10 @@ class OsGroup:
 
     def __init__(self, board_id: str, mcu: str, version: Callable[[], str],
                  uptime_ms: Callable[[], int], reset: Callable[[], None],
-                 stats: Callable[[], dict[str, dict[str, int]]]) -> None:
+                 stats: Callable[[], dict[str, dict[str, int]]], *,
+                 buf_size: int = BUF_SIZE, buf_count: int = BUF_COUNT) -> None:
+        self.buf_size = buf_size
+        self.buf_count = buf_count
         self.board_id = board_id
         self.mcu = mcu
         self._version = version
@@ -39,6 +42,7 @@ class OsGroup:
     def register(self, d: Dispatcher) -> None:
         d.error_classes[0] = osm.OSManagementErrorV2
         d.error_classes[2] = stm.StatisticsManagementErrorV2
+        d.names.update({0: "os mgmt", 2: "stat mgmt"})
         d.add(osm.EchoWriteRequest, lambda r: osm.EchoWriteResponse(r=r.d))
         d.add(osm.ResetWriteRequest, self.reset)
         d.add(osm.TaskStatisticsReadRequest, self.task_stats)
@@ -46,7 +50,8 @@ class OsGroup:
         d.add(osm.DateTimeReadRequest, self.datetime_read)
         d.add(osm.DateTimeWriteRequest, self.datetime_write)
         d.add(osm.MCUMgrParametersReadRequest,
-              lambda _r: osm.MCUMgrParametersReadResponse(buf_size=BUF_SIZE, buf_count=BUF_COUNT))
+              lambda _r: osm.MCUMgrParametersReadResponse(buf_size=self.buf_size,
+                                                          buf_count=self.buf_count))
         d.add(osm.OSApplicationInfoReadRequest, self.app_info)
         d.add(osm.BootloaderInformationReadRequest, self.bootloader_info)
         d.add(stm.ListOfGroupsRequest,
@@ -71,10 +76,11 @@ class OsGroup:
             for name, (prio, tid, use, size, share) in tasks.items()})
 
     def memory_pools(self, _req: Any) -> osm.MemoryPoolStatisticsReadResponse:
-        busy = min(BUF_COUNT, 1 + (self._uptime_ms() // 997) % 2)
+        count = self.buf_count
+        busy = min(count, 1 + (self._uptime_ms() // 997) % 2)
         return osm.MemoryPoolStatisticsReadResponse(
-            smp_buf={"blksize": BUF_SIZE, "nblks": BUF_COUNT, "nfree": BUF_COUNT - busy,
-                     "min": BUF_COUNT - 2})
+            smp_buf={"blksize": self.buf_size, "nblks": count, "nfree": count - busy,
+                     "min": max(0, count - 2)})
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(time.time() + self._clock_offset)
@@ -118,5 +124,5 @@ class OsGroup:
     def group_data(self, req: stm.GroupDataRequest) -> stm.GroupDataResponse:
         groups = self._stats()
         if req.name not in groups:
-            raise Fail(stm.STAT_MGMT_ERR.ERR_INVALID_GROUP, 2)
+            raise Fail(stm.STAT_MGMT_ERR.ERR_INVALID_STAT_NAME, 2)  # what Zephyr 4.4 answers
         return stm.GroupDataResponse(name=req.name, fields=groups[req.name])

@@ -109,7 +109,8 @@ def _upload_rate(board: VirtualBoard, faults: FaultConfig, size: int) -> float:
         start = time.monotonic()
         c.upload_file(data, "/lfs/rate.bin")
         rate = size / (time.monotonic() - start)
-        assert c.request(fsreq.FileHashChecksum(name="/lfs/rate.bin")).output == sha(data)
+        digest = c.request(fsreq.FileHashChecksum(name="/lfs/rate.bin", type="sha256"))
+        assert digest.output == sha(data)
     return rate
 
 

@@ -22,7 +22,7 @@ from smpclient.requests import statistics_management as statreq
 from test_virtual_support import Client, sha
 
 from device_drivers.virtual.board import VirtualBoard
-from device_drivers.virtual.os_group import BUF_SIZE
+from device_drivers.virtual.limits import BoardLimits
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,11 @@ def client(board: VirtualBoard):
         yield c
 
 
-def test_echo_params_and_app_info(client: Client) -> None:
+def test_echo_params_and_app_info(board: VirtualBoard, client: Client) -> None:
     assert client.request(osreq.EchoWrite(d="hello board")).r == "hello board"
     params = client.request(osreq.MCUMgrParametersRead())
-    assert params.buf_size == BUF_SIZE and params.buf_count >= 1
+    assert (params.buf_size, params.buf_count) == (board.profile.buf_size,
+                                                   board.profile.buf_count)
     # smpclient sized its frames from the board's buf_size
     assert client.transport.max_unencoded_size == params.buf_size - 4
     info = client.request(osreq.OSApplicationInfoRead(format="snri"))
@@ -52,14 +53,14 @@ def test_task_memory_and_statistics_groups(board: VirtualBoard, client: Client) 
     tasks = client.request(osreq.TaskStatisticsRead()).tasks
     assert "idle" in tasks and all(t.stksiz >= t.stkuse for t in tasks.values())
     pools = client.request(osreq.MemoryPoolStatisticsRead()).model_dump()
-    assert pools["smp_buf"]["blksize"] == BUF_SIZE
+    assert pools["smp_buf"]["blksize"] == board.profile.buf_size
     groups = client.request(statreq.ListOfGroups()).stat_list
     assert "smp" in groups
     before = board.frames_ok
     data = client.request(statreq.GroupData(name="smp"))
     assert data.fields["frames_ok"] >= before  # counted before this request was answered
     err = client.request(statreq.GroupData(name="nope"))
-    assert err.err.rc == 2  # STAT_MGMT_ERR.ERR_INVALID_GROUP
+    assert err.err.rc == 3  # STAT_MGMT_ERR.ERR_INVALID_STAT_NAME: what Zephyr 4.4 answers
 
 
 class _UnknownGroup(smpmsg.ReadRequest):
@@ -99,7 +100,8 @@ def test_file_upload_hash_download_status(client: Client) -> None:
     crc = client.request(fsreq.FileHashChecksum(name="/lfs/data/blob.bin", type="crc32"))
     assert crc.output == zlib.crc32(data)
     part = client.request(fsreq.FileHashChecksum(name="/lfs/data/blob.bin", off=100, len=50))
-    assert part.output == sha(data[100:150])
+    assert part.type == "crc32" and part.output == zlib.crc32(data[100:150])  # Zephyr's default
+    assert part.off == 100 and part.len == 50
     assert client.request(fsreq.FileStatus(name="/lfs/data/blob.bin")).len == len(data)
     assert client.download_file("/lfs/data/blob.bin") == data
     types = client.request(fsreq.SupportedFileHashChecksumTypes()).types
@@ -132,9 +134,27 @@ def test_missing_file_and_full_storage(board: VirtualBoard, client: Client) -> N
         fsm.FS_MGMT_ERR.FILE_NOT_FOUND
     assert client.request(fsreq.FileDownload(name="/lfs/none", off=0)).err.rc == \
         fsm.FS_MGMT_ERR.FILE_NOT_FOUND
+    # like Zephyr, a declared len is not checked up front: the write that does not fit fails
     too_big = board.limits.storage_size + 1
-    err = client.request(fsreq.FileUpload(name="/lfs/big.bin", off=0, data=b"x", len=too_big))
-    assert err.err.rc == fsm.FS_MGMT_ERR.FILE_WRITE_FAILED
+    first = client.request(fsreq.FileUpload(name="/lfs/big.bin", off=0, data=b"x", len=too_big))
+    assert first.off == 1
+
+
+def test_full_storage_fails_the_write_that_does_not_fit() -> None:
+    limits = BoardLimits(id="tiny", name="tiny", mcu="x", flash=264 * 1024, ram=128 * 1024,
+                         flash_reserve=256 * 1024, ram_reserve=64 * 1024)
+    with VirtualBoard(limits=limits, default_model=False) as vb, Client(vb.port) as c:
+        chunk = os.urandom(2000)
+        off, answers = 0, []
+        while off < 20_000:
+            reply = c.request(fsreq.FileUpload(name="/lfs/fill.bin", off=off, data=chunk,
+                                               len=20_000 if off == 0 else None))
+            if not hasattr(reply, "off"):
+                answers.append(reply.err.rc)
+                break
+            off = reply.off
+        assert answers == [fsm.FS_MGMT_ERR.FILE_WRITE_FAILED]
+        assert 0 < off <= limits.storage_size
 
 
 def mcuboot_image(version: tuple[int, int, int], body: bytes) -> tuple[bytes, bytes]:
