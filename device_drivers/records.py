@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from device_drivers import paths
+from device_drivers import paths, settings
 from device_drivers.errors import InputError, TinyOpsError
 
 log = logging.getLogger(__name__)
@@ -98,17 +98,15 @@ def db_path() -> Path:
 
 
 def current_operator() -> str:
-    """The operator name: ``$TINYOPS_OPERATOR``, else the ``operator`` setting, else the login."""
-    name = os.environ.get(OPERATOR_ENV)
+    """The operator name: ``$TINYOPS_OPERATOR`` (the CLI's ``--operator`` sets it), else the
+    one stored in the station settings (``device_drivers.settings``, which the GUI writes),
+    else the login."""
+    name = os.environ.get(OPERATOR_ENV, "").strip()
     if name:
         return name
-    settings = paths.config_dir() / "settings.json"
-    try:
-        value = json.loads(settings.read_text(encoding="utf-8")).get("operator")
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    except (OSError, ValueError, AttributeError):
-        pass
+    stored = settings.stored_operator()
+    if stored:
+        return stored
     try:
         return getpass.getuser()
     except Exception:

@@ -10,10 +10,12 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from app.logging_setup import setup_logging
+from device_drivers.records import OPERATOR_ENV
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="TinyML device management: boards, models, flashing, live plots.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--operator", metavar="NAME",
+                        help="operator name for this command's records (default: "
+                             "$TINYOPS_OPERATOR, else the name set in the app, else the login)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -80,6 +85,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
     as_json = bool(getattr(args, "json", False))
+    if getattr(args, "operator", None):
+        saved = os.environ.get(OPERATOR_ENV)
+        os.environ[OPERATOR_ENV] = args.operator
+        try:
+            return _run(args, as_json)
+        finally:
+            if saved is None:
+                os.environ.pop(OPERATOR_ENV, None)
+            else:
+                os.environ[OPERATOR_ENV] = saved
+    return _run(args, as_json)
+
+
+def _run(args: argparse.Namespace, as_json: bool) -> int:
     try:
         result = args.func(args)
     except KeyboardInterrupt:

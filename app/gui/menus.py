@@ -31,6 +31,7 @@ def build_menus(win: Any) -> None:
     _action(win, f, "Record telemetry…", "Ctrl+R", win.live._record_clicked)
     _action(win, f, "Replay recording…", "Ctrl+Shift+R", win._replay)
     _action(win, f, "Export dashboard as PNG…", "Ctrl+E", win.live._export_clicked)
+    _action(win, f, "Operator name…", None, lambda: ask_operator(win))
     f.addSeparator()
     _action(win, f, "Quit", QKeySequence.StandardKey.Quit, win.close)
     d = bar.addMenu("&Device")
@@ -52,3 +53,17 @@ def show_shortcuts(win: Any) -> None:
     rows = [f"{a.text().replace('&', '')}: {a.shortcut().toString()}" for a in win.actions()
             if not a.shortcut().isEmpty()]
     win.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
+
+
+def ask_operator(win: Any) -> str | None:
+    """Ask for the operator name written into every provisioning record (GUI and CLI)."""
+    from PySide6.QtWidgets import QInputDialog
+
+    name, ok = QInputDialog.getText(win, "Operator", "Operator name for the provisioning "
+                                    "records of this station:", text=win.settings.operator)
+    if not ok:
+        return None
+    win.settings.operator = name
+    win.message.show_message("info", f"Operator: {win.settings.operator}",
+                             "every provisioning record from this station names them")
+    return win.settings.operator

@@ -1,7 +1,9 @@
 """GUI settings: declared once (name, type, default), stored in an INI file in the config dir.
 
 ``QSettings`` in INI format under :func:`device_drivers.paths.config_dir`, so ``TINYOPS_HOME``
-moves (and tests isolate) them like every other piece of state.
+moves (and tests isolate) them like every other piece of state. What the core and the CLI
+need too (the operator name in the records) is not in ``gui.ini``: :attr:`Settings.operator`
+reads and writes the station settings of :mod:`device_drivers.settings`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from device_drivers import paths
+from device_drivers import settings as station
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +76,17 @@ class Settings:
     def set(self, name: str, value: Any) -> None:
         OPTIONS[name]  # KeyError for undeclared names
         self._q.setValue(name, value)
+
+    @property
+    def operator(self) -> str:
+        """The operator name records get (stored for the station, shared with the CLI)."""
+        from device_drivers.records import current_operator
+
+        return current_operator()
+
+    @operator.setter
+    def operator(self, name: str | None) -> None:
+        station.set_operator(name)
 
     def sync(self) -> None:
         self._q.sync()
