@@ -10,6 +10,7 @@ import threading
 import time
 
 from device_drivers.virtual.faults import FAULT_HELP, parse_faults
+from device_drivers.virtual.profiles import DEFAULT_PROFILE, PROFILES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="FILE", default=None,
                    help="a .tflite model to load at start (default: the bundled vibration model "
                         "on a fresh board, else the one in --state)")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=DEFAULT_PROFILE,
+                   help="SMP server configuration to imitate: " + "; ".join(
+                       f"{name}: {prof.summary}" for name, prof in PROFILES.items())
+                   + f" (default: {DEFAULT_PROFILE})")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sensor signal")
     p.add_argument("--json", action="store_true",
                    help='first stdout line is {"port": ..., "board": ..., "pid": ..., '
@@ -43,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     faults = parse_faults(args.fault)
     board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
-                         tcp_port=args.tcp, model=args.model, seed=args.seed)
+                         tcp_port=args.tcp, model=args.model, seed=args.seed,
+                         profile=args.profile)
     # A signal handler must not touch locks (Event.set could deadlock against the main
     # thread's own wait): it only flips a flag that the main loop polls.
     stop = {"requested": False}
@@ -61,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"port": port, "board": info["board"], "pid": info["pid"],
                               "virtual": True, "started": info["started"],
-                              "faults": faults.active,
+                              "faults": faults.active, "profile": board.profile.name,
                               "model_sha256": board.loaded_model_sha256}), flush=True)
         else:
             sha = board.loaded_model_sha256
             print(f"virtual board '{board.board_id}' ({board.limits.name}) on {port}")
             print(f"  model: {sha[:12] + '…' if sha else 'none'}   "
-                  f"faults: {', '.join(faults.active) or 'none'}")
+                  f"faults: {', '.join(faults.active) or 'none'}   "
+                  f"profile: {board.profile.name}")
             print(f"  try:   tinyops monitor --port {port}      (Ctrl-C stops the board)",
                   flush=True)
         while not stop["requested"]:
