@@ -188,7 +188,10 @@ class WorkerProcess:
             n_in, n_out = self._io or (None, None)
             return wire.check_reply(req["cmd"], reply, n_inputs=n_in, n_outputs=n_out,
                                     n_samples=n_samples)
-        except (BrokenPipeError, EOFError, TimeoutError, OSError):
+        except TimeoutError:  # stuck (or spinning): stopped, reported as "no answer"
+            self._reap()
+            raise WorkerCrashed(None, _bounded(self.log_since(0))) from None
+        except (BrokenPipeError, EOFError, OSError):
             code = self._reap()
             raise WorkerCrashed(code, _bounded(self.log_since(0))) from None
         except wire.WireError as exc:

@@ -62,7 +62,9 @@ out = sys.stdout.buffer
 try:
     while True:
         req = wire.read_message(read)
-        if mode == "raw":
+        if mode == "silent":  # never answers: blocks until the parent ends it
+            sys.stdin.buffer.read()
+        elif mode == "raw":
             out.write(open(arg, "rb").read()); out.flush()
         elif req["cmd"] == "load":
             out.write(wire.encode({"ok": True})); out.flush()
@@ -75,8 +77,9 @@ except EOFError:
 """
 
 
-def _fake_process(model: bytes, mode: str, arg: str) -> TflmProcess:
-    return TflmProcess(model, timeout_s=30, command=[sys.executable, "-c", _FAKE, mode, arg])
+def _fake_process(model: bytes, mode: str, arg: str, timeout_s: float = 30) -> TflmProcess:
+    return TflmProcess(model, timeout_s=timeout_s,
+                       command=[sys.executable, "-c", _FAKE, mode, arg])
 
 
 def _frame(header: bytes, size: int | None = None) -> bytes:
@@ -180,6 +183,14 @@ def test_the_runtime_log_is_returned_and_bounded(example_tflite: bytes) -> None:
     assert result.log.rstrip().endswith("last line")
     assert len(result.log) <= MAX_LOG + 100 and "left out" in result.log
     assert result.error == "first line of the runtime log"
+
+
+def test_a_worker_that_never_answers_is_stopped_and_reported() -> None:
+    with _fake_process(b"model", "silent", "", timeout_s=1.0) as proc:
+        result = proc.build(4096)
+        assert proc._proc is None  # stopped, not left running
+    assert result.crashed and not result.ok
+    assert result.error == "tflite-micro crashed (no answer)"
 
 
 def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
