@@ -220,8 +220,9 @@ def reset(dev: DeviceSession, boot_mode: int | None = None) -> None:
     request = osreq.ResetWrite() if boot_mode is None else osreq.ResetWrite(boot_mode=boot_mode)
     try:
         dev.request(request, timeout_s=min(dev.timeout_s, 3.0))
-    except SMPErrorResponse:
-        raise
+    except SMPErrorResponse as exc:
+        if exc.rc != 0:  # MCUboot's serial recovery answers a reset with {"rc": 0}
+            raise
     except DeviceError as exc:  # no answer or a dropped link: it reset before replying
         log.info("%s: no answer to the reset (%s)", dev.port, exc.message)
 
