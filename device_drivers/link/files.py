@@ -43,6 +43,10 @@ class UploadResult:
     """``sha256`` (device hash), ``crc32`` (device checksum) or ``readback`` (download)."""
     duration_s: float
     retries: int
+    frames: str = ""
+    """The frame size and window used, and how they were found (``FramePlan.describe``)."""
+    notes: tuple[str, ...] = ()
+    """What the link adapted to (smaller frames or window after drops)."""
 
     @property
     def throughput_bps(self) -> float:
@@ -55,7 +59,7 @@ class UploadResult:
 
 def _scaled_timeout(session: Any, chunk: int) -> float:
     """Per-chunk timeout: the session's base plus the chunk's time on a slow link (10 bits/B)."""
-    baud = getattr(getattr(session, "_transport", None), "_baudrate", 115200) or 115200
+    baud = getattr(session, "baudrate", 115200) or 115200
     return float(session.timeout_s) + 2.0 * (chunk * 1.4 * 10.0 / baud)
 
 
@@ -72,14 +76,16 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
     total = len(data)
     off = 0
     retries = 0
-    if window is None:
-        window = 2 if (session.params() or {}).get("buf_count", 1) >= 2 else 1
+    plan = session.frame_plan()
+    budget = max_retries
+    if window is not None:
+        plan.window = max(1, min(plan.window, window))
     if progress:
         progress(0.0, f"uploading {total} B to {dest}")
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {dest} cancelled at {off}/{total} B")
-        transfer = _Transfer(session, data, dest, off, max(1, window), progress, cancel)
+        transfer = _Transfer(session, data, dest, off, plan.window, progress, cancel)
         try:
             off = session.run_exclusive(transfer.run, transfer.overall_timeout())
             break
@@ -89,20 +95,25 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
             reason = str(exc)
         except TimeoutError:
             reason = "no answer"
+            if plan.shrink(f"frames unanswered at {transfer.off} B"):
+                session.apply_plan()  # smaller bursts fix a device that drops big ones
+                budget += 1
         except SMPErrorResponse as exc:
             raise _upload_error(exc, dest, transfer.off, total) from exc
         retries += 1
-        if retries > max_retries:
+        if retries > budget:
             raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B after "
-                              f"{max_retries} retries ({reason})",
-                              "check the cable and the baud rate; replug the board")
+                              f"{max_retries} retries ({reason})", _stall_hint(session))
         off = _resume_offset(session, dest, transfer.off, total)
         log.info("upload %s: resuming at %d after %s", dest, off, reason)
     if not verify:
         digest = hashlib.sha256(data).hexdigest()
-        return UploadResult(dest, total, digest, "", "none", time.monotonic() - started, retries)
+        return UploadResult(dest, total, digest, "", "none", time.monotonic() - started, retries,
+                            plan.describe(), tuple(plan.notes))
+    _close_files(session)
     local, remote, method = verify_file(session, dest, data)
-    result = UploadResult(dest, total, local, remote, method, time.monotonic() - started, retries)
+    result = UploadResult(dest, total, local, remote, method, time.monotonic() - started, retries,
+                          plan.describe(), tuple(plan.notes))
     if not result.verified:
         raise VerifyError(
             f"verify failed: the device stored {dest} with {method} {remote[:16]}…, "
@@ -180,6 +191,26 @@ class _Transfer:
                 next_off = new_off
             if self.progress:
                 self.progress(new_off / total if total else 1.0, f"{new_off}/{total} B")
+
+
+def _close_files(session: Any) -> None:
+    """Have the device close the file it wrote (fs close): Zephyr keeps an upload open
+    between chunks, and a hash read through another handle may see the old content."""
+    try:
+        session.request(fsreq.FileClose(), session.timeout_s, retries=2)
+    except DisconnectedError:
+        raise
+    except SMPErrorResponse as exc:  # older servers: no close command (closed on the last chunk)
+        log.debug("fs close not supported: %s", exc.message)
+    except DeviceError as exc:  # best effort: the hash that follows decides
+        log.info("fs close unanswered: %s", exc.message)
+
+
+def _stall_hint(session: Any) -> str:
+    if getattr(session, "answered", False):
+        return ("the device answered smaller requests, so the link works: it stopped "
+                "taking chunks (busy, or out of buffers); retry with --mtu 128 --window 1")
+    return "check the cable and the baud rate; replug the board"
 
 
 def _upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:

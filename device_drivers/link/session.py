@@ -27,54 +27,41 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from smp import exceptions as smpexc
 from smp import header as smphdr
 from smpclient import SMPClient
+from smpclient.exceptions import SMPClientException
 from smpclient.generics import error
-from smpclient.requests import os_management as osreq
 from smpclient.transport import SMPTransportDisconnected
 
 from device_drivers import ports
 from device_drivers.errors import DeviceError, DisconnectedError
-from device_drivers.link import smp_errors
-from device_drivers.link.transport import UrlSerialTransport
-from device_drivers.protocol import runtime
+from device_drivers.link import connect, framing, smp_errors
+from device_drivers.link.commands import DeviceCommands
+from device_drivers.link.framing import FramePlan
+from device_drivers.link.smp_errors import SMPErrorResponse, UnexpectedResponse
+from device_drivers.link.transport import LinkOptions
 from device_drivers.telemetry import TelemetryBatch, TelemetryParser
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueError, IndexError)
+_DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueError, IndexError,
+                  SMPClientException)
 
 
-class SMPErrorResponse(DeviceError):
-    """The device answered a request with an SMP error."""
-
-    def __init__(self, request: object, response: object) -> None:
-        text, rc, group = smp_errors.describe(response)
-        name = type(request).__name__
-        super().__init__(f"the device refused {name}: {text}")
-        self.response = response
-        self.rc = rc
-        self.group = group
-        self.not_supported = smp_errors.is_not_supported(response)
-
-
-class UnexpectedResponse(DeviceError):
-    """The device answered, but not with this request's response or error shape."""
-
-
-class DeviceSession:
+class DeviceSession(DeviceCommands):
     """One open port. Create with :meth:`open`; close with :meth:`close` or ``with``."""
 
     def __init__(self, port: str, *, baudrate: int = 115200, timeout_s: float = 2.0,
-                 exclusive: bool = True, telemetry_format: str | None = None) -> None:
+                 exclusive: bool = True, telemetry_format: str | None = None,
+                 options: LinkOptions | None = None) -> None:
         self.port = port
         self.timeout_s = timeout_s
-        self._transport = UrlSerialTransport(baudrate=baudrate, exclusive=exclusive)
-        self._client = SMPClient(self._transport, port, timeout_s=timeout_s)
+        self.options = options or LinkOptions(baudrate=baudrate, exclusive=exclusive)
+        self._transport: Any = None
+        self._client: SMPClient | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name=f"io:{port}", daemon=True)
         self._request_lock = threading.Lock()
@@ -84,6 +71,9 @@ class DeviceSession:
         self._closed = threading.Event()
         self._disconnect_reason: str | None = None
         self._params: dict[str, int] | None = None
+        self._plan: FramePlan | None = None
+        self.answered = False
+        """True once the device answered any SMP request on this session."""
         self.bytes_in = 0
         self.on_disconnect: Callable[[str], None] | None = None
 
@@ -91,13 +81,16 @@ class DeviceSession:
     @classmethod
     def open(cls, port: str, *, baudrate: int = 115200, timeout_s: float = 2.0,
              exclusive: bool = True, telemetry_format: str | None = None,
-             read_params: bool = True) -> DeviceSession:
-        """Open ``port`` (device path or pyserial URL). Raises PortError with a fix."""
+             read_params: bool = True, options: LinkOptions | None = None) -> DeviceSession:
+        """Open ``port`` (device path, pyserial URL or ``udp://host:port``).
+
+        Raises PortError (or InputError) with a fix when the port cannot be opened.
+        """
         session = cls(port, baudrate=baudrate, timeout_s=timeout_s, exclusive=exclusive,
-                      telemetry_format=telemetry_format)
+                      telemetry_format=telemetry_format, options=options)
         session._thread.start()
         try:
-            session._call(session._connect(read_params), timeout_s + 2.0)
+            session._call(session._connect(read_params), timeout_s + 10.0)
         except BaseException:
             session.close()  # also releases a port that was opened before the failure
             raise
@@ -117,10 +110,19 @@ class DeviceSession:
     def disconnect_reason(self) -> str | None:
         return self._disconnect_reason
 
+    @property
+    def transport_kind(self) -> str:
+        """``console``, ``raw`` or ``udp``: how SMP travels on this link."""
+        return str(self._transport.kind)
+
+    @property
+    def baudrate(self) -> int:
+        return self.options.baudrate
+
     def close(self) -> None:
         if self._closed.is_set() and not self._thread.is_alive():
             return
-        if self._thread.is_alive() and not self._loop.is_closed():
+        if self._thread.is_alive() and not self._loop.is_closed() and self._transport:
             try:
                 self._call(self._disconnect(), 3.0, allow_closed=True)
             except Exception:
@@ -139,19 +141,14 @@ class DeviceSession:
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
+    def _use(self, transport: Any) -> None:
+        self._transport = transport
+        self._client = SMPClient(transport, self.port, timeout_s=self.timeout_s)
+
     async def _connect(self, read_params: bool) -> None:
-        await self._transport.connect(self.port, self.timeout_s)
-        if read_params:
-            try:
-                response = await self._request(osreq.MCUMgrParametersRead(),
-                                               min(self.timeout_s, 1.0))
-                self._params = {"buf_size": int(response.buf_size),
-                                "buf_count": int(response.buf_count)}
-                self._transport.initialize(int(response.buf_size))
-            except (DeviceError, TimeoutError) as exc:
-                log.info("%s: no MCUmgr params (%s); using conservative frame size",
-                         self.port, exc)
-        self._pump_task = self._loop.create_task(self._pump())
+        await connect.open_link(self, read_params)
+        if self._transport.kind == "console":  # text between frames: telemetry
+            self._pump_task = self._loop.create_task(self._pump())
 
     async def _disconnect(self) -> None:
         if self._pump_task is not None:
@@ -253,14 +250,16 @@ class DeviceSession:
             except _DECODE_ERRORS as exc:  # a corrupted frame: wait for the retry/timeout
                 log.info("%s: dropped a corrupt SMP frame (%s)", self.port, exc)
                 continue
-            serial_text = await self._transport.read_serial()
-            if serial_text:
-                self._feed(serial_text)
+            if self._transport.kind == "console":
+                serial_text = await self._transport.read_serial()
+                if serial_text:
+                    self._feed(serial_text)
+            self.answered = True
             if header.sequence != want.sequence or int(header.group_id) != int(want.group_id):
                 log.info("%s: discarded a stale SMP response (seq %d, want %d)", self.port,
                          header.sequence, want.sequence)
                 continue
-            return _parse_response(request, frame)
+            return smp_errors.parse_response(request, frame)
 
     # ---------------------------------------------------------------- requests
     def request(self, request: Any, timeout_s: float | None = None, retries: int = 0) -> Any:
@@ -278,10 +277,7 @@ class DeviceSession:
                     if attempt == retries:
                         raise DeviceError(
                             f"{self.port} did not answer {type(request).__name__} "
-                            f"within {timeout:.1f} s",
-                            ports.wrong_mode_hint(self.port)
-                            or "check that the board runs an SMP server and is not busy",
-                        ) from None
+                            f"within {timeout:.1f} s", self._silence_hint()) from None
                     log.info("%s: retrying %s", self.port, type(request).__name__)
         if error(response):
             raise SMPErrorResponse(request, response)
@@ -315,71 +311,45 @@ class DeviceSession:
     def params(self) -> dict[str, int] | None:
         return dict(self._params) if self._params else None
 
-    def echo(self, text: str, timeout_s: float | None = None) -> str:
-        return str(self.request(osreq.EchoWrite(d=text), timeout_s).r)
+    def _silence_hint(self) -> str:
+        if self.answered:
+            return ("the device answers other requests on this link, so it is not the "
+                    "cable: it may be busy, or drop frames this large (try --mtu 128 "
+                    "--window 1)")
+        return (ports.wrong_mode_hint(self.port)
+                or "check that the board runs an SMP server (MCUmgr) and is not busy")
 
-    def app_info(self, fmt: str = "a") -> str | None:
-        try:
-            return str(self.request(osreq.OSApplicationInfoRead(format=fmt)).output)
-        except SMPErrorResponse:
-            return None
+    def frame_plan(self) -> FramePlan:
+        """The frame size and window for bulk transfers, measured once per session."""
+        if self._plan is not None:
+            return self._plan
+        plan = connect.initial_plan(self)
+        if connect.needs_measuring(self):
+            probe_timeout = max(0.5, min(self.timeout_s, 1.0)) + \
+                4.0 * plan.message * 14.0 / max(self.baudrate, 1200)
+            budget = probe_timeout * 12 + 5.0
+            with self._locked(budget):
+                plan = self._call(self._guarded(framing.measure(self, plan, probe_timeout)),
+                                  budget)
+        self._plan = plan
+        self.apply_plan()
+        return plan
 
-    def model_info(self, timeout_s: float | None = None) -> runtime.ModelInfoReadResponse | None:
-        """The runtime's model info, or None if the device has no TinyOps runtime group."""
-        # Only an answer that says "not this group" means no runtime; a lost answer is not
-        # that (it would make a flash skip load-model), so it is retried, then raised.
-        try:
-            info = self.request(runtime.ModelInfo(), timeout_s, retries=2)
-        except SMPErrorResponse as exc:
-            if exc.not_supported or exc.group not in (None, runtime.GROUP_ID):
-                return None
-            raise
-        except UnexpectedResponse:  # another group 64 (e.g. Intercreate's): not a runtime
-            return None
-        return info
+    def apply_plan(self) -> None:
+        """Send no frame larger than the plan's (after a measurement or a shrink)."""
+        if self._plan is not None:
+            self._transport.frame_limit = self._plan.message
 
-    def load_model(self, path: str, sha256: bytes | None = None,
-                   labels: list[str] | None = None,
-                   timeout_s: float = 30.0) -> runtime.LoadModelWriteResponse:
-        return self.request(runtime.LoadModel(path=path, sha256=sha256, labels=labels),
-                            timeout_s)
-
-    def stream(self, on: bool, period_ms: int | None = None) -> runtime.StreamWriteResponse:
-        return self.request(runtime.Stream(on=on, period_ms=period_ms))
-
-    def infer(self, raw: bytes, timeout_s: float | None = None) -> tuple[bytes, int]:
-        response = self.request(runtime.Infer(input=raw), timeout_s)
-        return bytes(response.output), int(response.latency_us)
-
-    def stats(self) -> runtime.StatsReadResponse:
-        return self.request(runtime.Stats())
-
-    def reset(self) -> None:
-        self.request(osreq.ResetWrite())
-
-    def write_text(self, text: str, encoding: str = "utf-8") -> None:
-        """Send plain text (a shell command, a sketch's serial input) between SMP frames."""
-        data = text.encode(encoding)
+    def _write_text(self, data: bytes) -> None:
+        if self._transport.kind != "console":
+            raise DeviceError(f"{self.port} carries {self._transport.kind} SMP: no text "
+                              "console on this link")
 
         async def send() -> None:
             self._transport.serial.write(data)
-            await self._transport._drain_tx()
 
         with self._locked(self.timeout_s):  # never in the middle of an SMP frame
             self._call(self._guarded(send()), self.timeout_s)
-
-    # file helpers live in device_drivers.link.files; bound here for convenience
-    def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,
-                    **options: Any) -> Any:
-        """Upload and verify on the device; see ``device_drivers.link.files.upload_file``."""
-        from device_drivers.link.files import upload_file
-
-        return upload_file(self, data, dest, progress=progress, cancel=cancel, **options)
-
-    def file_sha256(self, path: str) -> bytes:
-        from device_drivers.link.files import device_sha256
-
-        return device_sha256(self, path)
 
     # ---------------------------------------------------------------- telemetry
     def telemetry(self) -> TelemetryBatch:
@@ -402,19 +372,6 @@ class PipeIO:
             return await asyncio.wait_for(self._session._receive_for(request), timeout_s)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no answer to {type(request).__name__}") from None
-
-
-def _parse_response(request: Any, frame: bytes) -> Any:
-    failures = []
-    for kind in (request._Response, request._ErrorV1, request._ErrorV2):
-        try:
-            return kind.loads(frame)
-        except (ValidationError, smpexc.SMPException, ValueError, TypeError) as exc:
-            failures.append(f"{kind.__name__}: {exc}")
-    raise UnexpectedResponse(
-        f"the device sent a response that does not match {type(request).__name__}",
-        "the board may run a different SMP server version; see the log for the frame",
-    )
 
 
 def _make_parser(fmt: str | None) -> TelemetryParser:

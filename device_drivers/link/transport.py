@@ -1,18 +1,29 @@
-"""smpclient's serial transport, opened through our port layer.
+"""smpclient's transports, opened through our port layer, with frames we can resize.
 
-``SMPSerialTransport`` opens ``pyserial.Serial(port=...)``, which cannot open pyserial URLs
-(``socket://``, ``rfc2217://``, ``loop://``) and reports a missing or forbidden port only
-as a connect timeout. This subclass opens the port with ``serial_for_url`` through
-``device_drivers.ports`` (so every failure is a ``PortError`` with a fix) and keeps
-smpclient's framing, fragmentation and SMP/serial separation as they are.
+Three transports, all smpclient's own, each subclassed only where it must be:
+
+* ``ConsoleTransport`` — SMP over a console (base64 lines, 128 bytes by convention; what
+  Zephyr calls the UART and shell transports). Text between frames is telemetry.
+* ``RawTransport`` — Zephyr 4.4's unencoded ("raw") UART transport: bare SMP messages,
+  nothing else on the line.
+* ``UdpTransport`` — SMP over UDP (``udp://host:port``, IPv4 or ``udp://[::1]:port``).
+
+The serial ones open the port with ``serial_for_url`` through ``device_drivers.ports`` (so
+``socket://`` reaches emulators, and every failure is a ``PortError`` with a fix) — the one
+thing smpclient's ``connect`` cannot do. Each has a ``frame_limit``: the largest SMP message
+we send, lowered when the device shows it cannot take what it advertises.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
+from dataclasses import dataclass
+from typing import Any
 
-from smpclient.transport.serial import SMPSerialTransport
+from smpclient.transport.serial import BufferSize, SMPSerialRawTransport, SMPSerialTransport
+from smpclient.transport.udp import SMPUDPTransport
 from typing_extensions import override
 
 from device_drivers import ports
@@ -20,37 +31,217 @@ from device_drivers.errors import InputError
 
 log = logging.getLogger(__name__)
 
+TRANSPORTS = ("auto", "console", "raw", "udp")
+DEFAULT_LINE_LENGTH = 128
+"""Console line limit by convention (Zephyr's CONFIG_UART_MCUMGR_RX_BUF_SIZE default)."""
 
-class UrlSerialTransport(SMPSerialTransport):
-    def __init__(self, baudrate: int = 115200, exclusive: bool = True) -> None:
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How to reach the SMP server: the transport and, for experts, fixed frame sizes.
+
+    ``mtu`` caps the SMP message (header + CBOR) the host sends; ``window`` caps requests
+    in flight; ``line_length`` is the console line limit. ``None`` means "from the device":
+    MCUmgr params, then what the device is seen to take.
+    """
+
+    transport: str = "auto"
+    baudrate: int = 115200
+    mtu: int | None = None
+    window: int | None = None
+    line_length: int | None = None
+    exclusive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS and self.transport != "shell":
+            raise InputError(f"unknown transport {self.transport!r}",
+                             f"use one of: {', '.join(TRANSPORTS)}")
+        for name in ("mtu", "window", "line_length"):
+            value = getattr(self, name)
+            if value is not None and value < (8 if name == "line_length" else 1):
+                raise InputError(f"--{name.replace('_', '-')} must be a positive size",
+                                 "omit it to size frames from what the device reports")
+        if self.mtu is not None and self.mtu < 64:
+            raise InputError(f"--mtu {self.mtu} is too small for an SMP request",
+                             "use at least 64 bytes, or omit it")
+
+
+_UDP = re.compile(r"^udp://(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d+)/?$")
+
+
+def parse_udp(address: str) -> tuple[str, int]:
+    """(host, port) of ``udp://host:port`` or ``udp://[v6]:port``; InputError otherwise."""
+    match = _UDP.match(address)
+    if not match:
+        raise InputError(f"{address} is not a UDP address",
+                         "write it as udp://HOST:PORT, e.g. udp://192.0.2.1:1337 or "
+                         "udp://[::1]:1337")
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise InputError(f"{address}: port {port} is out of range", "use a port 1-65535")
+    return match["v6"] or match["host"], port
+
+
+def is_udp(address: str) -> bool:
+    return address.lower().startswith("udp://")
+
+
+def _open(address: str, baudrate: int, exclusive: bool) -> Any:
+    conn = ports.open_serial(address, baudrate=baudrate, timeout=0.0, exclusive=exclusive)
+    with contextlib.suppress(OSError):  # some URL handlers and ptys refuse; nothing lost
+        conn.reset_input_buffer()
+    if not hasattr(conn, "out_waiting"):
+        # socket:// has no host-side output queue: nothing to drain after a write.
+        with contextlib.suppress(AttributeError, TypeError):
+            conn.out_waiting = 0
+    return conn
+
+
+def _adopt(transport: Any, conn: Any) -> None:
+    """Put our opened port where smpclient's serial base keeps its connection.
+
+    smpclient's ``connect`` opens ``serial.Serial(port=...)`` by name, which cannot open
+    pyserial URLs; its own emulator tests swap the connection object the same way.
+    """
+    object.__setattr__(transport, "_conn", conn)
+
+
+class ConsoleTransport(SMPSerialTransport):
+    """SMP over a console: base64 lines, text in between (smpclient's serial transport)."""
+
+    kind = "console"
+
+    def __init__(self, options: LinkOptions) -> None:
+        line = options.line_length or DEFAULT_LINE_LENGTH
+        strategy: Any = None
+        if options.line_length is not None:
+            # the device's buffer is not known yet: allow any size; frame_limit caps it
+            strategy = BufferSize(buf_size=1 << 16, line_length=line)
         try:
-            super().__init__(baudrate=baudrate, timeout=0, write_timeout=5.0)
+            if strategy is None:
+                super().__init__(baudrate=options.baudrate, timeout=0, write_timeout=5.0)
+            else:
+                super().__init__(strategy, baudrate=options.baudrate, timeout=0,
+                                 write_timeout=5.0)
         except ValueError as exc:  # pyserial checks the settings when the object is made
             raise InputError(f"invalid serial settings: {exc}",
                              "use a positive baud rate such as 115200") from exc
-        self._baudrate = baudrate
-        self._exclusive = exclusive
+        self.options = options
+        self.line_length = line
+        self.frame_limit: int | None = None
+        if options.line_length is not None:
+            # until params arrive: two lines' worth, smpclient's own safe default
+            self.frame_limit = 2 * ((line - 4) // 4 * 3) - 4
 
     @override
     async def connect(self, address: str, timeout_s: float) -> None:
         self._reset_state()
-        conn = ports.open_serial(address, baudrate=self._baudrate, timeout=0.0,
-                                 exclusive=self._exclusive)
-        # Some URL handlers and ptys refuse; nothing is lost by skipping it.
-        with contextlib.suppress(OSError):
-            conn.reset_input_buffer()
-        self._conn = conn  # type: ignore[misc]  # smpclient marks it Final; we own the port
-        log.debug("opened %s", address)
-
-    async def _drain_tx(self) -> None:  # type: ignore[misc]  # smpclient marks it final
-        # URL ports (socket://, rfc2217://) have no output queue to poll: writes are done.
-        if hasattr(self._conn, "out_waiting"):
-            await super()._drain_tx()
+        _adopt(self, _open(address, self.options.baudrate, self.options.exclusive))
+        log.debug("opened %s (console framing)", address)
 
     @property
-    def serial(self):  # type: ignore[no-untyped-def]
+    def serial(self) -> Any:
         return self._conn
 
+    @override
     @property
-    def server_buffer_size(self) -> int | None:
-        return self._smp_server_transport_buffer_size
+    def max_unencoded_size(self) -> int:
+        size = super().max_unencoded_size
+        return min(size, self.frame_limit) if self.frame_limit else size
+
+    def set_buffer(self, buf_size: int) -> None:
+        """The device's MCUmgr ``buf_size``: a message may fill it, less the 4 framing bytes."""
+        if self.options.line_length is None:
+            self.initialize(buf_size)
+            self.frame_limit = None
+        else:
+            self.frame_limit = buf_size - 4
+
+
+class RawTransport(SMPSerialRawTransport):
+    """Zephyr's unencoded UART transport: bare SMP messages, no text on the line."""
+
+    kind = "raw"
+
+    def __init__(self, options: LinkOptions) -> None:
+        try:
+            super().__init__(mtu=options.mtu or 384, baudrate=options.baudrate, timeout=0,
+                             write_timeout=5.0)
+        except ValueError as exc:
+            raise InputError(f"invalid serial settings: {exc}",
+                             "use a positive baud rate such as 115200") from exc
+        self.options = options
+        self.frame_limit: int | None = options.mtu
+
+    @override
+    async def connect(self, address: str, timeout_s: float) -> None:
+        self._reset_state()
+        _adopt(self, _open(address, self.options.baudrate, self.options.exclusive))
+        log.debug("opened %s (raw SMP)", address)
+
+    @property
+    def serial(self) -> Any:
+        return self._conn
+
+    @override
+    @property
+    def mtu(self) -> int:
+        return self.frame_limit or super().mtu
+
+    def set_buffer(self, buf_size: int) -> None:
+        if self.options.mtu is None:
+            self.frame_limit = buf_size
+
+
+class UdpTransport(SMPUDPTransport):
+    """SMP over UDP; one datagram per message, sized from the device's buffer."""
+
+    kind = "udp"
+
+    def __init__(self, options: LinkOptions) -> None:
+        super().__init__(mtu=1500)
+        self.options = options
+        self.frame_limit: int | None = options.mtu
+
+    @override
+    async def connect(self, address: str, timeout_s: float, port: int = 1337) -> None:
+        host, udp_port = parse_udp(address)
+        try:
+            await super().connect(host, timeout_s, udp_port)
+        except OSError as exc:
+            raise InputError(f"cannot reach {address}: {exc.strerror or exc}",
+                             "check the address and that the device is on this network") \
+                from exc
+
+    @override
+    @property
+    def max_unencoded_size(self) -> int:
+        size = super().max_unencoded_size
+        return min(size, self.frame_limit) if self.frame_limit else size
+
+    def set_buffer(self, buf_size: int) -> None:
+        if self.options.mtu is None:
+            self.frame_limit = buf_size
+
+
+def make_transport(address: str, options: LinkOptions, kind: str) -> Any:
+    """A transport of ``kind`` (console, raw or udp) for ``address``."""
+    if kind == "udp":
+        return UdpTransport(options)
+    if kind == "raw":
+        return RawTransport(options)
+    return ConsoleTransport(options)
+
+
+def first_kind(address: str, options: LinkOptions) -> str:
+    """The transport to try first: what was asked, UDP for udp://, else the console."""
+    if is_udp(address):
+        if options.transport not in ("auto", "udp"):
+            raise InputError(f"{address} is a UDP address; --transport {options.transport} "
+                             "needs a serial port", "drop --transport, or use a serial port")
+        return "udp"
+    if options.transport == "udp":
+        raise InputError(f"--transport udp needs a udp://HOST:PORT address, not {address}")
+    if options.transport in ("console", "shell"):
+        return "console"
+    return "raw" if options.transport == "raw" else "console"

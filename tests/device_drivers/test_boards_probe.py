@@ -71,7 +71,9 @@ def test_silent_device_gets_only_read_and_echo_requests(silent_pty) -> None:
     result = probe(path, timeout_s=0.3)
     elapsed = time.monotonic() - started
     assert not result.answered and not result.smp and result.runtime is None
-    assert elapsed < 3.0
+    # console params (0.3 s), the raw-transport check on a silent port (it waits out
+    # Zephyr's ~2 s raw input timeout, then 0.5 s for an answer), echo (0.3 s)
+    assert elapsed < 4.5
     frames = smp_frames(drain(master))
     assert frames, "the probe sent nothing at all"
     allowed = {(READ, OS_GROUP, PARAMS), (WRITE, OS_GROUP, ECHO)}

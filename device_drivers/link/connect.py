@@ -1,0 +1,121 @@
+"""Opening a link: pick the transport, read MCUmgr params, plan the frame size.
+
+Console framing is tried first (nearly every board speaks it). A port that stays silent
+to it may run Zephyr's raw (unencoded) UART transport, which cannot share its line with
+text: such a port is probed with a bare SMP request once the raw server has dropped the
+console bytes (it discards a partial message after its input timeout, ~2 s by default),
+and the link continues raw if it answers. A port that printed text is not raw. Explicit
+``--transport`` skips the guessing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from smp import exceptions as smpexc
+from smpclient.exceptions import SMPClientException
+from smpclient.generics import error
+from smpclient.requests import os_management as osreq
+
+from device_drivers.link import framing
+from device_drivers.link.transport import RawTransport, first_kind, make_transport
+
+log = logging.getLogger(__name__)
+
+RAW_INPUT_TIMEOUT_S = 2.2
+"""Wait this long after console bytes before a raw probe: Zephyr's raw UART transport
+drops a partial message after CONFIG_MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS."""
+
+
+async def open_link(session: Any, read_params: bool) -> None:
+    options = session.options
+    kind = first_kind(session.port, options)
+    transport = make_transport(session.port, options, kind)
+    session._use(transport)
+    await transport.connect(session.port, session.timeout_s)
+    if not read_params:
+        return
+    if await read_params_into(session, min(session.timeout_s, 1.0)):
+        return
+    if options.transport != "auto" or kind != "console" or session.bytes_in:
+        return
+    text = await transport.read_serial()
+    if text:
+        session._feed(text)
+        return
+    if not await _try_raw(session):
+        # a console server ignores the raw probe's bytes until a newline: end that line
+        with contextlib.suppress(OSError):
+            transport.serial.write(b"\n")
+
+
+async def read_params_into(session: Any, timeout_s: float) -> bool:
+    """Ask for MCUmgr params; True if the device answered at all (an error counts)."""
+    try:
+        response = await session._request(osreq.MCUMgrParametersRead(), timeout_s)
+    except TimeoutError:
+        log.info("%s: no answer to MCUmgr params over %s", session.port,
+                 session._transport.kind)
+        return False
+    session.answered = True
+    if error(response):
+        log.info("%s: no MCUmgr params (%s); conservative frames", session.port, response)
+        return True
+    buf_size, buf_count = int(response.buf_size), int(response.buf_count)
+    session._params = {"buf_size": buf_size, "buf_count": buf_count}
+    try:
+        session._transport.set_buffer(buf_size)
+    except ValueError as exc:  # a buffer too small to carry any message
+        log.warning("%s: unusable MCUmgr buf_size %d (%s)", session.port, buf_size, exc)
+    return True
+
+
+async def _try_raw(session: Any) -> bool:
+    console = session._transport
+    raw = RawTransport(session.options)
+    object.__setattr__(raw, "_conn", console.serial)  # same open port, other framing
+    await asyncio.sleep(RAW_INPUT_TIMEOUT_S)  # the raw server's own timer, not a guess
+    request = osreq.MCUMgrParametersRead()
+    await raw.send(request.BYTES)
+
+    async def answer() -> None:
+        while (await raw.receive())[6] != request.header.sequence:
+            continue
+
+    try:
+        await asyncio.wait_for(answer(), max(0.5, min(session.timeout_s, 1.0)))
+    except (asyncio.TimeoutError, SMPClientException, smpexc.SMPException, ValueError,
+            IndexError):
+        return False
+    log.info("%s: the device speaks raw SMP (unencoded UART transport)", session.port)
+    session._use(raw)
+    await read_params_into(session, min(session.timeout_s, 1.0))
+    return True
+
+
+def initial_plan(session: Any) -> framing.FramePlan:
+    """Frames from the options and what the device reported, before any measurement."""
+    options = session.options
+    transport = session._transport
+    params = session._params or {}
+    message = transport.max_unencoded_size
+    if options.mtu:
+        message = min(message, options.mtu)
+    # one of the device's buffers carries the answer: pipeline only with three or more
+    window = options.window or (2 if params.get("buf_count", 1) >= 3 else 1)
+    if transport.kind == "raw":  # smpclient's raw receive takes one message at a time
+        window = 1
+    source = "options" if options.mtu or options.window else (
+        "params" if params else "default")
+    line = getattr(transport, "line_length", None) if transport.kind == "console" else None
+    return framing.FramePlan(message=message, window=window, source=source, line_length=line)
+
+
+def needs_measuring(session: Any) -> bool:
+    options = session.options
+    if session._transport.kind == "udp":
+        return False  # datagrams: no line pool to overrun
+    return not (options.mtu and options.window)
