@@ -1,0 +1,47 @@
+"""Turn what the user picked into what a back end flashes (shared by the CLI and the GUI).
+
+A ``.tflite`` model headed for a UF2 board becomes a UF2 image placing it at the board's
+model region; one headed for an Arduino board becomes the generated Arduino library. This
+is where ``model_tools`` (export) and ``device_drivers`` (artifacts, back ends, registry)
+meet, so it lives in ``app/`` — the only layer allowed to import both — and has no Qt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from device_drivers.errors import InputError
+
+
+def prepare_artifact(path: str, backend: str | None, board_id: str | None,
+                     workdir: Path) -> tuple[Any, str | None]:
+    """Load ``path``; a model headed for uf2/arduino is exported first (into ``workdir``).
+    Returns (artifact, back end). Other artifacts and back ends pass through unchanged."""
+    from device_drivers.flashing import Artifact, choose_backend
+    from device_drivers.flashing.base import lookup_board
+
+    artifact = Artifact.load(path)
+    board = lookup_board(board_id)
+    name = choose_backend(artifact, board, backend)
+    if artifact.kind != "model" or name not in ("uf2", "arduino"):
+        return artifact, backend
+    digest = artifact.sha256
+    if name == "uf2":
+        region, family = getattr(board, "model_region", None), getattr(board, "uf2_family", None)
+        if region is None:
+            raise InputError("a UF2 flash needs the board's model region",
+                             "pass --board ID of a UF2 board (e.g. pico, feather_rp2040)")
+        from model_tools.uf2 import encode_uf2
+
+        if artifact.size > region.size:
+            raise InputError(f"{artifact.name} ({artifact.size} B) exceeds {board.id}'s model "
+                             f"region ({region.size} B)", "quantize the model to int8")
+        data = encode_uf2(artifact.data, region.address, family)
+        return Artifact.from_bytes(data, Path(artifact.name).stem + ".uf2", kind="uf2",
+                                   model_sha256=digest), "uf2"
+    from model_tools.export import export_model
+
+    result = export_model(path, "arduino", workdir)
+    lib = Path(result.files[0]).parent.parent
+    return Artifact.load(lib, model_sha256=digest), "arduino"
