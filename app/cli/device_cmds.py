@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from app.cli.link_opts import add_link_options, link_options
 from device_drivers.errors import DeviceError
 from device_drivers.link.info import device_info
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--timeout", type=positive_float, default=2.0,
                       help="seconds per request")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    add_link_options(info)
     info.set_defaults(func=cmd_info)
 
     mon = sub.add_parser("monitor", help="print live readings from a board")
@@ -50,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="ask a TinyOps runtime to start streaming first")
     mon.add_argument("--json", action="store_true",
                      help="print a JSON summary at the end (per-channel counts, last values)")
+    add_link_options(mon)
     mon.set_defaults(func=cmd_monitor)
 
 
@@ -59,7 +62,7 @@ def _open(args: argparse.Namespace, **kw: Any) -> Any:
 
     # --port takes a device path, a pyserial URL, a board alias or a USB serial number.
     args.port = resolve_port(args.port)
-    return DeviceSession.open(args.port, baudrate=args.baud, **kw)
+    return DeviceSession.open(args.port, baudrate=args.baud, options=link_options(args), **kw)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -74,11 +77,28 @@ def cmd_info(args: argparse.Namespace) -> int:
               " try `tinyops monitor`")
         return 1
     params = out.get("params") or {}
-    print(f"SMP       yes, buffer {params.get('buf_size', '?')} B x {params.get('buf_count', '?')}")
+    buffers = (f"buffer {params['buf_size']} B x {params['buf_count']}" if params
+               else "no MCUmgr params (conservative frames)")
+    print(f"SMP       yes, {out['transport']} transport, {buffers}")
+    print(f"groups    {', '.join(out.get('groups') or []) or 'none'} "
+          f"(by {out.get('groups_source')})")
     if out.get("app_info"):
         print(f"app       {out['app_info']}")
+    boot = out.get("bootloader")
+    if boot:
+        print(f"boot      {boot['mode']}: {boot['detail']}")
+    for slot in out.get("images") or []:
+        flags = [k for k in ("active", "confirmed", "pending", "permanent") if slot.get(k)]
+        print(f"image {slot['image']}   slot {slot['slot']}  v{slot['version']}  "
+              f"{(slot['hash'] or '?')[:16]}…  {' '.join(flags)}")
+    if out.get("images_error"):
+        print(f"images    {out['images_error']}")
     if out["runtime"] is None:
-        print("runtime   none (a plain SMP server: files and images can be flashed)")
+        groups = out.get("groups") or []
+        can = [what for group, what in (("fs", "files"), ("img", "MCUboot images"))
+               if group in groups]
+        print("runtime   none (a plain SMP server" +
+              (f": {' and '.join(can)} can be flashed)" if can else ": nothing to flash to)"))
         return 0
     print(f"runtime   {out['runtime']} (protocol {out['protocol']}) on {out['board'] or '?'}")
     model = out.get("model")
