@@ -4,7 +4,6 @@ stock Zephyr servers, MCUboot images with test/confirm/revert."""
 from __future__ import annotations
 
 import hashlib
-import struct
 import threading
 
 import pytest
@@ -124,33 +123,23 @@ def test_wrong_artifact_kind_is_bad_input(board: VirtualBoard) -> None:
 
 
 # ---------------------------------------------------------------- MCUboot images
-def mcuboot_image(body: bytes, version: tuple[int, int, int] = (1, 2, 3)) -> bytes:
-    """A minimal MCUboot image per the MCUboot design doc: 32-byte header, body, TLV area
-    with the SHA256 TLV over header + body."""
-    hdr_size = 32
-    header = struct.pack("<IIHHII", 0x96F3B83D, 0, hdr_size, 0, len(body), 0)
-    header += struct.pack("<BBHI", *version, 0) + b"\x00" * 4
-    digest = hashlib.sha256(header + body).digest()
-    tlvs = struct.pack("<BxH", 0x10, 32) + digest
-    return header + body + struct.pack("<HH", 0x6907, 4 + len(tlvs)) + tlvs
-
-
 def _states(port: str) -> list:
     with DeviceSession.open(port) as dev:
         return dev.request(imgreq.ImageStatesRead()).images
 
 
-def test_image_hash_reads_the_sha256_tlv() -> None:
+def test_image_hash_reads_the_sha256_tlv(mcuboot_images) -> None:
     body = bytes(range(256)) * 20
-    image = mcuboot_image(body)
-    assert image_hash(image) == hashlib.sha256(image[:32 + len(body)]).digest()
+    image = mcuboot_images.build(body)
+    assert image_hash(image) == hashlib.sha256(image[:0x200 + len(body)]).digest()
     with pytest.raises(InputError, match="MCUboot"):
         image_hash(b"\x3d\xb8\xf3\x96" + b"\x00" * 60)
 
 
-def test_image_is_uploaded_tested_booted_and_confirmed(board: VirtualBoard) -> None:
+def test_image_is_uploaded_tested_booted_and_confirmed(board: VirtualBoard,
+                                                       mcuboot_images) -> None:
     before = _states(board.port)[0].hash.hex()
-    image = mcuboot_image(bytes(range(256)) * 40)
+    image = mcuboot_images.build(bytes(range(256)) * 40)
     want = image_hash(image).hex()
     result = flash(Artifact.from_bytes(image, "app.signed.bin"), board.port,
                    options=FlashOptions(reboot_timeout_s=10))
@@ -163,10 +152,10 @@ def test_image_is_uploaded_tested_booted_and_confirmed(board: VirtualBoard) -> N
     assert _states(board.port)[0].hash.hex() == want
 
 
-def test_image_chunks_fill_the_device_buffer(board: VirtualBoard) -> None:
+def test_image_chunks_fill_the_device_buffer(board: VirtualBoard, mcuboot_images) -> None:
     """Chunks are sized from the device's MCUmgr params (public smpclient sizing): every
     chunk but the last nearly fills the SMP buffer, and the device's sha256 matches."""
-    image = mcuboot_image(bytes(range(256)) * 60)
+    image = mcuboot_images.build(bytes(range(256)) * 60)
     offsets: list[int] = []
     with DeviceSession.open(board.port) as dev:
         buf_size = dev.params()["buf_size"]
@@ -178,12 +167,12 @@ def test_image_chunks_fill_the_device_buffer(board: VirtualBoard) -> None:
     assert all(s >= buf_size - 128 for s in sizes[:-1])  # SMP header + CBOR keys only
 
 
-def test_unconfirmed_image_is_reverted_by_mcuboot() -> None:
+def test_unconfirmed_image_is_reverted_by_mcuboot(mcuboot_images) -> None:
     """The new firmware answers SMP but not the runtime: TinyOps does not confirm it, and
     the next reset brings the previous firmware back."""
     with StockZephyrBoard(board="virtual") as vb:
         before = _states(vb.port)[0].hash.hex()
-        image = mcuboot_image(bytes(range(200)) * 30, (2, 0, 0))
+        image = mcuboot_images.build(bytes(range(200)) * 30, "2.0.0")
         with pytest.raises(DeviceError, match="did not answer"):
             flash(Artifact.from_bytes(image, "app.signed.bin"), vb.port,
                   options=FlashOptions(reboot_timeout_s=1.5, extra={"require_runtime": True}))
