@@ -100,3 +100,17 @@ def test_recovery_is_recognised_from_the_image_list() -> None:
     assert not mcuboot.looks_like_recovery([app]) and mcuboot.looks_like_recovery([boot])
     assert not mcuboot.looks_like_recovery([])
     assert mcuboot.active_slot([boot]) == boot  # recovery marks none active: slot 0
+
+
+def test_enter_recovery_on_a_board_that_cannot_says_how(mcuboot_images) -> None:
+    """The virtual board's reset ignores boot_mode: it comes back in its application, and
+    the flash stops there (nothing uploaded) with the way to enter recovery by hand."""
+    from device_drivers.errors import DeviceError
+
+    with VirtualBoard(board="virtual") as vb:
+        data = mcuboot_images.build(version="2.0.0")
+        with pytest.raises(DeviceError, match="came back in its application") as err:
+            flash(Artifact.from_bytes(data, "app.signed.bin"), vb.port,
+                  options=FlashOptions(reboot_timeout_s=10, extra={"enter_recovery": True}))
+        assert "recovery button" in (err.value.hint or "")
+        assert [s.slot for s in _slots(vb.port)] == [0]
