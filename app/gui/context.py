@@ -21,3 +21,4 @@ class AppContext:
     devices: Callable[[], list[Any]]  # DeviceEntry list, current
     selected_device: Callable[[], Any]  # DeviceEntry | None
     kiosk: bool = False
+    demo_port: Callable[[], str | None] = lambda: None  # the in-process demo board's port

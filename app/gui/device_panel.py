@@ -113,6 +113,7 @@ class DevicePanel(QWidget):
     disconnect_requested = Signal()
     demo_requested = Signal()
     selection_changed = Signal(object)  # DeviceEntry | None
+    changed = Signal()  # a device was added, updated or removed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -179,12 +180,14 @@ class DevicePanel(QWidget):
         if self.list.currentItem() is None:
             self.list.setCurrentItem(item)
         self._update()
+        self.changed.emit()
 
     def remove_device(self, port: str) -> None:
         item = self._find(port)
         if item is not None:
             self.list.takeItem(self.list.row(item))
         self._update()
+        self.changed.emit()
 
     def devices(self) -> list[DeviceEntry]:
         return [self.list.item(i).data(ROLE_ENTRY) for i in range(self.list.count())]

@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.devices = DevicePanel(self)
         self.ctx = AppContext(self.runner, self.link, self.settings, self.report_error,
                               self.report_info, self.devices.devices, self.devices.selected,
-                              kiosk=self.options.kiosk)
+                              kiosk=self.options.kiosk, demo_port=lambda: self.demo.port)
         self.console = ConsolePage(self, timestamps=self.settings.get("console/timestamps"))
         self.model_page = ModelPage(self.ctx, self)
         self.flash_page = FlashPage(self.ctx, self)
@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.console.info.connect(self.report_info)
         self.console.send_requested.connect(self._send_text)
         self.model_page.artifact_ready.connect(self._flash_artifact)
+        self.devices.changed.connect(self.flash_page.devices_changed)
 
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:

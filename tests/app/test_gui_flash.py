@@ -28,7 +28,7 @@ def test_flash_page_flashes_and_shows_the_device_digest(qtbot, make_window,
     page = win.flash_page
     win.show_page("flash")
     page.set_artifact(str(MODEL))
-    assert "TFLite model" in page.about.text()
+    qtbot.waitUntil(lambda: "TFLite model" in page.about.text(), timeout=5000)
     jobs = page.flash_selected()  # the connected board is ticked by default
     assert len(jobs) == 1
     with qtbot.waitSignal(jobs[0].finished, timeout=30000):
@@ -67,6 +67,8 @@ def test_flash_refusal_is_shown_with_the_fix(qtbot, make_window, virtual_board,
     assert result is not None and not result["ok"]
     assert win.message.level == "error" and win.message.message
     assert virtual_board.loaded_model_sha256 == before  # the previous model still runs
+    assert before and result["still_runs"] == before  # and the page says which one
+    assert f"still runs its previous model (sha256 {before[:16]}" in win.flash_page.verdict.text()
     assert RecordStore().list(operation="flash")[0].result == "failed"
 
 

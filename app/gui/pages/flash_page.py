@@ -3,11 +3,10 @@ own verification, validation on target, and the latest provisioning records."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -16,8 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -29,11 +26,13 @@ from PySide6.QtWidgets import (
 from app.gui import theme
 from app.gui.context import AppContext
 from app.gui.pages import flash_jobs
+from app.gui.pages.flash_targets import TargetList
 from app.gui.pages.model_jobs import example_dir
 from app.gui.widgets import DictTable, human_bytes
 from app.gui.workers import Job, JobError
 
 COLS = ("Board", "Port", "USB serial", "Progress", "Status", "Verification")
+DESCRIBE_DELAY_MS = 250  # typing in the artifact field: hash once it pauses
 
 
 class FlashPage(QWidget):
@@ -45,10 +44,15 @@ class FlashPage(QWidget):
         self.jobs: dict[str, Job] = {}
         self.results: dict[str, dict[str, Any]] = {}
         self.validation: dict[str, Any] | None = None
+        self.described: dict[str, Any] = {}  # describe_file() of the artifact field's file
+        self._describe_timer = QTimer(self)
+        self._describe_timer.setSingleShot(True)
+        self._describe_timer.setInterval(DESCRIBE_DELAY_MS)
+        self._describe_timer.timeout.connect(self._describe_now)
 
         self.artifact = QLineEdit(self)
         self.artifact.setPlaceholderText("Model (.tflite) or firmware image to flash")
-        self.artifact.textChanged.connect(self._describe)
+        self.artifact.textChanged.connect(self._artifact_edited)
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
         example = QPushButton("Example", self)
@@ -58,11 +62,20 @@ class FlashPage(QWidget):
         self.about.setProperty("role", "muted")
         self.dest = QLineEdit(self)
         self.dest.setPlaceholderText("Destination on the device (default: from the board)")
-        self.targets = QListWidget(self)
+        self.targets = TargetList(self)
         self.targets.setMaximumHeight(96)
+        self.targets.setMinimumHeight(48)
+        self.targets_note = QLabel(self)
+        self.targets_note.setProperty("role", "muted")
+        self.targets.changed.connect(lambda: self.targets_note.setText(self.targets.summary()))
         self.flash_button = QPushButton("Flash and verify", self)
         self.flash_button.setProperty("role", "primary")
+        self.flash_button.setToolTip("Flash the ticked boards (only connected ones)")
         self.flash_button.clicked.connect(self.flash_selected)
+        self.flash_all_button = QPushButton("Flash all connected", self)
+        self.flash_all_button.setToolTip("Station mode: tick every connected board and flash "
+                                         "them in parallel")
+        self.flash_all_button.clicked.connect(self.flash_all)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
@@ -79,8 +92,9 @@ class FlashPage(QWidget):
         g.addWidget(QLabel("Targets", top), 3, 0, Qt.AlignmentFlag.AlignTop)
         g.addWidget(self.targets, 3, 1, 1, 3)
         buttons = QHBoxLayout()
-        buttons.addStretch(1)
+        buttons.addWidget(self.targets_note, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.flash_all_button)
         buttons.addWidget(self.flash_button)
         g.addLayout(buttons, 4, 1, 1, 3)
         g.setColumnStretch(1, 1)
@@ -144,18 +158,32 @@ class FlashPage(QWidget):
         if ev.is_file() and not self.val_data.text():
             self.val_data.setText(str(ev))
 
-    def _describe(self, path: str) -> None:
-        p = Path(path)
-        try:
-            data = p.read_bytes() if p.is_file() and p.stat().st_size < 64 << 20 else None
-        except OSError:
-            data = None
-        if data is None:
-            self.about.setText("" if not path else "file not found")
+    def _artifact_edited(self, path: str) -> None:
+        """Debounced: the file is read and hashed on a worker once typing pauses."""
+        self.described = {}
+        self.about.setText("" if not path.strip() else "…")
+        self._describe_timer.start()
+
+    def _describe_now(self) -> Job | None:
+        path = self.artifact.text().strip()
+        if not path:
+            self.about.setText("")
+            return None
+        job = self.ctx.runner.submit(flash_jobs.describe_file, path, name="read artifact",
+                                     pass_context=False)
+        job.succeeded.connect(self._described)
+        return job
+
+    def _described(self, d: dict[str, Any]) -> None:
+        if d.get("path") != self.artifact.text().strip():
+            return  # the field changed meanwhile: a newer job is on its way
+        self.described = d
+        if not d.get("found"):
+            self.about.setText("file not found")
             return
-        kind = "TFLite model" if data[4:8] == b"TFL3" else "binary"
-        self.about.setText(f"{kind} · {human_bytes(len(data))} · sha256 "
-                           f"{hashlib.sha256(data).hexdigest()[:16]}…")
+        kind = "TFLite model" if d.get("tflite") else str(d.get("kind") or "binary")
+        self.about.setText(f"{kind} · {human_bytes(d.get('size'))} · sha256 "
+                           f"{str(d.get('sha256'))[:16]}…")
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -165,34 +193,17 @@ class FlashPage(QWidget):
             self.use_example()
 
     def _refresh_targets(self) -> None:
-        checked = {self.targets.item(i).data(Qt.ItemDataRole.UserRole).port
-                   for i in range(self.targets.count())
-                   if self.targets.item(i).checkState() == Qt.CheckState.Checked}
-        self.targets.clear()
-        connected = self.ctx.link.port
-        for entry in self.ctx.devices():
-            item = QListWidgetItem(f"{entry.title} — {entry.port}"
-                                   + (f" · SN {entry.serial}" if entry.serial else ""))
-            item.setData(Qt.ItemDataRole.UserRole, entry)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            on = entry.port in checked or (not checked and entry.port == connected)
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-            self.targets.addItem(item)
-        if not self.targets.count():
-            self.targets.addItem("No boards: plug one in or start the demo board (Ctrl+D)")
+        self.targets.sync(self.ctx.devices(), self.ctx.link.port)
 
     def device_connected(self, info: Any) -> None:
-        if self.isVisible():
-            self._refresh_targets()
+        self._refresh_targets()
+
+    def devices_changed(self) -> None:
+        """A board came or went (cheap: runs even while the page is hidden)."""
+        self._refresh_targets()
 
     def selected_targets(self) -> list[Any]:
-        out = []
-        for i in range(self.targets.count()):
-            item = self.targets.item(i)
-            entry = item.data(Qt.ItemDataRole.UserRole)
-            if entry is not None and item.checkState() == Qt.CheckState.Checked:
-                out.append(entry)
-        return out
+        return self.targets.chosen()
 
     # ------------------------------------------------------------------ flash
     def flash_selected(self) -> list[Job]:
@@ -204,6 +215,12 @@ class FlashPage(QWidget):
             return []
         return [self.flash_to(entry) for entry in targets]
 
+    def flash_all(self) -> list[Job]:
+        """Station mode: every connected board, ticked and flashed in parallel."""
+        self._refresh_targets()
+        self.targets.tick_all()
+        return self.flash_selected()
+
     def flash_to(self, entry: Any) -> Job:
         """Flash the artifact to one board (several run in parallel, one row each)."""
         path = self.artifact.text().strip()
@@ -213,7 +230,7 @@ class FlashPage(QWidget):
         backend = "virtual" if entry.virtual else entry.backend
         session, wait_port = None, None
         ours = link.port == entry.port and link.state in ("connected", "connecting", "lost")
-        if ours and link.session is not None and flash_jobs.shares_session(path, backend):
+        if ours and link.session is not None and self._shares_session(path, backend):
             session = link.session  # the live view keeps running during the upload
         elif ours and link.busy:  # releasing the port would kill the job using it
             job = self.ctx.runner.submit(
@@ -226,12 +243,24 @@ class FlashPage(QWidget):
         job = self.ctx.runner.submit(flash_jobs.flash_job, path, entry.port, backend=backend,
                                      board=entry.board_id, dest=self.dest.text().strip(),
                                      usb_serial=entry.serial, session=session,
-                                     wait_port=wait_port, name=f"flash {entry.port}")
+                                     wait_port=wait_port, record=not self._is_demo(entry),
+                                     name=f"flash {entry.port}")
         if link.port == entry.port:
             link.lend(job)  # no disconnect or board switch under the flash
         if wait_port is not None:
             job.finished.connect(link.resume)  # the live view comes back afterwards
         return self._track(entry, row, job)
+
+    def _is_demo(self, entry: Any) -> bool:
+        """The built-in demo board is no provisioned device: no records for it."""
+        return bool(entry.virtual and entry.port == self.ctx.demo_port())
+
+    def _shares_session(self, path: str, backend: str | None) -> bool:
+        d = self.described
+        if d.get("path") == path and d.get("found"):  # known already: no file read here
+            return backend in flash_jobs.SHARED_BACKENDS and d.get("kind") in \
+                flash_jobs.SHARED_KINDS
+        return flash_jobs.shares_session(path, backend)  # reads 512 bytes at most
 
     def _track(self, entry: Any, row: int, job: Job) -> Job:
         self.jobs[entry.port] = job
@@ -285,11 +314,15 @@ class FlashPage(QWidget):
                                  f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)")
         else:
             err = str(result.get("error") or "not verified")
+            still = result.get("still_runs")
+            runs = (f"The board still runs its previous model (sha256 {still[:16]}…)."
+                    if still else "What the board runs now is unknown: check it on the "
+                    "Live page or with `tinyops info`.")
             self._cell(row, 4, "failed", theme.BAD)
             self._cell(row, 5, err, theme.BAD)
             self.verdict.setStyleSheet(f"color: {theme.BAD};")
-            self.verdict.setText(f"✗ {entry.port}: {err}")
-            self.ctx.report_error(JobError(err, result.get("hint")))
+            self.verdict.setText(f"✗ {entry.port}: {err}\n{runs}")
+            self.ctx.report_error(JobError(f"{err}. {runs}", result.get("hint")))
         self.flashed.emit(entry.port, result)
 
     def _failed(self, row: int, err: JobError) -> None:
@@ -318,6 +351,7 @@ class FlashPage(QWidget):
                                      self.val_data.text().strip(), port,
                                      session=self.ctx.link.session,
                                      usb_serial=getattr(entry, "serial", None),
+                                     record=not (entry is not None and self._is_demo(entry)),
                                      name=f"validate {port}")
         self.ctx.link.lend(job)
         self.val_result.setText("validating…")
