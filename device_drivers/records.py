@@ -1,4 +1,5 @@
-"""Provisioning records: one SQLite row per device operation (flash, validate).
+"""Provisioning records: one SQLite row per device operation (flash, validate), and per
+model operation (quantize, export: :data:`MODEL_OPERATIONS`, no board involved).
 
 The database lives in ``paths.data_dir()/records.sqlite``. It runs in WAL mode with
 ``synchronous=FULL``: WAL alone already survives a killed process (a commit is in the log
@@ -91,6 +92,25 @@ class Record:
 COLUMNS = ("id", "time", "operation", "operator", "host", "port", "board", "usb_serial",
            "backend", "artifact", "artifact_sha256", "artifact_size", "result", "verify",
            "error", "duration_s", "details")
+
+
+DEVICE_OPERATIONS = ("flash", "validate")
+MODEL_OPERATIONS = ("quantize", "export")
+"""Record kinds for work on a model file: ``artifact`` is the file written, ``details``
+holds the source model (``source``, ``source_sha256``) and the operation's settings."""
+
+
+def model_record(operation: str, result: str, *, artifact: str | None = None,
+                 artifact_sha256: str | None = None, artifact_size: int | None = None,
+                 duration_s: float | None = None, error: str | None = None,
+                 details: dict[str, Any] | None = None) -> Record:
+    """The record of a quantize or export (no port, board or USB serial)."""
+    if operation not in MODEL_OPERATIONS:
+        raise ValueError(f"not a model operation: {operation!r}")
+    return Record(operation=operation, result=result, artifact=artifact,
+                  artifact_sha256=artifact_sha256, artifact_size=artifact_size,
+                  duration_s=None if duration_s is None else round(duration_s, 4),
+                  error=error, details=dict(details or {}))
 
 
 def db_path() -> Path:

@@ -395,6 +395,7 @@ class MainWindow(QMainWindow):
         self._save()
         QTimer.singleShot(0, lambda: None)
         self.runner.cancel_all()  # first: a job holding the port stops between blocks
+        self.model_page.shutdown()  # the model worker process (TensorFlow) ends now
         self.watcher.stop()
         self.live.shutdown()
         self.runner.shutdown(5000)

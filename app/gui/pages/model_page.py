@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -14,8 +14,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -25,18 +27,14 @@ from PySide6.QtWidgets import (
 from app.gui import theme
 from app.gui.context import AppContext
 from app.gui.pages import model_jobs as jobs
-from app.gui.widgets import DictTable, FitGauge, KeyValues, human_bytes, human_count
+from app.gui.pages import model_results as views
+from app.gui.widgets import DictTable, FitGauge, KeyValues
 from app.gui.workers import Job, JobError
+from app.model_worker import ModelWorker
+from device_drivers.errors import TinyOpsError
 
 MODES = ("int8", "int8-fallback", "dynamic", "float16")
-
-
-def _pct(x: Any) -> str:
-    return "—" if x is None else f"{100 * float(x):.1f} %"
-
-
-def _tflm_color(value: Any) -> str | None:
-    return {"yes": theme.GOOD, "no": theme.BAD}.get(str(value))
+JOBS = "app.gui.pages.model_jobs:"  # run in the model worker process (TensorFlow lives there)
 
 
 class ModelPage(QWidget):
@@ -48,6 +46,8 @@ class ModelPage(QWidget):
         self.analysis: dict[str, Any] | None = None
         self.report: dict[str, Any] | None = None
         self._job: Job | None = None
+        self.worker = ModelWorker()
+        self._output_auto = True  # the output follows the model and mode until edited
 
         self.path = QLineEdit(self)
         self.path.setPlaceholderText("Model file (.tflite, .keras, .h5)")
@@ -96,6 +96,7 @@ class ModelPage(QWidget):
         grid.setColumnStretch(1, 1)
 
         split = QSplitter(Qt.Orientation.Vertical, self)
+        split.setChildrenCollapsible(False)
         split.addWidget(upper)
         split.addWidget(self._build_quantize())
         split.setStretchFactor(0, 3)
@@ -110,11 +111,20 @@ class ModelPage(QWidget):
         prow.addWidget(self.progress_label, 1)
         prow.addWidget(self.progress, 1)
         prow.addWidget(self.cancel_button)
-        lay = QVBoxLayout(self)
+        inner = QWidget(self)
+        inner.setMinimumHeight(560)  # below that the page scrolls instead of squashing
+        lay = QVBoxLayout(inner)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addLayout(top)
         lay.addLayout(prow)
         lay.addWidget(split, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._set_busy(None)
         last = ctx.settings.get("model/last")
         if last and Path(last).exists():
@@ -132,6 +142,14 @@ class ModelPage(QWidget):
         self.mode = QComboBox(box)
         self.mode.addItems(MODES)
         self.mode.setToolTip("int8: integer inputs and outputs, what TFLM runs best")
+        self.mode.currentTextChanged.connect(lambda _: self._update_output())
+        self.output = QLineEdit(box)
+        self.output.setPlaceholderText("Quantized model (.tflite): a new file")
+        self.output.setToolTip("Where the quantized model is written. An existing file is "
+                               "only replaced after you agree; TinyOps's own files never.")
+        self.output.textEdited.connect(lambda _: setattr(self, "_output_auto", False))
+        save_as = QPushButton("Save as…", box)
+        save_as.clicked.connect(self._pick_output)
         self.quantize_button = QPushButton("Quantize", box)
         self.quantize_button.setProperty("role", "primary")
         self.quantize_button.clicked.connect(self.quantize)
@@ -160,11 +178,14 @@ class ModelPage(QWidget):
         g.addWidget(self._browse_button(self.eval, "Evaluation data"), 1, 2)
         g.addWidget(self.export_format, 1, 3, 1, 2)
         g.addWidget(self.export_button, 1, 5)
+        g.addWidget(QLabel("Save as", box), 2, 0)
+        g.addWidget(self.output, 2, 1)
+        g.addWidget(save_as, 2, 2)
         tables = QHBoxLayout()
         tables.addWidget(self.report_table, 1)
         tables.addWidget(self.class_table, 1)
-        g.addLayout(tables, 2, 0, 1, 6)
-        g.addWidget(self.flash_button, 3, 5)
+        g.addLayout(tables, 3, 0, 1, 6)
+        g.addWidget(self.flash_button, 2, 5)
         g.setColumnStretch(1, 1)
         return box
 
@@ -178,6 +199,21 @@ class ModelPage(QWidget):
                                               jobs.DATA_FILTER)
         if path:
             target.setText(path)
+
+    def _pick_output(self) -> None:
+        start = self.output.text() or jobs.default_output(self.path.text(),
+                                                          self.mode.currentText())
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the quantized model as", start, "TFLite models (*.tflite)",
+            options=QFileDialog.Option.DontConfirmOverwrite)  # asked when quantizing
+        if path:
+            self.output.setText(path)
+            self._output_auto = False
+
+    def _update_output(self) -> None:
+        if self._output_auto and self.path.text().strip():
+            self.output.setText(jobs.default_output(self.path.text().strip(),
+                                                    self.mode.currentText()))
 
     # ------------------------------------------------------------------ boards
     def showEvent(self, event: Any) -> None:
@@ -217,6 +253,7 @@ class ModelPage(QWidget):
 
     def set_model(self, path: str) -> None:
         self.path.setText(path)
+        self._update_output()
         calib, ev = jobs.guess_data(path)
         if calib and not self.calib.text():
             self.calib.setText(calib)
@@ -232,17 +269,56 @@ class ModelPage(QWidget):
         self.ctx.settings.set("model/last", path)
         if not self.calib.text():
             self.set_model(path)
-        job = self.ctx.runner.submit(jobs.analyze_job, path, self.board.currentData(),
-                                     name="analyze")
+        return self._analyze(path)
+
+    def _analyze(self, path: str) -> Job:
+        self.clear_analysis(f"analyzing {Path(path).name}…")
+        job = self.ctx.runner.submit(self.worker.call, JOBS + "analyze_job", path,
+                                     self.board.currentData(), name="analyze")
         job.succeeded.connect(self.show_analysis)
+        job.failed.connect(lambda err: self.clear_analysis(
+            "analysis cancelled" if err.cancelled else f"analysis failed: {err.message}"))
         return self._track(job, "analyzing…")
 
+    def clear_analysis(self, why: str) -> None:
+        """No stale verdict: results go the moment a new analysis starts or one fails."""
+        self.analysis = None
+        self.summary.set_rows([("File", Path(self.path.text()).name or "—"), ("Status", why)])
+        self.fit.show_fit(None)
+        self.fit.verdict.setText(why)
+        for table in (self.ops, self.tensors, self.layers):
+            table.set_rows([])
+
     def quantize(self) -> Job | None:
-        job = self.ctx.runner.submit(jobs.quantize_job, self.path.text().strip(),
+        path, output = self.path.text().strip(), self.output.text().strip()
+        try:
+            out = jobs.check_output(path, output, overwrite=True)
+        except TinyOpsError as exc:
+            self.ctx.report_error(JobError(exc.message, exc.hint))
+            return None
+        overwrite = False
+        if out.exists():
+            if self.ctx.kiosk or not self._confirm_replace(out):
+                self.ctx.report_error(JobError(f"{out.name} exists: not replaced",
+                                               "choose another name with Save as…"))
+                return None
+            overwrite = True
+        job = self.ctx.runner.submit(self.worker.call, JOBS + "quantize_job", path,
                                      self.calib.text().strip(), self.eval.text().strip(),
-                                     self.mode.currentText(), name="quantize")
+                                     self.mode.currentText(), output=str(out),
+                                     overwrite=overwrite, name="quantize")
         job.succeeded.connect(self.show_report)
         return self._track(job, "quantizing…")
+
+    def _confirm_replace(self, out: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Replace the file?", f"{out} exists already.\n\nReplace it with the "
+            "quantized model?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def shutdown(self) -> None:
+        self.worker.stop()
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -277,67 +353,25 @@ class ModelPage(QWidget):
     # ------------------------------------------------------------------ results
     def show_analysis(self, a: dict[str, Any]) -> None:
         self.analysis = a
-        compat = a.get("tflm_compatible")
-        arena = human_bytes(a.get("arena_bytes"))
-        arena += " (measured in TFLM)" if a.get("arena_method") == "measured" else " (estimate)"
-        rows = [
-            ("File", Path(str(a.get("model", ""))).name),
-            ("Kind", str(a.get("kind", "")) + (f" → {a['converted']}" if a.get("converted")
-                                               else "")),
-            ("Size", human_bytes(a.get("flash_bytes"))),
-            ("Parameters", human_count(a.get("params"))),
-            ("MACs / inference", human_count(a.get("macs"))),
-            ("Tensor arena", arena),
-            ("Runs in TFLM", "unknown" if compat is None else "yes" if compat else
-             f"no: {a.get('tflm_error')}"),
-            ("SHA-256", str(a.get("sha256", ""))[:16] + "…"),
-        ]
-        if a.get("labels"):
-            rows.append(("Labels", ", ".join(a["labels"])))
-        self.summary.set_rows(rows)
+        self.summary.set_rows(views.analysis_rows(a))
+        self.summary.setToolTip(str(a.get("arena_note") or ""))
         self.fit.show_fit(a.get("fit"), self.board.currentText())
-        self.ops.set_rows([{"op": o["op"], "count": o["count"],
-                            "tflm": {True: "yes", False: "no"}.get(o.get("tflm"), "?")}
-                           for o in a.get("ops", [])], {"tflm": _tflm_color})
-        tensors = []
-        for role, key in (("input", "inputs"), ("output", "outputs")):
-            for t in a.get(key, []):
-                q = t.get("quantization") or t.get("scale")
-                tensors.append({"role": role, "name": t.get("name"), "dtype": t.get("dtype"),
-                                "shape": t.get("shape"), "quant": q if q else "none"})
-        self.tensors.set_rows(tensors)
-        self.layers.set_rows([{**layer, "macs": human_count(layer.get("macs")),
-                               "params": human_count(layer.get("params"))}
-                              for layer in a.get("layers", [])])
+        self.fit.setTitle(f"{self.fit.title()} · {Path(str(a.get('model', ''))).name}")
+        colors = {"yes": theme.GOOD, "no": theme.BAD}
+        self.ops.set_rows(views.op_rows(a), {"tflm": lambda v: colors.get(str(v))})
+        self.tensors.set_rows(views.tensor_rows(a))
+        self.layers.set_rows(views.layer_rows(a))
         self.progress_label.setText(f"analyzed in {a.get('seconds', 0):.1f} s")
 
     def show_report(self, r: dict[str, Any]) -> None:
         self.report = r
-        rows = [
-            {"metric": "Size", "float": human_bytes(r.get("float_size")),
-             "quantized": human_bytes(r.get("quantized_size"))},
-            {"metric": "Accuracy", "float": _pct(r.get("float_accuracy")),
-             "quantized": _pct(r.get("quantized_accuracy"))},
-            {"metric": "Top-1 agreement", "float": "", "quantized": _pct(r.get("agreement"))},
-            {"metric": "Output RMSE", "float": "",
-             "quantized": "—" if r.get("output_rmse") is None else f"{r['output_rmse']:.4f}"},
-            {"metric": "Tensor arena", "float": "",
-             "quantized": human_bytes(r.get("arena_bytes"))},
-            {"metric": "Runs in TFLM", "float": "",
-             "quantized": {True: "yes", False: "no"}.get(r.get("tflm_compatible"), "?")},
-            {"metric": "Evaluated on", "float": "",
-             "quantized": f"{r.get('eval_samples')} samples ({r.get('evaluated_on')})"},
-        ]
-        self.report_table.set_rows(rows)
-        per = r.get("per_class") or {}
-        self.class_table.set_rows([{"label": k, "count": v.get("count"),
-                                    "float": _pct(v.get("float")),
-                                    "quantized": _pct(v.get("quantized"))}
-                                   for k, v in per.items()])
+        self.report_table.set_rows(views.report_rows(r))
+        self.class_table.set_rows(views.class_rows(r))
         out = r.get("output")
-        self.progress_label.setText(f"quantized in {r.get('seconds', 0):.1f} s → {out}")
         self.ctx.report_info(f"quantized model written to {out}")
         self.flash_button.setEnabled(bool(out))
+        if out:  # the gauge and the arena figure follow the model now on show
+            QTimer.singleShot(0, lambda: self._analyze(str(out)))
 
     def _offer_for_flash(self) -> None:
         if self.report and self.report.get("output"):
@@ -357,7 +391,7 @@ class ModelPage(QWidget):
             self.export(src, fmt, out)
 
     def export(self, src: str, fmt: str, out: str) -> Job:
-        job = self.ctx.runner.submit(jobs.export_job, src, fmt, out, self.board.currentData(),
-                                     name="export")
+        job = self.ctx.runner.submit(self.worker.call, JOBS + "export_job", src, fmt, out,
+                                     self.board.currentData(), name="export")
         job.succeeded.connect(lambda p: self.ctx.report_info(f"exported {p}"))
         return self._track(job, f"exporting {fmt}…")
