@@ -12,5 +12,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "gui": ("gui_start_s", "tf_imported_at_start", "rss_mb_idle", "rss_mb_live"),
     "quantize": ("quantize_s",),
     "hotplug": ("hotplug_s",),
+    "firmware": ("fw_stock_upload_vs_smpclient", "fw_fs_upload_vs_smpclient",
+                 "fw_image_vs_smpclient"),
 }
 BENCHMARKS: tuple[str, ...] = tuple(KEYS)

@@ -16,8 +16,10 @@ Expert settings (``--mtu``, ``--window``, ``--line-length``) skip the measuremen
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,13 +52,13 @@ class FramePlan:
     def shrink(self, why: str) -> bool:
         """Smaller bursts after unanswered frames: window 1 first, then half the frame."""
         if self.window > 1:
-            self.window = 1
+            self.window, self.source = 1, "adapted"
             self.notes.append(f"window 2 → 1 ({why})")
             return True
         smaller = _halve(self.message, self.line_length)
         if smaller < self.message:
             self.notes.append(f"frames {self.message} → {smaller} B ({why})")
-            self.message = smaller
+            self.message, self.source = smaller, "adapted"
             return True
         return False
 
@@ -101,8 +103,31 @@ async def _answered(session: Any, requests: list[Any], timeout_s: float) -> bool
     return True
 
 
+async def round_trip(session: Any, timeout_s: float) -> float | None:
+    """Seconds for a small echo to come back (None: no answer)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    if not await _answered(session, [echo_of_size(MIN_MESSAGE)], timeout_s):
+        return None
+    return loop.time() - started
+
+
+def probe_timeout(rtt: float, message: int, baudrate: int) -> float:
+    """How long a probe of ``message`` bytes may take: 4 small round trips plus its time on
+    a real UART both ways (base64 adds a third), never under 0.1 s."""
+    wire = 2 * message * 1.4 * 10 / max(baudrate, 1200)
+    return max(0.1, 4 * rtt + 2 * wire + 0.05)
+
+
 async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
-    """Find the largest frame (and window) the device answers, starting from ``plan``."""
+    """Find the largest frame (and window) the device answers, starting from ``plan``.
+
+    Probe timeouts scale with the device's own round trip (a small echo first), so a
+    dropped probe costs a few round trips, not a fixed second; ``timeout_s`` bounds it.
+    """
+    rtt = await round_trip(session, timeout_s)
+    if rtt is not None:
+        timeout_s = min(timeout_s, probe_timeout(rtt, plan.message, session.baudrate))
     want_window = plan.window
     plan.window = 1
     start = plan.message
@@ -119,7 +144,10 @@ async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
         plan.source = "measured"
         plan.notes[:] = [f"the device drops {start} B frames; using {plan.message} B "
                          "(its receive pool is smaller than its advertised buffer)"]
-    if want_window > 1:
+    if want_window > 1 and plan.message < start:
+        # a receive pool that cannot take one full frame cannot take two smaller ones either
+        plan.notes.append("window 1: two frames in flight would overrun the same pool")
+    elif want_window > 1:
         pair = [echo_of_size(plan.message), echo_of_size(plan.message)]
         if await _answered(session, pair, timeout_s):
             plan.window = want_window
@@ -128,3 +156,57 @@ async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
             plan.source = "measured"
     log.info("%s: %s", session.port, plan.describe())
     return plan
+
+
+# ------------------------------------------------------------------ remembered plans
+# A station flashes many boards of one kind on one port: what a device was measured to
+# take is remembered per (port, transport, advertised buffer), so the next board skips the
+# probes. A wrong memory costs little: a plan too big shrinks on the first stalled frame.
+_CACHE_NAME = "frame-plans.json"
+_CACHE_MAX = 64
+
+
+def _cache_path() -> Any:
+    from device_drivers import paths
+
+    return paths.cache_dir() / _CACHE_NAME
+
+
+def plan_key(port: str, kind: str, params: dict[str, int] | None, line: int | None) -> str:
+    buf = f"{params['buf_size']}x{params['buf_count']}" if params else "noparams"
+    return f"{port}|{kind}|{buf}|{line or '-'}"
+
+
+def remembered(key: str) -> FramePlan | None:
+    try:
+        entry = json.loads(_cache_path().read_text()).get(key)
+        plan = FramePlan(message=int(entry["message"]), window=int(entry["window"]),
+                         source="remembered", line_length=entry.get("line_length"))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if plan.message < MIN_MESSAGE or plan.window < 1:
+        return None
+    plan.notes.append(f"measured earlier on this port: {plan.message} B, window {plan.window}")
+    return plan
+
+
+def remember(key: str, plan: FramePlan) -> None:
+    path = _cache_path()
+    try:
+        data = json.loads(path.read_text()) if path.exists() else {}
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data.pop(key, None)
+    data[key] = {"message": plan.message, "window": plan.window,
+                 "line_length": plan.line_length, "at": time.time()}
+    while len(data) > _CACHE_MAX:
+        data.pop(next(iter(data)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+    except OSError as exc:
+        log.debug("could not remember the frame plan: %s", exc)

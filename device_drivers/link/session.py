@@ -72,6 +72,7 @@ class DeviceSession(DeviceCommands):
         self._disconnect_reason: str | None = None
         self._params: dict[str, int] | None = None
         self._plan: FramePlan | None = None
+        self._plan_key = ""
         self.answered = False
         """True once the device answered any SMP request on this session."""
         self.bytes_in = 0
@@ -324,21 +325,28 @@ class DeviceSession(DeviceCommands):
         if self._plan is not None:
             return self._plan
         plan = connect.initial_plan(self)
-        if connect.needs_measuring(self):
-            probe_timeout = max(0.5, min(self.timeout_s, 1.0)) + \
+        key = framing.plan_key(self.port, self.transport_kind, self._params, plan.line_length)
+        known = framing.remembered(key) if connect.needs_measuring(self) else None
+        if known is not None and known.message <= plan.message:
+            plan = known
+        elif connect.needs_measuring(self):
+            probe_timeout = max(0.3, min(self.timeout_s, 0.5)) + \
                 4.0 * plan.message * 14.0 / max(self.baudrate, 1200)
             budget = probe_timeout * 12 + 5.0
             with self._locked(budget):
                 plan = self._call(self._guarded(framing.measure(self, plan, probe_timeout)),
                                   budget)
-        self._plan = plan
+        self._plan, self._plan_key = plan, key
         self.apply_plan()
         return plan
 
     def apply_plan(self) -> None:
-        """Send no frame larger than the plan's (after a measurement or a shrink)."""
+        """Send no frame larger than the plan's (after a measurement or a shrink), and
+        remember it for the next session on this port."""
         if self._plan is not None:
             self._transport.frame_limit = self._plan.message
+            if self._plan.source != "remembered" and connect.needs_measuring(self):
+                framing.remember(self._plan_key, self._plan)
 
     def _write_text(self, data: bytes) -> None:
         if self._transport.kind != "console":

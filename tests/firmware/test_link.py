@@ -142,3 +142,19 @@ def test_a_udp_address_that_is_not_one_is_a_usage_error() -> None:
     done = _tinyops("info", "--port", "udp://nohost", "--json")
     assert done.returncode == 2
     assert "udp://HOST:PORT" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_next_session_on_the_port_reuses_what_was_measured(firmware) -> None:
+    fw = firmware("native_sim_serial")
+    with DeviceSession.open(fw.port) as dev:
+        first = dev.frame_plan()
+    assert first.source == "measured"
+    drops = fw.log_text().count("Insufficient buffers")
+    assert drops > 0
+    with DeviceSession.open(fw.port) as dev:
+        again = dev.frame_plan()
+        result = dev.upload_file(os.urandom(2000), "/lfs1/again.bin")
+    assert again.source == "remembered"
+    assert (again.message, again.window) == (first.message, first.window)
+    assert result.verified
+    assert fw.log_text().count("Insufficient buffers") == drops  # no probe dropped this time
