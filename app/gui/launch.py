@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,83 @@ def process_age_s() -> float:
         return time.monotonic() - _T_IMPORT
 
 
+def install_signal_handlers(app: Any) -> Callable[[], None]:
+    """SIGTERM and SIGINT quit the Qt event loop cleanly (the window saves its settings and
+    stops streaming in ``shutdown``). POSIX: the C-level handler writes to a self-pipe
+    (``signal.set_wakeup_fd``) that a ``QSocketNotifier`` watches, so the signal is seen
+    at once even while Qt sleeps in its event loop. Elsewhere a 200 ms timer lets Python
+    run its handlers. Returns a function that restores the previous state."""
+    from PySide6.QtCore import QSocketNotifier, QTimer
+
+    received: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if not received:
+            log.info("signal %s: shutting down", signal.Signals(signum).name)
+        received.append(signum)
+        app.quit()
+
+    sigs = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {sig: signal.signal(sig, handler) for sig in sigs}
+    keep: list[Any] = []
+    old_fd = None
+    if os.name == "posix":
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        old_fd = signal.set_wakeup_fd(w)
+        notifier = QSocketNotifier(r, QSocketNotifier.Type.Read, app)
+
+        def drain() -> None:
+            with contextlib.suppress(OSError):
+                os.read(r, 512)  # the Python-level handler runs as this slot returns
+
+        notifier.activated.connect(drain)
+        keep += [notifier, r, w]
+    else:  # pragma: no cover - Windows
+        timer = QTimer(app)
+        timer.timeout.connect(lambda: None)
+        timer.start(200)
+        keep.append(timer)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if os.name == "posix":
+            signal.set_wakeup_fd(old_fd if old_fd is not None else -1)
+            keep[0].setEnabled(False)
+            for fd in keep[1:]:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        else:  # pragma: no cover
+            keep[0].stop()
+
+    return restore
+
+
+def place_window(window: Any, kiosk: bool, size: tuple[int, int] | None = None) -> None:
+    """Show the window inside the screen it opens on: clamped to the available geometry
+    (a 1024×600 screen gets a window that fits, Connect buttons and status bar included).
+    Kiosk: full screen, and the geometry set to the screen's, so it is full screen with or
+    without a window manager."""
+    screen = window.screen()
+    if kiosk:
+        window.setGeometry(screen.geometry())
+        window.showFullScreen()
+        return
+    avail = screen.availableGeometry()
+    if size is not None:
+        window.resize(*size)
+    w = min(window.width(), avail.width())
+    h = min(window.height(), avail.height())
+    window.resize(w, h)
+    x = min(max(window.x(), avail.x()), avail.right() - w + 1)
+    y = min(max(window.y(), avail.y()), avail.bottom() - h + 1)
+    if (window.x(), window.y()) != (x, y):
+        window.move(x, y)
+    window.show()
+
+
 def run(options: GuiOptions) -> RunReport:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -89,12 +167,8 @@ def run(options: GuiOptions) -> RunReport:
                                       auto_demo=options.auto_demo))
     with contextlib.suppress(AttributeError):  # follow the OS light/dark switch (Qt >= 6.5)
         app.styleHints().colorSchemeChanged.connect(lambda *_: window.follow_color_scheme())
-    if options.kiosk:
-        window.showFullScreen()
-    else:
-        if options.screenshot:  # docs and bug reports: the same size every time
-            window.resize(1440, 900)
-        window.show()
+    # docs and bug reports: the same size every time (as far as the screen allows)
+    place_window(window, options.kiosk, (1440, 900) if options.screenshot else None)
 
     def shown() -> None:
         report.start_s = round(process_age_s(), 3)
@@ -132,15 +206,11 @@ def run(options: GuiOptions) -> RunReport:
             QTimer.singleShot(max(0, total_ms - 400), grab)
         QTimer.singleShot(total_ms, app.quit)
 
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
-    keepalive = QTimer()  # lets Python run its signal handlers while Qt waits
-    keepalive.timeout.connect(lambda: None)
-    keepalive.start(250)
+    restore_signals = install_signal_handlers(app)
 
     try:
         app.exec()
     finally:
-        keepalive.stop()
         data_probe.stop()
         dash = window.live.dashboard if window.live.built else None
         frames = sorted(dash.frame_ms) if dash is not None else []
@@ -152,6 +222,7 @@ def run(options: GuiOptions) -> RunReport:
             report.messages.append(window.message.message)
         window.shutdown()
         window.deleteLater()
+        restore_signals()
         sys.excepthook = previous_hook
     if report.unexpected_errors:
         report.ok = False

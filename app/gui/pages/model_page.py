@@ -52,6 +52,7 @@ class ModelPage(QWidget):
         self.path = QLineEdit(self)
         self.path.setPlaceholderText("Model file (.tflite, .keras, .h5)")
         self.path.returnPressed.connect(self.analyze)
+        self.path.textChanged.connect(lambda _: self._update_output())
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self.browse)
         example = QPushButton("Example", self)
@@ -253,7 +254,6 @@ class ModelPage(QWidget):
 
     def set_model(self, path: str) -> None:
         self.path.setText(path)
-        self._update_output()
         calib, ev = jobs.guess_data(path)
         if calib and not self.calib.text():
             self.calib.setText(calib)
