@@ -99,16 +99,9 @@ class NoImageGroup(DeviceError):
 
 
 def open_session(port: str, baudrate: int = 115200, timeout_s: float = 2.0) -> DeviceSession:
-    """Open ``port``; a board that answers MCUmgr params with an error (MCUboot's serial
-    recovery) is opened without them."""
-    try:
-        return DeviceSession.open(port, baudrate=baudrate, timeout_s=timeout_s)
-    except AttributeError as exc:
-        # The session reads params at open and does not yet handle an error answer there
-        # (device_drivers/link is being reworked); frames then keep smpclient's default.
-        log.info("%s: MCUmgr params refused (%s); opening without them", port, exc)
-        return DeviceSession.open(port, baudrate=baudrate, timeout_s=timeout_s,
-                                  read_params=False)
+    """Open ``port`` (MCUboot's serial recovery refuses MCUmgr params: the session then
+    keeps conservative frames)."""
+    return DeviceSession.open(port, baudrate=baudrate, timeout_s=timeout_s)
 
 
 def _hex(value: Any) -> str | None:
