@@ -174,6 +174,36 @@ def static_arena_estimate(sg: SubgraphInfo) -> int:
     return (peak + bookkeeping + 15) // 16 * 16
 
 
+# TFLM's int8 SOFTMAX (softmax_common.cc -> PreprocessSoftmaxScaling, kScaledDiffIntegerBits 5)
+# needs beta * input scale * 2**26 > 1; otherwise a TFLITE_CHECK aborts the whole process.
+SOFTMAX_MIN_BETA_SCALE = 2.0 ** -26
+
+
+def tflm_hazards(sg: SubgraphInfo) -> list[dict[str, Any]]:
+    """Operators whose parameters make TFLM abort (not fail) while preparing them, found from
+    the model alone: op index, builtin name, version, tensor, the reason and what to do."""
+    found = []
+    for op in sg.operators:
+        if op.op != "SOFTMAX" or not op.inputs or op.inputs[0] < 0:
+            continue
+        t = sg.tensors[op.inputs[0]]
+        beta = float(getattr(op.options, "beta", 0.0) or 0.0)
+        if t.dtype not in ("INT8", "UINT8") or not t.scales:
+            continue
+        if beta * t.scales[0] <= SOFTMAX_MIN_BETA_SCALE:
+            found.append({
+                "op_index": op.index, "op": op.op, "version": op.version, "tensor": t.index,
+                "reason": (f"its input tensor {t.index} ({t.name!r}) has scale "
+                           f"{t.scales[0]:.3g} and beta {beta:g}; TFLM's int8 softmax needs "
+                           f"beta x scale > 2^-26 ({SOFTMAX_MIN_BETA_SCALE:.3g}) and aborts "
+                           "otherwise (TFLITE_CHECK in PreprocessSoftmaxScaling)"),
+                "fix": ("the logits' calibrated range collapsed to about zero: quantize the "
+                        "trained model with representative calibration data, or drop the "
+                        "softmax head and take the argmax of the logits"),
+            })
+    return found
+
+
 def _params(sg: SubgraphInfo) -> int:
     seen: set[int] = set()
     total = 0
@@ -214,6 +244,8 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
         "layers": layers,
         "arena_estimate": estimate,
     }
+    hazards = tflm_hazards(sg)
+    result["tflm_hazards"] = hazards
     support: dict[str, bool | None] = dict.fromkeys(counts)
     arena: int | None = None
     arena_method = "estimate"
@@ -236,6 +268,11 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
                     result["arena_probes"] = m.probes
             else:
                 tflm_error, failing = check.error, check.failing_op
+                if hazards and (check.crashed or not failing):
+                    h = hazards[0]
+                    failing = h["op"]
+                    tflm_error = (f"operator {h['op_index']} {h['op']} (version {h['version']}): "
+                                  f"{h['reason']}; tflite-micro: {check.error}")
                 for op in sg.operators:
                     if op.op == failing:
                         support[op.op] = False
