@@ -4,6 +4,8 @@ C++ interpreters; a crash is a verdict, not a dead test run).
 ``Oracle.tflite(data)``: does ``tf.lite.Interpreter`` construct (its FlatBuffer verifier and
 ``InterpreterBuilder`` checks) and allocate the model? ``Oracle.tflm(data)``: does the
 tflite-micro interpreter build the model and invoke it once? Each returns ``(ok, message)``.
+``Oracle.tflm_arena_used(data, arena)``: TFLM's own arena figure (its recording allocator's
+"Arena allocation total") after building and invoking in exactly ``arena`` bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import os
 import struct
 import subprocess
 import sys
+
+import flatbuffers
+
+from model_tools.fb_schema import generated_module
 
 _CHILD = r"""
 import json, os, struct, sys
@@ -28,6 +34,26 @@ while True:
     kind, size = head[:1], struct.unpack("<I", head[1:])[0]
     data = sys.stdin.buffer.read(size)
     try:
+        if kind == b"A":  # 8-byte arena size, then the model: build, invoke, report usage
+            import ctypes, re, tempfile
+            from tflite_micro.python.tflite_micro import runtime
+            arena, data = struct.unpack("<Q", data[:8])[0], data[8:]
+            it = runtime.Interpreter.from_bytes(data, arena_size=arena)
+            it.invoke()
+            with tempfile.TemporaryFile() as tmp:
+                saved = os.dup(2)
+                os.dup2(tmp.fileno(), 2)
+                try:
+                    it.print_allocations()
+                    ctypes.CDLL(None).fflush(None)
+                finally:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+                tmp.seek(0)
+                found = re.search(rb"Arena allocation total (\d+) bytes", tmp.read())
+            reply = {"ok": True, "msg": found.group(1).decode() if found else ""}
+            out.write((json.dumps(reply) + "\n").encode()); out.flush()
+            continue
         if kind == b"L":
             if tf is None:
                 import tensorflow as tf
@@ -75,6 +101,11 @@ class Oracle:
     def tflm(self, data: bytes) -> tuple[bool, str]:
         return self._ask(b"M", data)
 
+    def tflm_arena_used(self, data: bytes, arena: int) -> tuple[bool, int | None, str]:
+        """Build and invoke in exactly ``arena`` bytes; TFLM's recording allocator's total."""
+        ok, msg = self._ask(b"A", struct.pack("<Q", arena) + data)
+        return ok, int(msg) if ok and msg.isdigit() else None, msg
+
     def close(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -82,3 +113,19 @@ class Oracle:
             proc.stdin.close()
             proc.wait(timeout=30)
             proc.stdout.close()
+
+
+def with_bias_axis(data: bytes, qdim: int) -> tuple[bytes, list[int]]:
+    """``data`` with ``quantized_dimension`` = ``qdim`` on every per-channel 1-D tensor (the
+    biases), as in TFLM's person-detection model; returns the model and the tensors changed."""
+    gen = generated_module()
+    m = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
+    changed = []
+    for i, t in enumerate(m.subgraphs[0].tensors):
+        q = t.quantization
+        if q is not None and q.scale is not None and len(q.scale) > 1 and len(t.shape) == 1:
+            q.quantizedDimension = qdim
+            changed.append(i)
+    b = flatbuffers.Builder(len(data) + 4096)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output()), changed

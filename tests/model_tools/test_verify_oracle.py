@@ -17,7 +17,7 @@ import re
 import flatbuffers
 import numpy as np
 import pytest
-from _oracle import Oracle
+from _oracle import Oracle, with_bias_axis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -144,25 +144,12 @@ def test_generated_models_pass_and_tflite_agrees(oracle, example_tflite, dwconv_
         assert oracle.tflite(model)[0] and oracle.tflm(model)[0]
 
 
-def _bias_qdim(data: bytes, qdim: int) -> tuple[bytes, list[int]]:
-    """Every per-channel 1-D tensor (the biases) gets ``quantized_dimension`` = qdim."""
-    gen = generated_module()
-    m = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
-    changed = []
-    for i, t in enumerate(m.subgraphs[0].tensors):
-        q = t.quantization
-        if q is not None and q.scale is not None and len(q.scale) > 1 and len(t.shape) == 1:
-            q.quantizedDimension = qdim
-            changed.append(i)
-    return _repack(data, m), changed
-
-
 def test_person_detection_bias_quirk_is_accepted_because_tflm_runs_it(oracle,
                                                                     dwconv_int8) -> None:
     """TFLM's person-detection model stores ``quantized_dimension`` 3 on its 1-D biases (a
     quirk of the converter that made it). TFLite's interpreter refuses that; TFLM runs it; so
     do we (it was 'tensor 33 per-axis quantization does not match its shape (8,)')."""
-    forged, changed = _bias_qdim(dwconv_int8, 3)
+    forged, changed = with_bias_axis(dwconv_int8, 3)
     assert changed
     verify_tflite(forged)
     tfl_ok, tfl_msg = oracle.tflite(forged)
