@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from device_drivers.errors import InputError
+from device_drivers.errors import InputError, TinyOpsError
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +36,7 @@ def run_gui(args: argparse.Namespace) -> int:
                          "e.g. tinyops gui --demo --screenshot out.png --quit-after 20")
     if args.quit_after is not None and args.quit_after < 0:
         raise InputError("--quit-after must be 0 or more seconds")
+    check_display_libraries()
     from app.gui.launch import GuiOptions, run
 
     report = run(GuiOptions(demo=args.demo, kiosk=args.kiosk, port=args.port,
@@ -44,3 +45,25 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_dict()))
     return 0 if report.ok else 1
+
+
+def check_display_libraries() -> None:
+    """Before Qt aborts with a message about plug-ins: name the missing X11 libraries and
+    the packages to install (the same check as ``tinyops doctor``)."""
+    import os
+    import sys
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    x11 = platform.startswith("xcb") or (not platform and os.environ.get("DISPLAY")
+                                         and not os.environ.get("WAYLAND_DISPLAY"))
+    if not sys.platform.startswith("linux") or not x11:
+        return
+    from device_drivers.boards.doctor import missing_gui_libraries
+
+    missing = missing_gui_libraries()
+    if missing:
+        packages = " ".join(dict.fromkeys(lib[1] for lib in missing))
+        raise TinyOpsError(f"the desktop app cannot start: missing system libraries "
+                           f"{', '.join(lib[0] for lib in missing)}",
+                           f"sudo apt-get install {packages}  (then run `tinyops` again; "
+                           "`tinyops doctor` checks the rest of the setup)")

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from app.gui import window_state
 from app.gui.connection import DeviceLink, LinkInfo
 from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
@@ -79,7 +80,7 @@ class MainWindow(QMainWindow):
                             (self.records_page, "Records")):
             self.tabs.addTab(page, title)
         right = QWidget(self)
-        rl = QVBoxLayout(right)
+        rl = self.right_layout = QVBoxLayout(right)
         rl.setContentsMargins(0, 4, 4, 0)
         rl.setSpacing(4)
         rl.addWidget(self.message)
@@ -88,7 +89,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.devices)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([290, 1000])
+        self.splitter.setCollapsible(1, False)  # the device list collapses (Ctrl+B), pages not
+        self.splitter.setSizes([window_state.SIDEBAR_WIDTH, 1000])
         self.setCentralWidget(self.splitter)
         self.status = StatusBar(self.runner, self)
         self.setStatusBar(self.status)
@@ -97,9 +99,9 @@ class MainWindow(QMainWindow):
                                      self)
         self._wire()
         build_menus(self)
-        self._restore()
+        window_state.restore(self, PAGES)
         if self.options.kiosk:
-            self._enter_kiosk()
+            window_state.enter_kiosk(self, PAGES)
 
     # ------------------------------------------------------------------ wiring
     def _wire(self) -> None:
@@ -199,6 +201,7 @@ class MainWindow(QMainWindow):
         self.link.auto_reconnect = self.options.kiosk
         self.link.connect_port(port)
         self.devices.select(port)
+        window_state.set_kiosk_demo(self, self.demo.running and port == self.demo.port)
 
     def _connect_selected(self) -> None:
         sel = self.devices.selected()
@@ -331,15 +334,6 @@ class MainWindow(QMainWindow):
         self.show_page("live")
         self.live._replay_clicked()
 
-    def _enter_kiosk(self) -> None:
-        self.menuBar().hide()
-        self.devices.hide()
-        self.live.set_kiosk(True)
-        self.tabs.tabBar().hide()
-        self.tabs.setCurrentIndex(PAGES.index("live"))
-        for i in range(self.tabs.count()):
-            self.tabs.setTabEnabled(i, PAGES[i] == "live")
-
     def follow_color_scheme(self) -> None:
         """Re-theme when the OS switches between light and dark."""
         from PySide6.QtWidgets import QApplication
@@ -360,39 +354,12 @@ class MainWindow(QMainWindow):
         self.message.info(text)
         self.status.showMessage(text, 5000)
 
-    # ------------------------------------------------------------------ persistence
-    def _restore(self) -> None:
-        geometry = self.settings.get("window/geometry")
-        if not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1360, 860)
-        state = self.settings.get("window/state")
-        if not state.isEmpty():
-            self.restoreState(state)
-        page = self.settings.get("window/page")
-        if page in PAGES and not self.options.demo:
-            self.tabs.setCurrentIndex(PAGES.index(page))
-        else:
-            self.tabs.setCurrentIndex(PAGES.index("live"))
-
-    def _save(self) -> None:
-        s = self.settings
-        if not self.options.kiosk:
-            s.set("window/geometry", self.saveGeometry())
-            s.set("window/state", self.saveState())
-            s.set("window/page", self.current_page())
-        s.set("live/window_s", self.live.window_s)
-        s.set("live/autoscale", self.live.autoscale)
-        s.set("console/timestamps", self.console.timestamps.isChecked())
-        s.sync()
-
     def shutdown(self) -> None:
         """Stop every thread this window started; idempotent."""
         if getattr(self, "_shut", False):
             return
         self._shut = True
-        self._save()
+        window_state.save(self)
         QTimer.singleShot(0, lambda: None)
         self.runner.cancel_all()  # first: a job holding the port stops between blocks
         self.model_page.shutdown()  # the model worker process (TensorFlow) ends now

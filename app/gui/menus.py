@@ -23,6 +23,7 @@ def _action(win: Any, menu: Any, text: str, shortcut: Any, slot: Callable[..., A
 
 
 def build_menus(win: Any) -> None:
+    from app.gui import help_dialogs, window_state
     from app.gui.main_window import PAGES
 
     bar = win.menuBar()
@@ -45,8 +46,15 @@ def build_menus(win: Any) -> None:
     _action(win, v, "Pause live plots", "Space", win._toggle_pause)
     _action(win, v, "Autoscale", "A", win.live.toggle_autoscale)
     _action(win, v, "Full screen", "F11", win._toggle_full_screen)
+    win.sidebar_action = _action(win, v, "Device list", "Ctrl+B",
+                                 lambda checked: window_state.toggle_sidebar(win, checked))
+    win.sidebar_action.setCheckable(True)
+    win.sidebar_action.setChecked(True)
     h = bar.addMenu("&Help")
-    _action(win, h, "Keyboard shortcuts", "F1", lambda: show_shortcuts(win))
+    _action(win, h, "Getting started", "F1", lambda: help_dialogs.getting_started(win))
+    _action(win, h, "Keyboard shortcuts", None, lambda: show_shortcuts(win))
+    h.addSeparator()
+    _action(win, h, "About TinyOps", None, lambda: help_dialogs.about(win))
 
 
 def show_shortcuts(win: Any) -> None:

@@ -4,14 +4,17 @@ Checks: user board files valid; (Linux) membership of the serial group (dialout/
 udev rule installed, services that grab serial ports (ModemManager, brltty); per port:
 still there, readable/writable, not held by another process, not in bootloader mode, not
 an unidentified bridge; UF2 drives (boards waiting in their bootloader); stale virtual
-board announcements. Nothing here opens a port: permission is checked with ``os.access``
-and ownership via ``/proc``, so a doctor run cannot reset a board.
+board announcements; (Linux) the system libraries the desktop app's Qt needs (each loaded
+with ``ctypes``; a missing one is named with the Debian/Ubuntu package that provides it).
+Nothing here opens a port: permission is checked with ``os.access`` and ownership via
+``/proc``, so a doctor run cannot reset a board.
 
 Everything host-specific comes through ``DoctorEnv`` so tests can point it at fake roots.
 """
 
 from __future__ import annotations
 
+import ctypes
 import getpass
 import os
 import sys
@@ -39,6 +42,7 @@ class DoctorEnv:
         default_factory=lambda: (lambda: {*os.getgroups(), os.getgid()}))
     own_pid: int = field(default_factory=os.getpid)
     is_root: bool = field(default_factory=lambda: hasattr(os, "geteuid") and os.geteuid() == 0)
+    load_library: Callable[[str], bool] = field(default_factory=lambda: _can_load)
 
     @property
     def linux(self) -> bool:
@@ -203,6 +207,52 @@ def check_port(item: DetectedBoard, env: DoctorEnv) -> list[Check]:
     return checks
 
 
+GUI_LIBRARIES: tuple[tuple[str, str, str], ...] = (
+    # (soname, Debian/Ubuntu package, what needs it) — Qt 6's xcb platform plugin and its
+    # OpenGL/fonts stack; without any of these the desktop app does not start
+    ("libxcb-cursor.so.0", "libxcb-cursor0", "Qt's X11 plugin (Qt >= 6.5)"),
+    ("libxcb-icccm.so.4", "libxcb-icccm4", "Qt's X11 plugin"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1", "Qt's X11 plugin"),
+    ("libxcb-image.so.0", "libxcb-image0", "Qt's X11 plugin"),
+    ("libxcb-render-util.so.0", "libxcb-render-util0", "Qt's X11 plugin"),
+    ("libxcb-shape.so.0", "libxcb-shape0", "Qt's X11 plugin"),
+    ("libxcb-randr.so.0", "libxcb-randr0", "Qt's X11 plugin"),
+    ("libxcb-xkb.so.1", "libxcb-xkb1", "Qt's X11 plugin"),
+    ("libxkbcommon.so.0", "libxkbcommon0", "keyboard input"),
+    ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0", "keyboard input on X11"),
+    ("libEGL.so.1", "libegl1", "OpenGL (Qt GUI)"),
+    ("libGL.so.1", "libgl1", "OpenGL (Qt GUI)"),
+    ("libfontconfig.so.1", "libfontconfig1", "fonts"),
+    ("libdbus-1.so.3", "libdbus-1-3", "desktop integration"),
+)
+
+
+def _can_load(soname: str) -> bool:
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def missing_gui_libraries(env: DoctorEnv | None = None) -> list[tuple[str, str, str]]:
+    """The GUI libraries that cannot be loaded here, as (soname, package, purpose)."""
+    load = (env or DoctorEnv()).load_library
+    return [lib for lib in GUI_LIBRARIES if not load(lib[0])]
+
+
+def check_gui_libraries(env: DoctorEnv) -> list[Check]:
+    missing = missing_gui_libraries(env)
+    if not missing:
+        return [Check("gui-libraries", OK, "the desktop app's system libraries are installed")]
+    names = ", ".join(lib[0] for lib in missing)
+    packages = " ".join(dict.fromkeys(lib[1] for lib in missing))
+    return [Check("gui-libraries", WARN, f"the desktop app cannot start: missing {names} "
+                  "(the command line works without them)",
+                  f"sudo apt-get install {packages}   (Debian/Ubuntu; other distributions: "
+                  "the packages providing these files)")]
+
+
 def run_doctor(boards: Sequence[DetectedBoard] | None = None,
                env: DoctorEnv | None = None, *,
                virtual_dir: str | None = None) -> DoctorReport:
@@ -219,6 +269,7 @@ def run_doctor(boards: Sequence[DetectedBoard] | None = None,
         checks += check_serial_group(env)
         checks += check_udev_rule(env)
         checks += check_services(env, items)
+        checks += check_gui_libraries(env)
     for item in items:
         checks += check_port(item, env)
     if not any(i.source in ("serial", "uf2", "virtual") for i in items):

@@ -42,7 +42,8 @@ def env(tmp_path: Path, *, groups: str = "dialout:x:20:\n", gids: set[int] | Non
         (rules / "60-tinyops.rules").write_text("# rule\n")
     return DoctorEnv(platform="linux", proc_root=str(proc), group_file=str(tmp_path / "group"),
                      udev_dirs=(str(rules),), access=lambda p, m: access, user=user,
-                     active_gids=lambda: gids or {1000}, is_root=False)
+                     active_gids=lambda: gids or {1000}, is_root=False,
+                     load_library=lambda soname: True)
 
 
 def found(port: str, board_id: str | None, mode: str = "app", serial: str | None = "S1",
@@ -170,3 +171,18 @@ def test_report_json_shape(tmp_path: Path, pty_path: str) -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert data["ok"] is False and data["counts"]["fail"] >= 1
     assert {"id", "status", "message", "fix", "port"} <= set(data["checks"][0])
+
+
+def test_missing_gui_libraries_are_named_with_their_package(tmp_path) -> None:
+    from device_drivers.boards.doctor import DoctorEnv as Env
+    from device_drivers.boards.doctor import run_doctor
+
+    env = Env(platform="linux", proc_root=str(tmp_path), group_file=str(tmp_path / "g"),
+              udev_dirs=(), access=lambda p, m: True, user="u", active_gids=lambda: {1},
+              is_root=True,
+              load_library=lambda so: so not in ("libxcb-icccm.so.4", "libxcb-keysyms.so.1"))
+    report = run_doctor([], env, virtual_dir=str(tmp_path))
+    gui = [c for c in report.checks if c.id == "gui-libraries"]
+    assert len(gui) == 1 and gui[0].status == "warn"
+    assert "libxcb-icccm.so.4" in gui[0].message and "libxcb-keysyms.so.1" in gui[0].message
+    assert gui[0].fix.startswith("sudo apt-get install libxcb-icccm4 libxcb-keysyms1")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -128,7 +129,9 @@ class FlashPage(QWidget):
                                   ("artifact", "Artifact"), ("verify", "Verification")], self)
         self.records.setMaximumHeight(170)
 
-        lay = QVBoxLayout(self)
+        inner = QWidget(self)
+        inner.setMinimumHeight(520)  # below that the page scrolls instead of squashing
+        lay = QVBoxLayout(inner)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(top)
         lay.addWidget(self.table, 1)
@@ -139,6 +142,12 @@ class FlashPage(QWidget):
         recent.setProperty("role", "muted")
         lay.addWidget(recent)
         lay.addWidget(self.records)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        QVBoxLayout(self).addWidget(scroll)
+        self.layout().setContentsMargins(0, 0, 0, 0)
         self._refresh_targets()
 
     # ------------------------------------------------------------------ inputs
