@@ -225,5 +225,7 @@ class Dispatcher:
             fields = {"rc": int(translate(fail.rc) if translate else smperror.MGMT_ERR.EUNKNOWN)}
         else:
             fields = {"err": {"group": fail.group, "rc": fail.rc}, **fail.extra}
-        cbor_body = cbor2.dumps(fields)
+        # canonical key order, as resources/protocol's vectors fix it (Zephyr sends
+        # "group" before "rc": the same map)
+        cbor_body = cbor2.dumps(fields, canonical=True)
         return bytes(self._header(frame, len(cbor_body))) + cbor_body
