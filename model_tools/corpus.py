@@ -10,6 +10,10 @@ range). ``model_tools.quantize`` makes the int8 model from the first and the thi
 
 - ``mobilenet_v1_025``: MobileNet v1, alpha 0.25, 96x96x1, 2 classes - TFLM's person detection.
 - ``mobilenet_v2_035_1ch`` / ``_3ch``: Keras MobileNetV2, alpha 0.35, 96x96x1 / x3, softmax head.
+- ``mobilenet_v2_035_1ch_untrained``: the same, exactly as Keras initialises it (issue 14's
+  case): its features collapse to ~0, so the int8 softmax input gets a scale of ~8e-9 and TFLM
+  aborts (see ``analyze.tflm_hazards``). Every other model gets trained-looking BatchNorm
+  statistics.
 - ``ds_cnn``: DS-CNN keyword spotting (MLPerf Tiny KWS: 49x10 MFCC, 64 channels, 12 classes).
 - ``conv1d_accel``: 1-D conv on 128-sample 3-axis accelerometer windows, 4 classes.
 - ``lstm`` / ``gru``: one recurrent layer (32 units) on 32 steps of 8 features, 4 classes,
@@ -44,6 +48,7 @@ class Architecture:
     build: Callable[[Any], Any]  # keras module -> keras.Model
     low: float = -1.0  # calibration range
     high: float = 1.0
+    trained_bn: bool = True  # BatchNorm statistics like a trained model's (else Keras' init)
 
 
 def _mobilenet_v1(keras: Any) -> Any:
@@ -120,6 +125,8 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (
     Architecture("mobilenet_v1_025", (96, 96, 1), _mobilenet_v1),
     Architecture("mobilenet_v2_035_1ch", (96, 96, 1), _mobilenet_v2(1)),
     Architecture("mobilenet_v2_035_3ch", (96, 96, 3), _mobilenet_v2(3)),
+    Architecture("mobilenet_v2_035_1ch_untrained", (96, 96, 1), _mobilenet_v2(1),
+                 trained_bn=False),
     Architecture("ds_cnn", (49, 10, 1), _ds_cnn),
     Architecture("conv1d_accel", (128, 3), _conv1d),
     Architecture("lstm", (32, 8), _recurrent("lstm")),
@@ -157,7 +164,8 @@ def build_one(name: str, out_dir: str | Path) -> CorpusModel:
     out.keras.parent.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(SEED)
     model = arch.build(keras)
-    _randomize_batchnorm(model, np.random.default_rng(SEED))
+    if arch.trained_bn:
+        _randomize_batchnorm(model, np.random.default_rng(SEED))
     model.save(out.keras)
     rng = np.random.default_rng(SEED + 1)
     x = rng.uniform(arch.low, arch.high, (CALIB_SAMPLES, *arch.input_shape)).astype(np.float32)

@@ -10,7 +10,8 @@ Models TFLM cannot build must be listed in ``TFLM_FAILURES`` with the reason fou
 their verdict must say what failed.
 
 The models are generated (random weights) into pytest's cache, keyed by the corpus source
-and the TensorFlow version: the first run builds them (~1 min), later runs reuse them.
+and the TensorFlow version: a cold run (building them) took 160 s on 2 shared cores, a warm
+one 105-110 s; the TFLite converter dominates (~12 s per MobileNet, TFLM work ~2 s).
 ``TINYOPS_CORPUS_RESULTS=FILE`` writes the table of results as JSON.
 """
 
@@ -21,6 +22,7 @@ import importlib.metadata
 import inspect
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,10 @@ pytestmark = [pytest.mark.corpus,
               pytest.mark.skipif(not tflm_available(), reason="tflite-micro not installed")]
 
 # model -> (precision, why TFLM cannot build it). Every entry is a finding; see the report.
-TFLM_FAILURES: dict[tuple[str, str], str] = {}
+TFLM_FAILURES: dict[tuple[str, str], str] = {
+    ("mobilenet_v2_035_1ch_untrained", "int8"): "SOFTMAX",  # input scale ~8e-9: TFLM aborts
+}
+INT8_ONLY = {"mobilenet_v2_035_1ch_untrained"}  # its float model is mobilenet_v2_035_1ch's
 RESULTS: list[dict] = []
 
 
@@ -68,7 +73,9 @@ def _check_tflm(oracle: Oracle, name: str, precision: str, data: bytes, result: 
     RESULTS.append(row)
     if not result["tflm_compatible"]:
         assert (name, precision) in TFLM_FAILURES, f"TFLM cannot build it: {result['tflm_error']}"
-        assert result["tflm_error"], "an incompatible verdict must say what failed"
+        op = TFLM_FAILURES[(name, precision)]
+        assert re.match(rf"operator \d+ {op} \(version \d+\): ", result["tflm_error"] or ""), (
+            f"the verdict must name the operator: {result['tflm_error']}")
         return
     assert (name, precision) not in TFLM_FAILURES, "listed as failing, but TFLM builds it"
     assert result["arena_method"] == "measured"
@@ -91,8 +98,8 @@ def test_corpus_model(name: str, corpus_dir: Path, oracle: Oracle) -> None:
     float_data = model.float_tflite.read_bytes()
     verify_tflite(float_data)
     assert oracle.tflite(float_data) == (True, "")
-    analysis = analyze(model.float_tflite)
-    _check_tflm(oracle, name, "float", float_data, analysis)
+    if name not in INT8_ONLY:
+        _check_tflm(oracle, name, "float", float_data, analyze(model.float_tflite))
 
     out = corpus_dir / f"{name}_int8.tflite"
     report = quantize(model.keras, model.calib, mode="int8", output=out)
