@@ -10,7 +10,13 @@ Two layers, both pure Python (no TensorFlow, no C++ that could crash the process
    version 3, operator-code / tensor / buffer / subgraph indices in range, constant
    buffers at least as large as their tensors, quantization vectors consistent.
 
-A failure raises ``InvalidModelError`` (exit code 2) with the first problem found.
+The rule for the second layer: reject only what TFLite's interpreter rejects too or what
+TFLM cannot use; accept what TFLM runs even where TFLite's stricter ``InterpreterBuilder``
+refuses it (``_check_quantization``: TFLM's own person-detection model is one such).
+``tests/model_tools/test_verify_oracle.py`` checks both directions against both runtimes.
+
+A failure raises ``InvalidModelError`` (exit code 2) with the first problem found, naming the
+tensor, operator, buffer or field and why.
 """
 
 from __future__ import annotations
