@@ -109,7 +109,7 @@ def _file_figure(key: str, fixture: str, size: int, repeats: int) -> Figure:
                   reference=f"smpclient {peer} on {fixture}",
                   note=f"{size} B file incl. open and device sha256: TinyOps "
                        f"{median(ours):.2f} s, smpclient {median(theirs):.2f} s",
-                  samples=[round(a / b, 3) for a, b in zip(ours, theirs)],
+                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
                   extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": tried})
 
 
@@ -161,7 +161,7 @@ def _image_figure(repeats: int) -> Figure:
                   reference="smpclient upload() on qemu_cortex_m0_serial",
                   note=f"{len(image)} B signed image to slot 1: TinyOps {median(ours):.2f} s, "
                        f"smpclient {median(theirs):.2f} s",
-                  samples=[round(a / b, 3) for a, b in zip(ours, theirs)],
+                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
                   extra={"tinyops_s": ours, "smpclient_s": theirs})
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from app.cli.link_opts import add_link_options, link_options
 from device_drivers.errors import InputError
 
 PORT_HELP = "device path, pyserial URL, board alias or USB serial number"
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "reset":
             p.add_argument("--bootloader", action="store_true",
                            help="reset into MCUboot serial recovery (boot_mode)")
+        add_link_options(p)
         p.set_defaults(func=cmd_image)
 
 
@@ -69,7 +71,8 @@ def cmd_image(args: argparse.Namespace) -> int:
         raise InputError("--baud and --timeout must be positive", "e.g. --baud 115200")
     port = resolve_port(args.port)
     out: dict[str, Any] = {"ok": True, "port": port, "action": args.image_action}
-    with mcuboot.open_session(port, baudrate=args.baud, timeout_s=args.timeout) as dev:
+    with mcuboot.open_session(port, baudrate=args.baud, timeout_s=args.timeout,
+                              link=link_options(args)) as dev:
         slots = mcuboot.list_slots(dev)
         if args.image_action == "list":
             out["bootloader"] = mcuboot.detect_mode(dev, slots).to_dict()

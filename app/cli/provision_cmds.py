@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.cli.link_opts import add_link_options, link_options
 from app.flash_prep import prepare_artifact
 from device_drivers.errors import InputError
 
@@ -67,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "first and flash slot 0 there")
     fl.add_argument("--json", action="store_true",
                     help="one JSON object (one board) or JSON lines (station mode)")
+    add_link_options(fl)
     fl.set_defaults(func=cmd_flash)
 
     va = sub.add_parser("validate", help="compare a board's outputs with the host's TFLM run")
@@ -97,7 +99,7 @@ def _options(args: argparse.Namespace) -> Any:
     if args.enter_recovery:
         extra["enter_recovery"] = True
     return FlashOptions(dest=args.dest, board=args.board, baudrate=args.baud, reset=args.reset,
-                        timeout_scale=args.timeout_scale, extra=extra)
+                        timeout_scale=args.timeout_scale, link=link_options(args), extra=extra)
 
 
 def _ports_for_all() -> list[tuple[str, str | None]]:

@@ -132,6 +132,8 @@ class FlashOptions:
     ``1200bps`` (touch the port at 1200 baud first, as Arduino and TinyUSB boards expect)."""
     reboot_timeout_s: float = 30.0
     """uf2/arduino/smp images: how long the board may take to come back after a reset."""
+    link: Any = None
+    """smp: ``LinkOptions`` (transport, --mtu/--window/--line-length); None: from the device."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

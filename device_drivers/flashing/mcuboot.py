@@ -13,6 +13,7 @@ is also correct for overwrite-only.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -98,10 +99,13 @@ class NoImageGroup(DeviceError):
         super().__init__(f"{port}: {NO_IMG_GROUP} ({reason})", NO_IMG_HINT)
 
 
-def open_session(port: str, baudrate: int = 115200, timeout_s: float = 2.0) -> DeviceSession:
+def open_session(port: str, baudrate: int = 115200, timeout_s: float = 2.0,
+                 link: Any = None) -> DeviceSession:
     """Open ``port`` (MCUboot's serial recovery refuses MCUmgr params: the session then
-    keeps conservative frames)."""
-    return DeviceSession.open(port, baudrate=baudrate, timeout_s=timeout_s)
+    keeps conservative frames). ``link``: LinkOptions from the command line, if any."""
+    if link is not None and link.baudrate != baudrate:
+        link = dataclasses.replace(link, baudrate=baudrate)
+    return DeviceSession.open(port, baudrate=baudrate, timeout_s=timeout_s, options=link)
 
 
 def _hex(value: Any) -> str | None:
@@ -221,7 +225,7 @@ def reset(dev: DeviceSession, boot_mode: int | None = None) -> None:
 
 
 def wait_for_slots(port: str, baudrate: int, timeout_s: float, cancel: CancelToken | None,
-                   what: str, settle_s: float = 0.5) -> list[Slot]:
+                   what: str, settle_s: float = 0.5, link: Any = None) -> list[Slot]:
     """After a reset: open the port until the board lists its images; return the list."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
@@ -229,7 +233,7 @@ def wait_for_slots(port: str, baudrate: int, timeout_s: float, cancel: CancelTok
     while time.monotonic() < deadline:
         check_cancel(cancel, what)
         try:
-            with open_session(port, baudrate=baudrate, timeout_s=1.0) as dev:
+            with open_session(port, baudrate=baudrate, timeout_s=1.0, link=link) as dev:
                 return list_slots(dev)
         except NoImageGroup:
             raise

@@ -28,8 +28,6 @@ import posixpath
 import time
 from typing import Any, ClassVar
 
-from smpclient.requests import image_management as imgreq
-
 from device_drivers.errors import (
     DeviceError,
     DisconnectedError,
@@ -49,7 +47,8 @@ from device_drivers.flashing.base import (
     lookup_board,
     sub_progress,
 )
-from device_drivers.link.session import DeviceSession, SMPErrorResponse
+from device_drivers.link.session import DeviceSession
+from device_drivers.link.upload import ImageTarget, windowed_upload
 from device_drivers.mcuboot_image import ImageCheck, check_image
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,9 @@ class SmpBackend:
                          "flash a .tflite model or a signed MCUboot image (.signed.bin)")
 
     def _open(self, port: str, options: FlashOptions) -> DeviceSession:
-        return DeviceSession.open(port, baudrate=options.baudrate,
-                                  timeout_s=self.session_timeout_s * options.timeout_scale)
+        return mcuboot.open_session(port, options.baudrate,
+                                    self.session_timeout_s * options.timeout_scale,
+                                    link=options.link)
 
     # ------------------------------------------------------------ model as a file
     def _flash_model(self, artifact: Artifact, port: str, options: FlashOptions,
@@ -149,7 +149,7 @@ class SmpBackend:
                  f"signature {check.signature}"]
         progress(0.0, f"image {check.version} checked; connecting to {port}")
         timeout = self.session_timeout_s * options.timeout_scale
-        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+        with mcuboot.open_session(port, options.baudrate, timeout, link=options.link) as dev:
             slots = mcuboot.list_slots(dev)
             entering = options.extra.get("enter_recovery") and not \
                 mcuboot.looks_like_recovery(slots)
@@ -159,11 +159,12 @@ class SmpBackend:
         if entering:
             slots = mcuboot.wait_for_slots(port, options.baudrate, options.reboot_timeout_s
                                            * options.timeout_scale, cancel,
-                                           "in MCUboot serial recovery", settle_s=1.0)
+                                           "in MCUboot serial recovery", settle_s=1.0,
+                                           link=options.link)
             if not mcuboot.looks_like_recovery(slots):
                 raise DeviceError(f"{port}: the board came back in its application, not in "
                                   "MCUboot serial recovery", mcuboot.RECOVERY_HINT)
-        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+        with mcuboot.open_session(port, options.baudrate, timeout, link=options.link) as dev:
             info = mcuboot.detect_mode(dev, slots)
             notes.append(f"MCUboot mode: {info.mode} ({info.detail}; from {info.source})")
             if info.mode == mcuboot.RECOVERY:
@@ -208,7 +209,7 @@ class SmpBackend:
             return self._image_result(artifact, port, clock, want, booted, board, previous,
                                       [*notes, f"booted ({info.mode}: no test/confirm)"])
         progress(0.95, "the new firmware answers: confirming it")
-        with mcuboot.open_session(port, options.baudrate, timeout) as dev:
+        with mcuboot.open_session(port, options.baudrate, timeout, link=options.link) as dev:
             slots = mcuboot.set_state(dev, check.digest, confirm=True)
         if not any(s.hash == want and s.confirmed for s in slots):
             raise DeviceError(f"{port}: the device did not confirm the new image",
@@ -242,7 +243,8 @@ class SmpBackend:
         dev.close()
         booted = mcuboot.wait_for_slots(port, options.baudrate, options.reboot_timeout_s
                                         * options.timeout_scale, cancel,
-                                        "with the new application", settle_s=1.0)
+                                        "with the new application", settle_s=1.0,
+                                        link=options.link)
         if mcuboot.looks_like_recovery(booted):
             raise DeviceError(f"{port}: MCUboot stayed in serial recovery after the reset: "
                               "it did not boot the image",
@@ -276,7 +278,8 @@ class SmpBackend:
         while time.monotonic() < deadline:
             check_cancel(cancel, "waiting for the new firmware")
             try:
-                with mcuboot.open_session(port, options.baudrate, 1.0) as dev:
+                with mcuboot.open_session(port, options.baudrate, 1.0,
+                                          link=options.link) as dev:
                     slots = mcuboot.list_slots(dev)
                     if _runtime_expected(options) and dev.model_info() is None:
                         last = "SMP answers but the runtime does not"
@@ -313,51 +316,22 @@ def image_hash(data: bytes, name: str = "image") -> bytes:
 def upload_image(dev: DeviceSession, image: bytes, progress: Progress,
                  cancel: CancelToken | None, timeout_scale: float = 1.0,
                  slot: int = 0) -> bool | None:
-    """Upload ``image`` through the img group; return the device's ``match`` (or None).
+    """Upload ``image`` through the img group (the shared windowed upload loop); return the
+    device's ``match`` of the image sha256 (None when it does not say).
 
-    After a lost or garbled answer the same chunk is sent again: img-mgmt answers with the
-    offset it really has, and the upload continues from there.
+    ``slot`` is the img-mgmt image number (0: the application's secondary slot, or slot 0
+    itself in MCUboot's serial recovery). After a lost answer the upload continues from the
+    offset img-mgmt reports.
     """
-    total = len(image)
-    sha = hashlib.sha256(image).digest()
-    client = dev.smp_client
-    off = 0
-    retries = 0
-    baud = 115200.0
-    while True:
-        check_cancel(cancel, f"image upload at {off}/{total} B")
-        first = off == 0
-        fields: dict[str, Any] = {"image": slot, "len": total, "sha": sha,
-                                  "upgrade": False} if first else {}
-        # smpclient sizes the chunk so the whole frame fills the device's SMP buffer
-        _, room = client.get_max_cbor_and_data_size(
-            imgreq.ImageUploadWrite(off=off, data=b"", **fields))
-        if room <= 0:
-            raise DeviceError(f"{dev.port}: the device's SMP buffer is too small for an image "
-                              "upload", "check the board's MCUmgr buffer configuration")
-        request = imgreq.ImageUploadWrite(off=off, data=image[off:off + room], **fields)
-        timeout = (dev.timeout_s + 20.0 * len(request.data) / baud
-                   + (10.0 if first else 0.0)) * timeout_scale
-        try:
-            response = dev.request(request, timeout_s=timeout)
-        except DisconnectedError:
+    target = ImageTarget(hashlib.sha256(image).digest(), image=slot)
+    try:
+        outcome = windowed_upload(dev, image, target, progress=progress, cancel=cancel,
+                                  max_retries=MAX_CHUNK_RETRIES, timeout_scale=timeout_scale)
+    except DeviceError as exc:
+        if isinstance(exc, DisconnectedError):
             raise
-        except SMPErrorResponse as exc:
-            raise DeviceError(f"{dev.port}: image upload refused at {off}/{total} B: "
-                              f"{exc.message}", "check that the image fits the slot") from exc
-        except DeviceError as exc:
-            retries += 1
-            if retries > MAX_CHUNK_RETRIES:
-                raise DeviceError(f"{dev.port}: image upload stalled at {off}/{total} B "
-                                  f"({exc.message})", "check the cable and flash again") from exc
-            log.info("%s: image chunk at %d unanswered, resending", dev.port, off)
-            continue
-        if response.off is None or not 0 <= int(response.off) <= total:
-            raise DeviceError(f"{dev.port}: bad upload offset {response.off} from the device")
-        off = int(response.off)
-        progress(off / total, f"{off}/{total} B to slot 1")
-        if off == total:
-            return response.match
+        raise DeviceError(f"{dev.port}: {exc.message}", exc.hint) from exc
+    return getattr(outcome.last, "match", None)
 
 
 def _model_dest(info: Any) -> str | None:

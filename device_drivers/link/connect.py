@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from smp import exceptions as smpexc
@@ -30,17 +31,42 @@ RAW_INPUT_TIMEOUT_S = 2.2
 drops a partial message after CONFIG_MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS."""
 
 
+_SEEN: dict[str, tuple[str, float]] = {}
+"""Ports this process found speaking console framing or raw SMP in the last minute: a
+board rebooting after a flash (silent for a while) is not probed for raw SMP again."""
+SEEN_FOR_S = 60.0
+
+
+def _seen(port: str) -> str | None:
+    kind, when = _SEEN.get(port, ("", 0.0))
+    return kind if kind and time.monotonic() - when < SEEN_FOR_S else None
+
+
 async def open_link(session: Any, read_params: bool) -> None:
     options = session.options
     kind = first_kind(session.port, options)
+    seen = _seen(session.port) if options.transport == "auto" else None
+    if seen == "raw" and kind == "console" and read_params:
+        raw = make_transport(session.port, options, "raw")
+        session._use(raw)
+        await raw.connect(session.port, session.timeout_s)
+        if await read_params_into(session, min(session.timeout_s, 1.0)):
+            _SEEN[session.port] = ("raw", time.monotonic())
+            return
+        await raw.disconnect()  # not raw any more: detect from scratch
     transport = make_transport(session.port, options, kind)
     session._use(transport)
     await transport.connect(session.port, session.timeout_s)
+    if seen == "raw" and kind == "console":  # end the line the raw probe left behind
+        with contextlib.suppress(OSError):
+            transport.serial.write(b"\n")
     if not read_params:
         return
     if await read_params_into(session, min(session.timeout_s, 1.0)):
+        _SEEN[session.port] = (transport.kind, time.monotonic())
         return
-    if options.transport != "auto" or kind != "console" or session.bytes_in:
+    if options.transport != "auto" or seen == "console" or kind != "console" \
+            or session.bytes_in:
         return
     text = await transport.read_serial()
     if text:
@@ -91,6 +117,7 @@ async def _try_raw(session: Any) -> bool:
             IndexError):
         return False
     log.info("%s: the device speaks raw SMP (unencoded UART transport)", session.port)
+    _SEEN[session.port] = ("raw", time.monotonic())
     session._use(raw)
     await read_params_into(session, min(session.timeout_s, 1.0))
     return True

@@ -1,9 +1,9 @@
-"""File transfer over the MCUmgr file-management group, with resume and device-side verify.
+"""File transfer over the MCUmgr file-management group, with device-side verify.
 
-``upload_file`` sends chunks as large as the device's SMP buffer allows (smpclient sizes
-them from the MCUmgr params), resumes from the offset the device reports after a lost
-frame or a slow answer, checks the cancel token between chunks, and ends with the
-device's own sha256 of the stored file compared to the local one. No match, no success.
+``upload_file`` runs the shared windowed upload (``link.upload``: frames sized to what the
+device takes, resumed from the offset it reports, cancellable between chunks), closes the
+file on the device, and ends with the device's own sha256 of the stored file compared to
+the local one. No match, no success.
 """
 
 from __future__ import annotations
@@ -12,25 +12,17 @@ import hashlib
 import logging
 import time
 import zlib
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from smp import file_management as smpfs
-from smpclient.generics import error
 from smpclient.requests import file_management as fsreq
 
-from device_drivers.errors import Cancelled, DeviceError, DisconnectedError, VerifyError
-from device_drivers.link.session import SMPErrorResponse
+from device_drivers.errors import DeviceError, DisconnectedError, VerifyError
+from device_drivers.link.smp_errors import SMPErrorResponse
+from device_drivers.link.upload import CancelToken, FileTarget, Progress, windowed_upload
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[float, str], None]
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -57,12 +49,6 @@ class UploadResult:
         return self.sha256 == self.device_sha256
 
 
-def _scaled_timeout(session: Any, chunk: int) -> float:
-    """Per-chunk timeout: the session's base plus the chunk's time on a slow link (10 bits/B)."""
-    baud = getattr(session, "baudrate", 115200) or 115200
-    return float(session.timeout_s) + 2.0 * (chunk * 1.4 * 10.0 / baud)
-
-
 def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | None = None,
                 cancel: CancelToken | None = None, max_retries: int = 5,
                 verify: bool = True, window: int | None = None) -> UploadResult:
@@ -74,38 +60,12 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
     """
     started = time.monotonic()
     total = len(data)
-    off = 0
-    retries = 0
-    plan = session.frame_plan()
-    budget = max_retries
-    if window is not None:
-        plan.window = max(1, min(plan.window, window))
     if progress:
         progress(0.0, f"uploading {total} B to {dest}")
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled(f"upload to {dest} cancelled at {off}/{total} B")
-        transfer = _Transfer(session, data, dest, off, plan.window, progress, cancel)
-        try:
-            off = session.run_exclusive(transfer.run, transfer.overall_timeout())
-            break
-        except DisconnectedError:
-            raise
-        except _Resync as exc:
-            reason = str(exc)
-        except TimeoutError:
-            reason = "no answer"
-            if plan.shrink(f"frames unanswered at {transfer.off} B"):
-                session.apply_plan()  # smaller bursts fix a device that drops big ones
-                budget += 1
-        except SMPErrorResponse as exc:
-            raise _upload_error(exc, dest, transfer.off, total) from exc
-        retries += 1
-        if retries > budget:
-            raise DeviceError(f"upload to {dest} failed at {transfer.off}/{total} B after "
-                              f"{max_retries} retries ({reason})", _stall_hint(session))
-        off = _resume_offset(session, dest, transfer.off, total)
-        log.info("upload %s: resuming at %d after %s", dest, off, reason)
+    outcome = windowed_upload(session, data, FileTarget(dest), progress=progress,
+                              cancel=cancel, max_retries=max_retries, window=window)
+    retries = outcome.retries
+    plan = session.frame_plan()
     if not verify:
         digest = hashlib.sha256(data).hexdigest()
         return UploadResult(dest, total, digest, "", "none", time.monotonic() - started, retries,
@@ -125,74 +85,6 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
     return result
 
 
-class _Resync(Exception):
-    """The device is not where the host thought (a lost chunk): ask it and resume."""
-
-
-class _Transfer:
-    """One pass of chunks from ``off`` with up to ``window`` requests in flight."""
-
-    def __init__(self, session: Any, data: bytes, dest: str, off: int, window: int,
-                 progress: Progress | None, cancel: CancelToken | None) -> None:
-        self.session = session
-        self.data = data
-        self.dest = dest
-        self.off = off
-        self.window = window
-        self.progress = progress
-        self.cancel = cancel
-        _, self.room = session.smp_client.get_max_cbor_and_data_size(
-            fsreq.FileUpload(name=dest, off=len(data), data=b"", len=len(data)))
-        if self.room <= 0:
-            raise DeviceError(f"the device's SMP buffer is too small to upload to {dest}")
-        self.chunk_timeout = _scaled_timeout(session, self.room * window)
-
-    def overall_timeout(self) -> float:
-        chunks = (len(self.data) - self.off) // self.room + 2
-        return self.chunk_timeout * (chunks + self.window) + 5.0
-
-    def _request(self, off: int) -> Any:
-        length = len(self.data) if off == 0 else None
-        # smpclient sizes the chunk so the whole frame fills the device's SMP buffer.
-        _, room = self.session.smp_client.get_max_cbor_and_data_size(
-            fsreq.FileUpload(name=self.dest, off=off, data=b"", len=length))
-        return fsreq.FileUpload(name=self.dest, off=off, data=self.data[off:off + room],
-                                len=length)
-
-    async def run(self, io: Any) -> int:
-        total = len(self.data)
-        inflight: deque[tuple[Any, int]] = deque()
-        next_off = self.off
-        need_first = True  # an empty file still takes one request
-        while True:
-            if self.cancel is not None and self.cancel.is_set():
-                raise Cancelled(f"upload to {self.dest} cancelled at {self.off}/{total} B")
-            while len(inflight) < self.window and (next_off < total or need_first):
-                request = self._request(next_off)
-                await io.send(request)
-                next_off += len(request.data)
-                inflight.append((request, next_off))
-                need_first = False
-            if not inflight:
-                return self.off
-            request, expected = inflight.popleft()
-            response = await io.receive(request, self.chunk_timeout)
-            if error(response):
-                failure = SMPErrorResponse(request, response)
-                if failure.rc == int(smpfs.FS_MGMT_ERR.FILE_OFFSET_NOT_VALID):
-                    raise _Resync("the device expected another offset")
-                raise failure
-            new_off = int(response.off)
-            if new_off < 0 or new_off > total:
-                raise DeviceError(f"the device reported offset {new_off} for a {total} B file")
-            self.off = new_off
-            if new_off != expected:  # the device is elsewhere: drop what is in flight
-                inflight.clear()
-                next_off = new_off
-            if self.progress:
-                self.progress(new_off / total if total else 1.0, f"{new_off}/{total} B")
-
-
 def _close_files(session: Any) -> None:
     """Have the device close the file it wrote (fs close): Zephyr keeps an upload open
     between chunks, and a hash read through another handle may see the old content."""
@@ -206,14 +98,7 @@ def _close_files(session: Any) -> None:
         log.info("fs close unanswered: %s", exc.message)
 
 
-def _stall_hint(session: Any) -> str:
-    if getattr(session, "answered", False):
-        return ("the device answered smaller requests, so the link works: it stopped "
-                "taking chunks (busy, or out of buffers); retry with --mtu 128 --window 1")
-    return "check the cable and the baud rate; replug the board"
-
-
-def _upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:
+def upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:
     """The device refused a chunk: say why in the user's terms."""
     fs = smpfs.FS_MGMT_ERR
     where = f"upload to {dest} failed at {off}/{total} B"
@@ -228,20 +113,6 @@ def _upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> Dev
         return DeviceError(f"{where}: the device's file system is read-only")
     return DeviceError(f"{where}: {exc.message}",
                        exc.hint or "retry; if it keeps failing, replug the board")
-
-
-def _resume_offset(session: Any, dest: str, sent: int, total: int) -> int:
-    """Where to continue after a lost answer: the stored length, if the device tells."""
-    if sent == 0:  # nothing acknowledged: the stored length may be an older file's
-        return 0
-    try:
-        status = session.request(fsreq.FileStatus(name=dest), session.timeout_s, retries=2)
-        stored = int(status.len)
-    except DeviceError:
-        return 0 if sent == 0 else sent
-    if 0 < stored <= total:
-        return stored
-    return 0
 
 
 def _hash_timeout(session: Any, size: int | None) -> float:
