@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from enum import IntEnum
 from typing import Any
 
+import cbor2
 from pydantic import ValidationError
 from smp import error as smperror
 from smp import exceptions as smpexc
@@ -112,13 +114,43 @@ _PARSE_ERRORS = (ValidationError, smpexc.SMPException, ValueError, TypeError)
 
 
 def parse_response(request: Any, frame: bytes) -> Any:
-    """The request's response, its v1 or v2 error, or UnexpectedResponse."""
+    """The request's response, its v1 or v2 error, or UnexpectedResponse.
+
+    Zephyr adds fields to some errors that smpclient's error classes forbid (its fs upload
+    answers a wrong offset with ``{"err": {...}, "len": <expected offset>}``): such an
+    error is read with the extra fields set aside in ``extra``.
+    """
     for kind in (request._Response, request._ErrorV1, request._ErrorV2):
         try:
             return kind.loads(frame)
         except _PARSE_ERRORS:
             continue
+    lenient = _error_with_extras(request, frame)
+    if lenient is not None:
+        return lenient
     raise UnexpectedResponse(
         f"the device sent a response that does not match {type(request).__name__}",
         "the board may run a different SMP server version; see the log for the frame",
     )
+
+
+def _error_with_extras(request: Any, frame: bytes) -> Any:
+    try:
+        body = cbor2.loads(frame[smphdr.Header.SIZE:])
+        header = smphdr.Header.loads(frame[: smphdr.Header.SIZE])
+    except (ValueError, cbor2.CBORDecodeError, smpexc.SMPException):
+        return None
+    if not isinstance(body, dict):
+        return None
+    for key, kind in (("err", request._ErrorV2), ("rc", request._ErrorV1)):
+        if key in body:
+            known = {k: v for k, v in body.items() if k in ("err", "rc", "rsn")}
+            try:  # the header's length must match the fields kept
+                fixed = dataclasses.replace(header, length=len(cbor2.dumps(known)))
+                error = kind.load(fixed, known)
+            except _PARSE_ERRORS:
+                return None
+            object.__setattr__(error, "extra", {k: v for k, v in body.items()
+                                                if k not in known})
+            return error
+    return None

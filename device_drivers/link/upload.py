@@ -33,7 +33,11 @@ class CancelToken(Protocol):
 
 
 class Resync(Exception):
-    """The device is not where the host thought (a lost chunk): ask it and resume."""
+    """The device is not where the host thought (a lost chunk): resume where it says."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 class Target(Protocol):
@@ -142,6 +146,14 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
             raise
         except Resync as exc:
             reason = str(exc)
+            if exc.offset is not None and 0 <= exc.offset <= total:
+                retries += 1  # the device said where it is: no need to ask
+                off = exc.offset
+                log.info("upload %s: resuming at %d (%s)", target.label, off, reason)
+                if retries > budget:
+                    raise DeviceError(f"upload to {target.label} kept losing its place at "
+                                      f"{off}/{total} B", stall_hint(session)) from None
+                continue
         except TimeoutError:
             reason = "no answer"
             if plan.shrink(f"frames unanswered at {transfer.off} B"):
@@ -219,7 +231,9 @@ class _Pass:
                 failure = SMPErrorResponse(request, response)
                 if failure.rc == int(smpfs.FS_MGMT_ERR.FILE_OFFSET_NOT_VALID) and \
                         failure.group in (None, 8):
-                    raise Resync("the device expected another offset")
+                    expected_off = getattr(response, "extra", {}).get("len")
+                    raise Resync("the device expected another offset",
+                                 expected_off if isinstance(expected_off, int) else None)
                 raise failure
             new_off = int(response.off) if response.off is not None else -1
             if new_off < 0 or new_off > total:

@@ -158,3 +158,37 @@ def test_the_next_session_on_the_port_reuses_what_was_measured(firmware) -> None
     assert (again.message, again.window) == (first.message, first.window)
     assert result.verified
     assert fw.log_text().count("Insufficient buffers") == drops  # no probe dropped this time
+
+
+def test_zephyrs_wrong_offset_answer_is_understood(firmware) -> None:
+    """Zephyr answers a chunk at the wrong offset with ``err`` plus the offset it expects
+    (``len``), which smpclient's error classes reject: the link reads it, and an upload
+    resumes from there instead of calling the answer garbage."""
+    from smpclient.requests import file_management as fsreq
+
+    from device_drivers.link.smp_errors import SMPErrorResponse
+    from device_drivers.link.upload import FileTarget, windowed_upload
+
+    fw = firmware("native_sim_serial")
+    data = os.urandom(1500)
+    with DeviceSession.open(fw.port) as dev:
+        dev.request(fsreq.FileUpload(name="/lfs1/r.bin", off=0, data=data[:100],
+                                     len=len(data)))
+        with pytest.raises(SMPErrorResponse) as caught:
+            dev.request(fsreq.FileUpload(name="/lfs1/r.bin", off=700, data=data[700:750]))
+        assert caught.value.rc == 11 and caught.value.group == 8
+        assert caught.value.response.extra == {"len": 100}
+
+        class Midway(FileTarget):
+            """Starts where the host wrongly believes the device is (a lost answer)."""
+
+            def request(self, off: int, chunk: bytes, total: int):  # type: ignore[override]
+                if off == 0 and chunk and not getattr(self, "sent", False):
+                    self.sent = True
+                    return fsreq.FileUpload(name=self.name, off=700, data=data[700:750])
+                return super().request(off, chunk, total)
+
+        outcome = windowed_upload(dev, data, Midway("/lfs1/r.bin"), window=1)
+        assert outcome.retries == 1 and int(outcome.last.off) == len(data)
+        dev.request(fsreq.FileClose())
+        assert dev.file_sha256("/lfs1/r.bin") == hashlib.sha256(data).digest()
