@@ -10,6 +10,15 @@ board got, so it is worth it.
 
 Every thread or process opens its own connection (``busy_timeout`` covers concurrent
 writers in station mode).
+
+Where the records go is one setting (:func:`records_url`): empty means this SQLite file;
+``postgresql://…`` means a shared PostgreSQL database (``device_drivers.records_pg``) fed
+through a local outbox (``device_drivers.outbox``). Both have the same columns and
+behaviour; ``RecordStore()`` opens whichever is configured, ``RecordStore(path)`` always the
+SQLite file at ``path``. Each record carries a UUIDv7 (``uid``, unique across stations) and
+the ``station`` that wrote it. The schema is versioned: :data:`SQLITE_MIGRATIONS` here,
+``records_pg.PG_MIGRATIONS`` there, step ``n`` taking a database from version ``n-1`` to
+``n``.
 """
 
 from __future__ import annotations
@@ -32,13 +41,16 @@ from typing import Any
 
 from device_drivers import paths, settings
 from device_drivers.errors import InputError, TinyOpsError
+from device_drivers.uuid7 import uuid7
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 OPERATOR_ENV = "TINYOPS_OPERATOR"
+STATION_ENV = "TINYOPS_STATION"
+RECORDS_URL_ENV = "TINYOPS_RECORDS_URL"
+RECORDS_URL_SETTING = "records_url"
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS records (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     time            TEXT NOT NULL,
@@ -63,6 +75,19 @@ CREATE INDEX IF NOT EXISTS records_serial ON records(usb_serial);
 """
 
 
+def _sqlite_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: a globally unique ``uid`` (UUIDv7) and the ``station`` on every record."""
+    conn.execute("ALTER TABLE records ADD COLUMN uid TEXT")
+    conn.execute("ALTER TABLE records ADD COLUMN station TEXT")
+    for (rid,) in conn.execute("SELECT id FROM records WHERE uid IS NULL").fetchall():
+        conn.execute("UPDATE records SET uid = ? WHERE id = ?", (str(uuid7()), rid))
+    conn.execute("CREATE UNIQUE INDEX records_uid ON records(uid)")
+
+
+SQLITE_MIGRATIONS: tuple[Any, ...] = (_SCHEMA_V1, _sqlite_v2)
+SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
+
+
 @dataclass
 class Record:
     """One operation on one board. ``result`` is ``ok``, ``failed`` or ``cancelled``."""
@@ -84,14 +109,16 @@ class Record:
     host: str | None = None
     time: str | None = None
     id: int | None = None
+    uid: str | None = None
+    station: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-COLUMNS = ("id", "time", "operation", "operator", "host", "port", "board", "usb_serial",
-           "backend", "artifact", "artifact_sha256", "artifact_size", "result", "verify",
-           "error", "duration_s", "details")
+COLUMNS = ("id", "uid", "station", "time", "operation", "operator", "host", "port", "board",
+           "usb_serial", "backend", "artifact", "artifact_sha256", "artifact_size", "result",
+           "verify", "error", "duration_s", "details")
 
 
 DEVICE_OPERATIONS = ("flash", "validate")
@@ -133,6 +160,67 @@ def current_operator() -> str:
         return "unknown"
 
 
+def current_station() -> str:
+    """The station name written into every record: ``$TINYOPS_STATION``, else the host name."""
+    return os.environ.get(STATION_ENV, "").strip() or socket.gethostname()
+
+
+def records_url() -> str:
+    """Where records go: ``$TINYOPS_RECORDS_URL`` (the CLI's ``--records`` sets it), else the
+    station setting (:func:`set_records_url`, which the GUI writes), else ``""``: the local
+    SQLite file."""
+    value = os.environ.get(RECORDS_URL_ENV)
+    if value is None:
+        stored = settings.load().get(RECORDS_URL_SETTING)
+        value = stored if isinstance(stored, str) else ""
+    return check_records_url(value)
+
+
+def check_records_url(url: str) -> str:
+    """``url`` stripped, or ``InputError`` when it names no store TinyOps can use."""
+    url = (url or "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
+        raise InputError(f"unsupported records URL {scheme!r}",
+                         "use postgresql://user:password@host:port/dbname, or nothing for "
+                         "the local SQLite file")
+    return url
+
+
+def set_records_url(url: str | None) -> str:
+    """Store the station's records URL (blank or None: the local SQLite file)."""
+    clean = check_records_url(url or "")
+    settings.save(**{RECORDS_URL_SETTING: clean or None})
+    return clean
+
+
+def open_store(url: str | None = None) -> RecordStore:
+    """The configured records store (``url`` overrides :func:`records_url`)."""
+    url = records_url() if url is None else check_records_url(url)
+    if url:
+        from device_drivers.records_pg import SharedRecordStore
+
+        return SharedRecordStore(url=url)
+    return RecordStore(db_path())
+
+
+def pending_count() -> int:
+    """Records this station holds for the server ("N records waiting for the server")."""
+    from device_drivers.outbox import Outbox
+
+    return Outbox().pending_count()
+
+
+def fill_defaults(record: Record) -> Record:
+    """Fill what the writer need not give: time, operator, host, station, uid."""
+    record.time = record.time or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    record.operator = record.operator or current_operator()
+    record.host = record.host or socket.gethostname()
+    record.station = record.station or current_station()
+    record.uid = record.uid or str(uuid7())
+    return record
+
+
 _INIT_LOCK = threading.Lock()
 
 
@@ -152,8 +240,40 @@ def _set_wal(conn: sqlite3.Connection, patience_s: float = 15.0) -> None:
             time.sleep(0.02)
 
 
+def _migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migration steps, each in its own write transaction that first
+    re-reads the version (another process may have just done it); returns the version
+    found before."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for step in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < step:
+                migration = SQLITE_MIGRATIONS[step - 1]
+                if isinstance(migration, str):
+                    for statement in migration.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                else:
+                    migration(conn)
+                conn.execute(f"PRAGMA user_version={step}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
 class RecordStore:
-    """The records database. Cheap to create; each call opens and closes its connection."""
+    """The records database. Cheap to create; each call opens and closes its connection.
+
+    ``RecordStore()`` is the configured store (:func:`open_store`): a ``SharedRecordStore``
+    when the records URL names PostgreSQL; ``RecordStore(path)`` is that SQLite file."""
+
+    def __new__(cls, path: str | Path | None = None) -> RecordStore:
+        if cls is RecordStore and path is None and records_url():
+            return open_store()
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else db_path()
@@ -171,11 +291,7 @@ class RecordStore:
                 conn.execute("PRAGMA busy_timeout=15000")
                 with _INIT_LOCK:  # first use: threads of one process must not race the setup
                     _set_wal(conn)
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version < SCHEMA_VERSION:
-                        with conn:
-                            conn.executescript(_SCHEMA)
-                            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    version = _migrate(conn)
                 conn.execute("PRAGMA synchronous=FULL")
                 if version > SCHEMA_VERSION:
                     raise TinyOpsError(
@@ -187,18 +303,16 @@ class RecordStore:
             yield conn
 
     def add(self, record: Record) -> int:
-        """Store ``record`` (filling time, operator and host when missing); return its id."""
-        record.time = record.time or datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        record.operator = record.operator or current_operator()
-        record.host = record.host or socket.gethostname()
-        row = {k: getattr(record, k) for k in COLUMNS if k != "id"}
-        row["details"] = json.dumps(record.details or {}, default=str, sort_keys=True)
+        """Store ``record`` (filling time, operator, host, station and uid when missing);
+        return its id. A record whose uid is already stored is not stored twice."""
+        row = record_row(fill_defaults(record))
         names = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self._connect() as conn, conn:
-            cursor = conn.execute(f"INSERT INTO records ({names}) VALUES ({marks})",
-                                  tuple(row.values()))
-            record.id = int(cursor.lastrowid or 0)
+            conn.execute(f"INSERT OR IGNORE INTO records ({names}) VALUES ({marks})",
+                         tuple(row.values()))
+            found = conn.execute("SELECT id FROM records WHERE uid = ?", (record.uid,)).fetchone()
+            record.id = int(found[0])
         log.info("record %s: %s %s on %s -> %s", record.id, record.operation, record.artifact,
                  record.port, record.result)
         return record.id
@@ -244,8 +358,17 @@ class RecordStore:
         return len(records)
 
 
+def record_row(record: Record) -> dict[str, Any]:
+    """The stored columns of ``record`` (all but ``id``), ``details`` as JSON text."""
+    row = {k: getattr(record, k) for k in COLUMNS if k != "id"}
+    row["details"] = json.dumps(record.details or {}, default=str, sort_keys=True)
+    return row
+
+
 def _row_to_record(row: tuple[Any, ...]) -> Record:
     values = dict(zip(COLUMNS, row, strict=True))
+    if values.get("uid") is not None:
+        values["uid"] = str(values["uid"])
     try:
         values["details"] = json.loads(values["details"] or "{}")
     except ValueError:
@@ -257,7 +380,7 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
 def add_record(record: Record, store: RecordStore | None = None) -> int | None:
     """Store a record; a failure to write it is logged, never hides the operation's result."""
     try:
-        return (store or RecordStore()).add(record)
+        return (store or open_store()).add(record)
     except (TinyOpsError, sqlite3.Error, OSError) as exc:
         log.error("could not write the provisioning record: %s", exc)
         return None

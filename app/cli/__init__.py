@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from app.logging_setup import setup_logging
-from device_drivers.records import OPERATOR_ENV
+from device_drivers.records import OPERATOR_ENV, RECORDS_URL_ENV
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "app.cli.device_cmds",
     "app.cli.model_cmds",
     "app.cli.provision_cmds",
+    "app.cli.records_cmd",
+    "app.cli.fleet_cmds",
     "app.cli.image_cmd",
 )
 
@@ -41,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--operator", metavar="NAME",
                         help="operator name for this command's records (default: "
                              "$TINYOPS_OPERATOR, else the name set in the app, else the login)")
+    parser.add_argument("--records", metavar="URL",
+                        help="where provisioning records go: postgresql://user:password@host/db "
+                             "(default: $TINYOPS_RECORDS_URL, else the app's setting, else the "
+                             "local SQLite file)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -85,17 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
     as_json = bool(getattr(args, "json", False))
-    if getattr(args, "operator", None):
-        saved = os.environ.get(OPERATOR_ENV)
-        os.environ[OPERATOR_ENV] = args.operator
-        try:
-            return _run(args, as_json)
-        finally:
-            if saved is None:
-                os.environ.pop(OPERATOR_ENV, None)
+    overrides = {OPERATOR_ENV: getattr(args, "operator", None),
+                 RECORDS_URL_ENV: getattr(args, "records", None)}
+    saved = {key: os.environ.get(key) for key, value in overrides.items() if value}
+    for key in saved:
+        os.environ[key] = str(overrides[key])
+    try:
+        return _run(args, as_json)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
             else:
-                os.environ[OPERATOR_ENV] = saved
-    return _run(args, as_json)
+                os.environ[key] = value
 
 
 def _run(args: argparse.Namespace, as_json: bool) -> int:

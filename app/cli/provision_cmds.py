@@ -1,4 +1,5 @@
-"""Provisioning commands: ``flash`` (one board or a station of many), ``validate``, ``records``.
+"""Provisioning commands: ``flash`` (one board or a station of many), ``validate``
+(``records`` is in ``records_cmd``).
 
 This module is where model_tools (export to UF2/Arduino, the host TFLM reference run) and
 device_drivers (back ends, validation, records) meet.
@@ -18,27 +19,7 @@ from typing import Any
 from app.cli.link_opts import add_link_options, link_options
 from app.flash_prep import prepare_artifact
 from device_drivers.errors import InputError
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number > 0 (a bad --baud is a usage error, not a traceback)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
+from tinyops_base.validators import positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,14 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="validate the first N samples")
     va.add_argument("--json", action="store_true", help="print one JSON object")
     va.set_defaults(func=cmd_validate)
-
-    rc = sub.add_parser("records", help="provisioning records (one per flash or validate)")
-    rc.add_argument("--limit", type=int, default=50, help="newest N (0: all)")
-    rc.add_argument("--serial", help="only this USB serial number")
-    rc.add_argument("--operation", choices=["flash", "validate"])
-    rc.add_argument("--export", metavar="FILE.csv", help="write every record to a CSV file")
-    rc.add_argument("--json", action="store_true", help="print one JSON object")
-    rc.set_defaults(func=cmd_records)
 
 
 # ---------------------------------------------------------------- flash
@@ -305,32 +278,3 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"    differing samples: {result.mismatch_indices[:20]}  max |diff| "
                   f"{result.max_abs_diff:g} LSB ({result.max_abs_diff_dequant:.4g})")
     return 0 if result.ok else 1
-
-
-# ---------------------------------------------------------------- records
-def cmd_records(args: argparse.Namespace) -> int:
-    from device_drivers.records import RecordStore
-
-    store = RecordStore()
-    if args.export:
-        count = store.export_csv(args.export)
-        if args.json:
-            print(json.dumps({"ok": True, "exported": count, "file": str(args.export)}))
-        else:
-            print(f"exported {count} records to {args.export}")
-        return 0
-    records = store.list(limit=args.limit or None, operation=args.operation,
-                         usb_serial=args.serial)
-    if args.json:
-        print(json.dumps({"ok": True, "count": len(records), "path": str(store.path),
-                          "records": [r.to_dict() for r in records]}))
-        return 0
-    if not records:
-        print(f"no records yet ({store.path})")
-        return 0
-    for r in records:
-        when = (r.time or "")[:19].replace("T", " ")
-        print(f"{r.id:5d} {when}  {r.operation:8s} {r.result:9s} {r.port or '-':18s} "
-              f"{r.usb_serial or '-':14s} {r.backend or '-':7s} {r.artifact or '-'}  "
-              f"{r.verify or r.error or ''}"[:200])
-    return 0
