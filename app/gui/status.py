@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QStatusBar,
+    QToolButton,
+    QWidget,
+)
 
 from app.gui import theme
 from app.gui.workers import Job, JobRunner
@@ -25,6 +32,10 @@ class StatusBar(QStatusBar):
         self.cancel_button = QToolButton(self)
         self.cancel_button.setText("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
+        for label in (self.link_label, self.rate_label, self.job_label):
+            # long texts are cut, never widen the window past a small screen
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(80)
         self.addWidget(self.link_label)
         self.addPermanentWidget(self.job_label)
         self.addPermanentWidget(self.job_bar)

@@ -78,3 +78,12 @@ def test_help_getting_started_and_about(qtbot, make_window, monkeypatch) -> None
     next(a for a in win.actions() if a.text() == "About TinyOps").trigger()
     assert shown and "TinyOps" in shown[0] and "PySide6" in shown[0]
     QApplication.processEvents()
+
+
+def test_the_window_still_fits_1024x600_with_live_data(qtbot, make_window) -> None:
+    win = make_window(demo=True, watch=False)
+    qtbot.waitUntil(lambda: win.live.built and win.live.store.total_samples > 20,
+                    timeout=30000)
+    qtbot.waitUntil(lambda: "samples/s" in win.status.rate_label.text(), timeout=10000)
+    hint = win.minimumSizeHint()  # tiles, source line and status figures filled in
+    assert hint.width() <= SMALL[0] and hint.height() <= SMALL[1], hint

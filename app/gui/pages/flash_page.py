@@ -320,7 +320,9 @@ class FlashPage(QWidget):
             self.verdict.setText(f"✓ Verified on {entry.port}: the device reports {algo} "
                                  f"{dev[:16]}…, equal to the file's "
                                  f"({human_bytes(result.get('bytes'))}, "
-                                 f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)")
+                                 f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)"
+                                 + (" · demo board: no provisioning record"
+                                    if self._is_demo(entry) else ""))
         else:
             err = str(result.get("error") or "not verified")
             still = result.get("still_runs")

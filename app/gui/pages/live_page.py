@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -108,6 +110,9 @@ class LivePage(QWidget):
         bar.addStretch(1)
         self.source_label = QLabel("", self)
         self.source_label.setProperty("role", "muted")
+        self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)  # cut, never widen
+        self.source_label.setMinimumWidth(60)
         bar.addWidget(self.source_label)
         self.controls = QWidget(self)
         self.controls.setLayout(bar)
@@ -144,8 +149,15 @@ class LivePage(QWidget):
         if self._empty_text:
             dash.set_empty_text(self._empty_text)
         self._dash = dash
+        # small screens (1024×600): the dashboard scrolls sideways rather than pushing the
+        # window past the screen's edge
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(dash)
         lay = self.layout()
-        lay.replaceWidget(self.placeholder, dash)
+        lay.replaceWidget(self.placeholder, scroll)
         self.placeholder.deleteLater()
         dash.show()
 
