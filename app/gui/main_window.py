@@ -24,6 +24,7 @@ from app.gui.pages.flash_page import FlashPage
 from app.gui.pages.live_page import LivePage
 from app.gui.pages.model_page import ModelPage
 from app.gui.pages.records_page import RecordsPage
+from app.gui.plain import plain_error
 from app.gui.settings import Settings
 from app.gui.status import StatusBar
 from app.gui.workers import JobError, JobRunner
@@ -347,6 +348,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ messages
     def report_error(self, err: JobError) -> None:
+        err = plain_error(err)  # no raw errno or Python reprs on screen
         self.message.show_error(err)
         self.status.showMessage(err.message, 8000)
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import theme
+from app.gui.plain import plain
 from app.gui.workers import Job, JobRunner
 
 _STATE_COLORS = {"connected": theme.GOOD, "connecting": theme.WARN, "released": theme.WARN,
@@ -49,6 +50,7 @@ class StatusBar(QStatusBar):
         self.set_link("idle", "no board connected")
 
     def set_link(self, state: str, detail: str) -> None:
+        detail = plain(detail)
         color = _STATE_COLORS.get(state, "#8C959F")
         self.link_label.setText(f"<span style='color:{color}'>●</span> {detail}")
         self.link_label.setToolTip(detail)
