@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from model_tools.analyze import analyze_tflite, arena_figure
+from model_tools.baseline import drift_baseline
 from model_tools.card import write_card
 from model_tools.convert import MODES, convert, predict_float
 from model_tools.data import Dataset, load_dataset
@@ -167,6 +168,7 @@ def quantize(model: str | Path | LoadedModel, calib: str | Path | Dataset, *,
         "report": {k: getattr(report, k) for k in (
             "float_accuracy", "quantized_accuracy", "agreement", "per_class", "output_rmse",
             "tflm_compatible", "tflm_error", "ops")},
+        "drift_baseline": drift_baseline(run.outputs, label_names),
         **(extra_card or {}),
     }
     report.card = str(write_card(out_path, card))
