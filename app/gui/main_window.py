@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
                                      self)
         self._wire()
         build_menus(self)
+        window_state.install_sidebar_toggle(self)
         window_state.restore(self, PAGES)
         if self.options.kiosk:
             window_state.enter_kiosk(self, PAGES)

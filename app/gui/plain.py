@@ -54,5 +54,11 @@ def plain(text: str) -> str:
 
 
 def plain_error(err: JobError) -> JobError:
-    return JobError(plain(err.message), plain(err.hint) if err.hint else err.hint, err.kind,
+    """A bug (``expected`` False) keeps its exception name, said as what it is; everything
+    else is rewritten by :func:`plain`."""
+    if not err.expected and not err.cancelled:
+        message = f"TinyOps hit an internal error ({err.message})"
+    else:
+        message = plain(err.message)
+    return JobError(message, plain(err.hint) if err.hint else err.hint, err.kind,
                     err.cancelled, err.expected, err.detail)

@@ -33,11 +33,11 @@ class StatusBar(QStatusBar):
         self.cancel_button = QToolButton(self)
         self.cancel_button.setText("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
-        for label in (self.link_label, self.rate_label, self.job_label):
+        for label in (self.link_label, self.job_label):
             # long texts are cut, never widen the window past a small screen
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             label.setMinimumWidth(80)
-        self.addWidget(self.link_label)
+        self.addWidget(self.link_label, 1)
         self.addPermanentWidget(self.job_label)
         self.addPermanentWidget(self.job_bar)
         self.addPermanentWidget(self.cancel_button)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QToolButton
 
 DEFAULT_SIZE = (1360, 860)
 SIDEBAR_WIDTH = 250
+COMPACT_WIDTH = 1200  # narrower screens start with the device list collapsed
 KIOSK_TITLE = "TinyOps · live TinyML inference"
 KIOSK_DEMO_TITLE = "TinyOps demo · vibration monitoring on a microcontroller, live"
 
@@ -72,8 +73,28 @@ def toggle_sidebar(win: Any, show: bool | None = None) -> None:
     win.devices.setVisible(True)
     win.splitter.setSizes([SIDEBAR_WIDTH, max(1, total - SIDEBAR_WIDTH)] if show
                           else [0, total])
-    if getattr(win, "sidebar_action", None) is not None:
-        win.sidebar_action.setChecked(show)
+    for name in ("sidebar_action", "sidebar_button"):
+        widget = getattr(win, name, None)
+        if widget is not None:
+            widget.setChecked(show)
+
+
+def install_sidebar_toggle(win: Any) -> None:
+    """A "Devices" button left of the page tabs shows or hides the device list; on a small
+    screen (1024×600) the list starts collapsed, so every page gets the full width."""
+    button = QToolButton(win)
+    button.setText("☰ Devices")
+    button.setToolTip("Show or hide the device list (Ctrl+B)")
+    button.setCheckable(True)
+    button.setChecked(True)
+    button.setAutoRaise(True)
+    button.clicked.connect(lambda checked: toggle_sidebar(win, checked))
+    win.sidebar_button = button
+    win.tabs.setCornerWidget(button, Qt.Corner.TopLeftCorner)
+    screen = win.screen()
+    if screen is not None and screen.availableGeometry().width() < COMPACT_WIDTH \
+            and not win.options.kiosk:
+        toggle_sidebar(win, False)
 
 
 def enter_kiosk(win: Any, pages: tuple[str, ...]) -> None:
