@@ -32,7 +32,7 @@ def prepare_artifact(path: str, backend: str | None, board_id: str | None,
         if region is None:
             raise InputError("a UF2 flash needs the board's model region",
                              "pass --board ID of a UF2 board (e.g. pico, feather_rp2040)")
-        from model_tools.uf2 import encode_uf2
+        from tinyops_base.uf2 import encode_uf2
 
         if artifact.size > region.size:
             raise InputError(f"{artifact.name} ({artifact.size} B) exceeds {board.id}'s model "

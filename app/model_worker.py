@@ -164,7 +164,7 @@ class ModelWorker:
 # ---------------------------------------------------------------------- the child
 def _describe(exc: BaseException) -> tuple[str, str, str | None, str, bool, bool]:
     kind = type(exc).__name__
-    cancelled = kind == "Cancelled" or isinstance(exc, KeyboardInterrupt)
+    cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
     message = getattr(exc, "message", None)
     hint = getattr(exc, "hint", None)
     expected = message is not None

@@ -1,30 +1,17 @@
-"""Errors the core raises: each carries what happened and what the user can do about it.
+"""Errors device_drivers raises: the shared base classes plus the device's own.
 
+``TinyOpsError``, ``InputError`` and ``Cancelled`` come from ``tinyops_base.errors``
+(re-exported here); each error carries what happened and what the user can do about it.
 The CLI maps ``InputError`` to exit code 2 (bad usage or input) and every other
 ``TinyOpsError`` to exit code 1 (the operation failed). Neither prints a traceback.
 """
 
 from __future__ import annotations
 
+from tinyops_base.errors import Cancelled, InputError, TinyOpsError
 
-class TinyOpsError(Exception):
-    """Base class: ``str(err)`` is a one-line cause; ``hint`` is the fix, if one is known."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message} ({self.hint})"
-
-
-class InputError(TinyOpsError):
-    """The user gave something unusable: a missing port, a corrupt file, a bad option."""
-
-    exit_code = 2
+__all__ = ["Cancelled", "DeviceError", "DisconnectedError", "InputError", "PortError",
+           "TinyOpsError", "VerifyError"]
 
 
 class PortError(InputError):
@@ -41,10 +28,3 @@ class DisconnectedError(DeviceError):
 
 class VerifyError(DeviceError):
     """The device stored something other than what was sent."""
-
-
-class Cancelled(TinyOpsError):
-    """The user cancelled a long job."""
-
-    def __init__(self, message: str = "cancelled by the user") -> None:
-        super().__init__(message)

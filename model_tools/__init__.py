@@ -12,7 +12,7 @@ Public API (import from the submodules):
 - ``evaluate.run_as_device(tflite_model, x) -> DeviceRun``, ``evaluate.compare(...)``
 - ``tflm.check_model(data)``, ``tflm.measure_arena(data)``, ``tflm.run_model(data, x)``
 - ``export.export_model(path, "c" | "arduino" | "uf2", out, ...) -> ExportResult``
-- ``uf2.encode_uf2(data, address, family_id)``, ``uf2.decode_uf2(raw)``
+- UF2 encoding and decoding: ``tinyops_base.uf2`` (shared with the flashing back ends)
 - ``data.load_dataset(path, input_shape=..., labels=...) -> Dataset``
 - ``card.read_card(model_path)`` / ``card.write_card(model_path, card)``
 

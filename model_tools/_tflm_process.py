@@ -25,6 +25,7 @@ from typing import IO
 
 from model_tools import _tflm_wire as wire
 from model_tools.errors import InvalidModelError, ModelToolsError, RuntimeUnavailable
+from tinyops_base.limits import limit_argv
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,7 @@ class WorkerLimits:
                    get("TINYOPS_TFLM_MAX_LOG_MB", cls.file_size, 1 << 20))
 
     def argv(self) -> list[str]:
-        return ["--max-address-space", str(int(self.address_space)),
-                "--max-cpu-s", str(int(self.cpu_s)), "--max-file-size", str(int(self.file_size))]
+        return limit_argv(self.address_space, self.cpu_s, self.file_size)
 
 
 class WorkerProcess:

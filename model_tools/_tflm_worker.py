@@ -25,27 +25,10 @@ import sys
 import traceback
 from typing import Any, BinaryIO
 
-LIMITS = (("--max-address-space", "RLIMIT_AS"), ("--max-cpu-s", "RLIMIT_CPU"),
-          ("--max-file-size", "RLIMIT_FSIZE"))
+from tinyops_base.limits import set_limits
+
 MAX_REQUEST = 1 << 31  # requests come from the parent; a model and a batch of inputs
 COMMANDS = ("load", "build", "run")
-
-
-def set_limits(argv: list[str]) -> dict[str, int]:
-    """Apply the limits given on the command line (soft = hard, CPU: hard 5 s later)."""
-    import resource
-
-    applied = {}
-    for flag, name in LIMITS:
-        if flag not in argv:
-            continue
-        value = int(argv[argv.index(flag) + 1])
-        if value <= 0:
-            continue
-        hard = value + 5 if name == "RLIMIT_CPU" else value  # SIGXCPU first, then SIGKILL
-        resource.setrlimit(getattr(resource, name), (value, hard))
-        applied[name] = value
-    return applied
 
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
@@ -133,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from model_tools._tflm_wire import encode, read_message
+    from tinyops_base.wire import encode, read_message
 
     worker = Worker()
     while True:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from model_tools.errors import Cancelled
 from model_tools.loading import LoadedModel, load_model
 from model_tools.tflm import TflmProcess, check_model, measure_arena, tflm_available
 from model_tools.verify import OperatorInfo, SubgraphInfo, TensorInfo, TfliteModel
+from tinyops_base.progress import Progress
 
-Progress = Callable[[float, str], None]
 TIGHT_RATIO = 0.8  # above 80 % of what is left for the model: "tight"
 # The one arena figure (``arena_bytes``) that analyze, the quantize report, the model card,
 # the export header and the fit verdict all show. Defined here, once:

@@ -18,18 +18,18 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from model_tools.errors import Cancelled, ModelInputError, ModelToolsError
 from model_tools.loading import LoadedModel
+from tinyops_base.progress import Progress
 
 log = logging.getLogger(__name__)
 
 MODES = ("int8", "int8-fallback", "dynamic", "float16")
-Progress = Callable[[float, str], None]
 
 
 def import_tf() -> Any:

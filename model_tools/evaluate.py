@@ -9,7 +9,7 @@ report says which engine ran).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,8 @@ import numpy as np
 from model_tools.errors import ModelInputError
 from model_tools.tflm import TflmProcess, check_model, run_model, tflm_available
 from model_tools.verify import TensorInfo, TfliteModel
+from tinyops_base.progress import Progress
 
-Progress = Callable[[float, str], None]
 _INT_RANGES = {"INT8": (-128, 127, np.int8), "UINT8": (0, 255, np.uint8),
                "INT16": (-32768, 32767, np.int16)}
 

@@ -5,7 +5,7 @@
   one, input/output quantization, labels and the measured arena).
 - ``arduino``: a library folder (``library.properties``, ``src/``, an example sketch that
   prints the model's size and digest) to drop into ``~/Arduino/libraries``.
-- ``uf2``: the model bytes placed at a flash address for a UF2 family (``uf2.py``); the
+- ``uf2``: the model bytes placed at a flash address for a UF2 family (``tinyops_base.uf2``); the
   board registry supplies both numbers (the app layer looks them up).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from model_tools.card import read_card
 from model_tools.errors import ModelInputError
 from model_tools.loading import load_model
-from model_tools.uf2 import encode_uf2
+from tinyops_base.uf2 import encode_uf2
 
 FORMATS = ("c", "arduino", "uf2")
 ALIGN = 16

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from model_tools.errors import Cancelled, ModelInputError
 from model_tools.evaluate import compare, io_specs, run_as_device
 from model_tools.loading import LoadedModel, load_model
 from model_tools.verify import verify_tflite
+from tinyops_base.progress import Progress, sub_progress
 
-Progress = Callable[[float, str], None]
 DEFAULT_MODE = "int8"
 
 
@@ -74,8 +74,7 @@ class _Phases:
     def sub(self, lo: float, hi: float) -> Progress | None:
         if self.progress is None:
             return None
-        p = self.progress
-        return lambda f, msg: p(lo + (hi - lo) * max(0.0, min(1.0, f)), msg)
+        return sub_progress(self.progress, lo, hi)
 
     def at(self, f: float, msg: str) -> None:
         self.check()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from model_tools._tflm_process import (
     tflm_available,
 )
 from model_tools.errors import Cancelled, ModelToolsError
+from tinyops_base.progress import Progress
 
 __all__ = ["MAX_LOG", "MAX_REPLY", "ArenaMeasurement", "BuildResult", "TflmError",
            "TflmProcess", "WorkerCrashed", "WorkerLimits", "WorkerProtocolError",
@@ -41,7 +42,6 @@ __all__ = ["MAX_LOG", "MAX_REPLY", "ArenaMeasurement", "BuildResult", "TflmError
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
 ARENA_ALIGN = 16
 MAX_ARENA = 256 * 1024 * 1024
 _MISSING_OP = re.compile(r"Didn't find op for builtin opcode '(\w+)'")

@@ -1,8 +1,8 @@
 """The layering rules, checked on every run.
 
-They are written down in ``README.md`` (section "Layout") and enforced by the import-linter
-contracts in ``pyproject.toml`` (``[tool.importlinter]``); the last test keeps this reference
-true.
+They are written down in ``docs/architecture.md`` (section "Layers") and enforced by the
+import-linter contracts in ``pyproject.toml`` (``[tool.importlinter]``); the last test keeps
+this reference true.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ sys.meta_path.insert(0, Block())
 
 def _core_modules() -> list[str]:
     names = []
-    for pkg in ("device_drivers", "model_tools"):
+    for pkg in ("tinyops_base", "device_drivers", "model_tools"):
         names.append(pkg)
         for info in pkgutil.walk_packages([str(ROOT / pkg)], prefix=pkg + "."):
             if not info.name.endswith("__main__"):
@@ -42,7 +42,11 @@ def test_import_linter_contracts_hold() -> None:
         [str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 2 kept, 0 broken" in result.stdout
+    assert "Contracts: 3 kept, 0 broken" in result.stdout
+    for contract in ("Layers: app above the two cores, the cores above the shared base KEPT",
+                     "device_drivers and model_tools never import each other KEPT",
+                     "Core packages are Qt-free KEPT"):
+        assert contract in result.stdout
 
 
 def test_every_core_module_imports_with_qt_blocked() -> None:
@@ -72,6 +76,20 @@ def test_the_documents_this_module_points_to_exist() -> None:
     import re
 
     named = re.findall(r"``([\w./-]+\.(?:md|toml))``", __doc__ or "")
-    assert named == ["README.md", "pyproject.toml"]
-    assert "## Layout" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert named == ["docs/architecture.md", "pyproject.toml"]
+    assert "## Layers" in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert "[tool.importlinter]" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_the_base_imports_nothing_above_it() -> None:
+    """``tinyops_base`` sits below both cores: importing all of it loads neither core nor
+    app (the layers contract says the same statically; this proves it at run time)."""
+    code = ("import importlib, pkgutil, sys, tinyops_base\n"
+            "for m in pkgutil.walk_packages(tinyops_base.__path__, 'tinyops_base.'):\n"
+            "    importlib.import_module(m.name)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('app', 'device_drivers', 'model_tools', 'PySide6'))\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -13,22 +13,9 @@ from typing import Any
 from app.cli.link_opts import add_link_options, link_options
 from device_drivers.errors import DeviceError
 from device_drivers.link.info import device_info
+from tinyops_base.validators import positive_float, positive_int
 
 PORT_HELP = "device path, pyserial URL, board alias or USB serial number"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:

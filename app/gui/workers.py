@@ -18,6 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from tinyops_base.errors import Cancelled
+
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.05  # at most 20 progress signals per second per job
@@ -41,7 +43,7 @@ class JobError:
 def describe_error(exc: BaseException) -> JobError:
     """Readable form of an exception: the core's errors carry ``message`` and ``hint``."""
     kind = type(exc).__name__
-    cancelled = kind == "Cancelled" or isinstance(exc, KeyboardInterrupt)
+    cancelled = isinstance(exc, (Cancelled, KeyboardInterrupt))
     message = getattr(exc, "message", None)
     hint = getattr(exc, "hint", None)
     expected = message is not None or hasattr(exc, "exit_code")

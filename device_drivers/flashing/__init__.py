@@ -3,10 +3,11 @@
     from device_drivers.flashing import flash
     result = flash("model_int8.tflite", "/dev/ttyACM0", progress=print_progress)
 
-``flash`` picks the back end (explicit, else from the artifact, else from the board
-registry, else smp), runs it, refuses any result the device did not verify, and writes one
-provisioning record whatever happens. A failure raises the back end's error with the
-failed ``FlashResult`` attached as ``exc.result``.
+``flash`` picks the back end (explicit, else the one that claims the artifact's kind, else
+the board registry's, else smp: :mod:`device_drivers.flashing.registry`), runs it, refuses
+any result the device did not verify, and writes one provisioning record whatever happens.
+A failure raises the back end's error with the failed ``FlashResult`` attached as
+``exc.result``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from device_drivers.errors import Cancelled, InputError, TinyOpsError, VerifyError
+from device_drivers.errors import Cancelled, TinyOpsError, VerifyError
 from device_drivers.flashing.base import (
     Artifact,
     Backend,
@@ -27,13 +28,11 @@ from device_drivers.flashing.base import (
     lookup_board,
     null_progress,
 )
+from device_drivers.flashing.registry import choose_backend, get_backend
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("smp", "uf2", "esp", "arduino")
-
 __all__ = [
-    "BACKENDS",
     "Artifact",
     "Backend",
     "FlashOptions",
@@ -43,45 +42,6 @@ __all__ = [
     "get_backend",
     "record_for",
 ]
-
-
-def get_backend(name: str) -> Backend:
-    """A back end by name (``virtual`` is an alias of ``smp``)."""
-    if name in ("smp", "virtual"):
-        from device_drivers.flashing.smp import SmpBackend
-
-        return SmpBackend()
-    if name == "uf2":
-        from device_drivers.flashing.uf2 import Uf2Backend
-
-        return Uf2Backend()
-    if name == "esp":
-        from device_drivers.flashing.esp import EspBackend
-
-        return EspBackend()
-    if name == "arduino":
-        from device_drivers.flashing.arduino import ArduinoBackend
-
-        return ArduinoBackend()
-    raise InputError(f"unknown back end {name!r}", f"use one of: {', '.join(BACKENDS)}")
-
-
-def choose_backend(artifact: Artifact, board: Any | None = None,
-                   explicit: str | None = None) -> str:
-    """The back end for ``artifact``: explicit, else what the artifact is, else the board's."""
-    if explicit:
-        if explicit not in (*BACKENDS, "virtual"):
-            raise InputError(f"unknown back end {explicit!r}",
-                             f"use one of: {', '.join(BACKENDS)}")
-        return "smp" if explicit == "virtual" else explicit
-    by_kind = {"uf2": "uf2", "arduino-sketch": "arduino", "esp-image": "esp",
-               "mcuboot-image": "smp"}
-    if artifact.kind in by_kind:
-        return by_kind[artifact.kind]
-    backend = getattr(board, "backend", None)
-    if backend in BACKENDS:
-        return str(backend)
-    return "smp"
 
 
 def flash(artifact: Artifact | str | Path, port: str | None, *,

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,15 +27,18 @@ from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.flashing import probe
 from device_drivers.flashing.base import (
     Artifact,
+    BackendClass,
     CancelToken,
     FlashOptions,
     FlashResult,
     Progress,
+    Recogniser,
     Stopwatch,
     check_cancel,
     lookup_board,
     scaled_timeout,
 )
+from device_drivers.flashing.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,13 @@ def find_cli() -> str | None:
     return os.environ.get("TINYOPS_ARDUINO_CLI") or shutil.which("arduino-cli")
 
 
-class ArduinoBackend:
+@register
+class ArduinoBackend(BackendClass):
+    """arduino-cli: compile and upload a generated sketch or library (a directory)."""
+
     name: ClassVar[str] = "arduino"
+    kinds: ClassVar[Mapping[str, Recogniser | None]] = {"arduino-sketch": None}
+    claims: ClassVar[tuple[str, ...]] = ("arduino-sketch",)
 
     def flash(self, artifact: Artifact, port: str | None, options: FlashOptions,
               progress: Progress, cancel: CancelToken | None) -> FlashResult:

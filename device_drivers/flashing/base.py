@@ -3,7 +3,11 @@
 A back end writes one artifact to one board and proves it: the device computes a digest
 (sha256, or MD5 on ESP flash) of what it stored, and that digest must equal the local one.
 No verification, no success. Long steps report through ``progress(fraction, message)``
-and check ``cancel.is_set()`` between blocks.
+and check ``cancel.is_set()`` between blocks (``tinyops_base.progress``).
+
+A back end is one small class (:class:`BackendClass`) that declares, as class constants,
+the artifact kinds it takes, how to recognise them from their bytes and which kinds only it
+takes; :mod:`device_drivers.flashing.registry` looks them up (``sniff_kind`` here asks it).
 """
 
 from __future__ import annotations
@@ -11,39 +15,38 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from device_drivers.errors import Cancelled, InputError
+from device_drivers.errors import InputError
+from tinyops_base.progress import (
+    CancelToken,
+    Progress,
+    check_cancel,
+    null_progress,
+    sub_progress,
+)
 
-Progress = Callable[[float, str], None]
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
-
+__all__ = ["KINDS", "Artifact", "Backend", "BackendClass", "CancelToken", "FlashOptions",
+           "FlashResult", "Progress", "Recogniser", "Stopwatch", "check_cancel", "lookup_board",
+           "null_progress", "scaled_timeout", "sniff_kind", "sub_progress", "wait_until"]
 
 # ---------------------------------------------------------------- artifacts
 KINDS = ("model", "mcuboot-image", "uf2", "esp-image", "arduino-sketch", "binary")
+"""Every artifact kind; each back end declares which of them it takes."""
 
-MCUBOOT_MAGIC = 0x96F3B83D
-UF2_MAGIC_START0 = 0x0A324655
-ESP_IMAGE_MAGIC = 0xE9
+Recogniser = Callable[[bytes, str], bool]
+"""``recognise(data, file_name)``: whether the bytes are an artifact of one kind."""
 
 
 def sniff_kind(data: bytes, name: str = "") -> str:
-    """Guess what an artifact is from its bytes (and, for sketches, its name)."""
-    if len(data) >= 8 and data[4:8] == b"TFL3":
-        return "model"
-    if len(data) >= 4 and struct.unpack_from("<I", data)[0] == MCUBOOT_MAGIC:
-        return "mcuboot-image"
-    if len(data) >= 512 and struct.unpack_from("<I", data)[0] == UF2_MAGIC_START0:
-        return "uf2"
-    if len(data) >= 24 and data[0] == ESP_IMAGE_MAGIC and name.lower().endswith(".bin"):
-        return "esp-image"
-    return "binary"
+    """Guess what an artifact is from its bytes (and its name), asking every back end in
+    registry order; ``binary`` when none recognises it."""
+    from device_drivers.flashing.registry import recognise_kind
+
+    return recognise_kind(data, name)
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ class FlashResult:
 
 
 class Backend(Protocol):
-    """A flashing back end: one small module per transport."""
+    """What ``flash()`` calls: anything with a ``name`` and this ``flash`` method."""
 
     name: ClassVar[str]
 
@@ -181,28 +184,30 @@ class Backend(Protocol):
               progress: Progress, cancel: CancelToken | None) -> FlashResult: ...
 
 
+class BackendClass:
+    """Base of the registered back ends: one small class per transport, mostly constants.
+
+    ``kinds`` maps each artifact kind the back end takes to how to recognise it from its
+    bytes (None: it takes that kind but does not claim to recognise it). ``claims`` are the
+    kinds only this back end takes: an artifact of such a kind goes to it whatever the board
+    registry says. ``aliases`` are other names it answers to.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    kinds: ClassVar[Mapping[str, Recogniser | None]] = {}
+    claims: ClassVar[tuple[str, ...]] = ()
+
+    def flash(self, artifact: Artifact, port: str | None, options: FlashOptions,
+              progress: Progress, cancel: CancelToken | None) -> FlashResult:
+        raise NotImplementedError
+
+
 # ---------------------------------------------------------------- helpers for back ends
-def check_cancel(cancel: CancelToken | None, what: str) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled(f"{what} cancelled by the user")
-
-
 def scaled_timeout(nbytes: int, bytes_per_s: float, base_s: float = 5.0,
                    scale: float = 1.0) -> float:
     """A timeout that grows with the size: base plus twice the nominal transfer time."""
     return (base_s + 2.0 * nbytes / max(bytes_per_s, 1.0)) * max(scale, 0.1)
-
-
-def sub_progress(progress: Progress, start: float, end: float) -> Progress:
-    """Map a step's 0..1 progress into [start, end] of the whole operation."""
-    def report(fraction: float, message: str) -> None:
-        fraction = min(max(fraction, 0.0), 1.0)
-        progress(start + (end - start) * fraction, message)
-    return report
-
-
-def null_progress(fraction: float, message: str) -> None:
-    return None
 
 
 class Stopwatch:

@@ -21,17 +21,19 @@ import hashlib
 import logging
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from device_drivers.errors import DeviceError, DisconnectedError, InputError, TinyOpsError
 from device_drivers.flashing import probe
 from device_drivers.flashing.base import (
     Artifact,
+    BackendClass,
     CancelToken,
     FlashOptions,
     FlashResult,
     Progress,
+    Recogniser,
     Stopwatch,
     check_cancel,
     lookup_board,
@@ -45,6 +47,7 @@ from device_drivers.flashing.esp_partitions import (
     find_partition,
     parse_partition_table,
 )
+from device_drivers.flashing.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +113,22 @@ def _block_timeout(uncompressed: int) -> float:
     return max(3.0, ERASE_WRITE_S_PER_MB * size / 1e6)
 
 
-class EspBackend:
+ESP_IMAGE_MAGIC = 0xE9
+
+
+def is_esp_image(data: bytes, name: str = "") -> bool:
+    """An ESP firmware image: magic byte 0xE9 first, in a ``.bin`` file."""
+    return len(data) >= 24 and data[0] == ESP_IMAGE_MAGIC and name.lower().endswith(".bin")
+
+
+@register
+class EspBackend(BackendClass):
+    """esptool: a model into the ``model`` data partition, or a firmware image."""
+
     name: ClassVar[str] = "esp"
+    kinds: ClassVar[Mapping[str, Recogniser | None]] = {
+        "esp-image": is_esp_image, "model": None, "binary": None}
+    claims: ClassVar[tuple[str, ...]] = ("esp-image",)
 
     def __init__(self, connect: Connect | None = None) -> None:
         self._connect = connect or esptool_connect
@@ -121,7 +138,7 @@ class EspBackend:
         clock = Stopwatch()
         if not port:
             raise InputError("the esp back end needs --port", "pass the board's serial port")
-        if artifact.kind not in ("model", "esp-image", "binary"):
+        if artifact.kind not in self.kinds:
             raise InputError(f"{artifact.name} ({artifact.kind}) cannot be written by esptool",
                              "flash a .tflite model or an ESP firmware .bin")
         board = lookup_board(options.board)

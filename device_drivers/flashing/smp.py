@@ -22,10 +22,13 @@ checked, the board is reset and the application must answer with it running.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import posixpath
+import struct
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from device_drivers.errors import (
@@ -38,18 +41,21 @@ from device_drivers.errors import (
 from device_drivers.flashing import mcuboot
 from device_drivers.flashing.base import (
     Artifact,
+    BackendClass,
     CancelToken,
     FlashOptions,
     FlashResult,
     Progress,
+    Recogniser,
     Stopwatch,
     check_cancel,
     lookup_board,
     sub_progress,
 )
+from device_drivers.flashing.registry import register
 from device_drivers.link.session import DeviceSession
 from device_drivers.link.upload import ImageTarget, windowed_upload
-from device_drivers.mcuboot_image import ImageCheck, check_image
+from device_drivers.mcuboot_image import IMAGE_MAGIC, ImageCheck, check_image
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +63,35 @@ DEFAULT_MODEL_PATH = "/lfs/model.tflite"
 MAX_CHUNK_RETRIES = 8
 
 
-class SmpBackend:
-    name: ClassVar[str] = "smp"
+def is_tflite(data: bytes, name: str = "") -> bool:
+    """A TFLite FlatBuffer: the ``TFL3`` file identifier at offset 4."""
+    return len(data) >= 8 and data[4:8] == b"TFL3"
 
-    def __init__(self, session_timeout_s: float = 2.0) -> None:
+
+def is_mcuboot_image(data: bytes, name: str = "") -> bool:
+    """An MCUboot image: its header magic first."""
+    return len(data) >= 4 and struct.unpack_from("<I", data)[0] == IMAGE_MAGIC
+
+
+@register
+class SmpBackend(BackendClass):
+    """Models and binaries as files (fs group), MCUboot images (img group).
+
+    ``session``: an open ``DeviceSession`` to flash a model or binary through (it stays
+    open afterwards); None opens the port. An image flash resets the board, so it always
+    opens the port itself.
+    """
+
+    name: ClassVar[str] = "smp"
+    aliases: ClassVar[tuple[str, ...]] = ("virtual",)
+    kinds: ClassVar[Mapping[str, Recogniser | None]] = {
+        "model": is_tflite, "mcuboot-image": is_mcuboot_image, "binary": None}
+    claims: ClassVar[tuple[str, ...]] = ("mcuboot-image",)
+
+    def __init__(self, session_timeout_s: float = 2.0, *,
+                 session: DeviceSession | None = None) -> None:
         self.session_timeout_s = session_timeout_s
+        self.session = session
 
     def flash(self, artifact: Artifact, port: str | None, options: FlashOptions,
               progress: Progress, cancel: CancelToken | None) -> FlashResult:
@@ -74,7 +104,10 @@ class SmpBackend:
         raise InputError(f"{artifact.name} ({artifact.kind}) cannot go over SMP",
                          "flash a .tflite model or a signed MCUboot image (.signed.bin)")
 
-    def _open(self, port: str, options: FlashOptions) -> DeviceSession:
+    def _open(self, port: str, options: FlashOptions
+              ) -> contextlib.AbstractContextManager[DeviceSession]:
+        if self.session is not None:
+            return contextlib.nullcontext(self.session)
         return mcuboot.open_session(port, options.baudrate,
                                     self.session_timeout_s * options.timeout_scale,
                                     link=options.link)

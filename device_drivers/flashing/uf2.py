@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,10 +26,12 @@ from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import probe
 from device_drivers.flashing.base import (
     Artifact,
+    BackendClass,
     CancelToken,
     FlashOptions,
     FlashResult,
     Progress,
+    Recogniser,
     Stopwatch,
     check_cancel,
     lookup_board,
@@ -37,7 +39,8 @@ from device_drivers.flashing.base import (
     sub_progress,
     wait_until,
 )
-from device_drivers.flashing.uf2_format import BLOCK_SIZE, parse_uf2
+from device_drivers.flashing.registry import register
+from tinyops_base.uf2 import BLOCK_SIZE, looks_like_uf2, parse_uf2
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +71,14 @@ def _family(value: object) -> int | None:
     return int(value, 0) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
 
 
-class Uf2Backend:
+@register
+class Uf2Backend(BackendClass):
+    """A UF2 file copied to the board's bootloader drive; the runtime verifies after boot."""
+
     name: ClassVar[str] = "uf2"
+    kinds: ClassVar[Mapping[str, Recogniser | None]] = {
+        "uf2": lambda data, name="": looks_like_uf2(data)}
+    claims: ClassVar[tuple[str, ...]] = ("uf2",)
 
     def __init__(self, find_drives: Callable[[], list[Path]] | None = None,
                  drive_timeout_s: float = 15.0) -> None:

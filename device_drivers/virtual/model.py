@@ -4,6 +4,10 @@
 warm spare (interpreter already imported). ``load`` builds the new model in the spare;
 only when it parsed, allocated in the board's arena and ran once does the runner switch
 to it. Any failure, including the child crashing, leaves the previous model running.
+
+The child runs uploaded models, so it runs under resource limits (:class:`WorkerLimits`)
+and its replies are data only, size-capped and checked (:mod:`.worker_wire`); a reply that
+is not what the request asked for kills the child and fails the request (``BAD_MODEL``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from device_drivers.virtual.worker import read_message, write_message
+from device_drivers.virtual import worker_wire
+from tinyops_base.limits import limit_argv
+from tinyops_base.wire import WireError, encode, read_message
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +46,47 @@ class ModelError(Exception):
         self.needed = needed
 
 
+@dataclass(frozen=True)
+class WorkerLimits:
+    """Resource limits of the interpreter child (0: unlimited). From the environment:
+    ``TINYOPS_SIM_MAX_AS_MB``, ``TINYOPS_SIM_MAX_CPU_S``, ``TINYOPS_SIM_MAX_FILE_MB``."""
+
+    address_space: int = 4096 << 20
+    """``RLIMIT_AS``: the interpreter (tflite-micro, or the tf.lite fallback) plus the
+    largest arena a board has, with room to spare."""
+    cpu_s: int = 0
+    """``RLIMIT_CPU`` over the child's life: off by default, as a board streams for days;
+    a hung request is killed by its own timeout (``LOAD_TIMEOUT_S``, ``INFER_TIMEOUT_S``)."""
+    file_size: int = 64 << 20
+    """``RLIMIT_FSIZE``: the child writes only TFLM's allocation report."""
+
+    @classmethod
+    def from_env(cls) -> WorkerLimits:
+        def get(name: str, default: int, scale: int) -> int:
+            value = os.environ.get(name, "").strip()
+            try:
+                return int(float(value) * scale) if value else default
+            except ValueError:
+                log.warning("%s=%r is not a number; using the default", name, value)
+                return default
+
+        return cls(get("TINYOPS_SIM_MAX_AS_MB", cls.address_space, 1 << 20),
+                   get("TINYOPS_SIM_MAX_CPU_S", cls.cpu_s, 1),
+                   get("TINYOPS_SIM_MAX_FILE_MB", cls.file_size, 1 << 20))
+
+
 class WorkerProcess:
     """One interpreter child process (``python -m device_drivers.virtual.worker``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: WorkerLimits | None = None,
+                 command: list[str] | None = None) -> None:
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         quiet = not log.isEnabledFor(logging.DEBUG)
+        limits = limits or WorkerLimits.from_env()
+        base = command or [sys.executable, "-m", "device_drivers.virtual.worker"]
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "device_drivers.virtual.worker"],
+            [*base, *limit_argv(limits.address_space, limits.cpu_s, limits.file_size)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if quiet else None, env=env, close_fds=True,
             start_new_session=True,  # a Ctrl-C at the terminal is for the board, not for it
@@ -62,32 +101,58 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         if self.ready is None:
-            self.ready = self._read(timeout)
-            self.backend = str(self.ready.get("backend", "?"))
+            self.ready = self._read(timeout, worker_wire.check_ready)
+            self.backend = str(self.ready["backend"])
 
-    def _read(self, timeout: float) -> dict[str, Any]:
+    def _read_exact(self, n: int, deadline: float) -> bytes:
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _read(self, timeout: float, check: Callable[[dict[str, Any]], dict[str, Any]]
+              ) -> dict[str, Any]:
+        """One reply, read within ``timeout`` and accepted by ``check``; else the child is
+        killed and the request fails."""
         deadline = time.monotonic() + timeout
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            self.kill()
-            raise ModelError("BAD_MODEL", f"the interpreter did not answer within {timeout:g} s")
         try:
-            return read_message(self._proc.stdout)
+            reply = read_message(lambda n: self._read_exact(n, deadline),
+                                 max_payload=worker_wire.MAX_REPLY)
+            return check(reply)
+        except TimeoutError:
+            self.kill()
+            raise ModelError("BAD_MODEL",
+                             f"the interpreter did not answer within {timeout:g} s") from None
         except (EOFError, OSError):
             code = self._proc.wait(timeout=5)
             raise ModelError("BAD_MODEL", f"the interpreter crashed (exit {code})") from None
+        except WireError as exc:
+            self.kill()
+            log.warning("interpreter process %s sent an invalid reply and was stopped: %s",
+                        self._proc.pid, exc)
+            raise ModelError("BAD_MODEL", f"the interpreter sent an invalid reply and was "
+                             f"stopped: {exc}") from None
 
-    def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def call(self, message: dict[str, Any], timeout: float,
+             check: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
             self.wait_ready()
             assert self._proc.stdin is not None
             try:
-                write_message(self._proc.stdin, message)
+                self._proc.stdin.write(encode(message))
+                self._proc.stdin.flush()
             except (BrokenPipeError, OSError):
                 raise ModelError("BAD_MODEL", "the interpreter process is gone") from None
-            return self._read(timeout)
+            return self._read(timeout, check)
 
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -107,7 +172,8 @@ class WorkerProcess:
     def close(self) -> None:
         if self.ready is not None and self._proc.poll() is None and self._proc.stdin is not None:
             try:
-                write_message(self._proc.stdin, {"op": "quit"})
+                self._proc.stdin.write(encode({"op": "quit"}))
+                self._proc.stdin.flush()
                 self._proc.wait(timeout=2)
             except (OSError, subprocess.TimeoutExpired):
                 pass
@@ -229,7 +295,8 @@ class ModelRunner:
         """Build ``data`` in the spare interpreter; switch to it only if that worked."""
         worker = self._take_spare()
         try:
-            reply = worker.call({"op": "load", "model": data, "arena": arena}, LOAD_TIMEOUT_S)
+            reply = worker.call({"op": "load", "model": data, "arena": arena}, LOAD_TIMEOUT_S,
+                                worker_wire.check_load)
         except ModelError:  # it crashed or hung: a new spare replaces it
             worker.kill()
             self._warm_up_later()
@@ -256,7 +323,8 @@ class ModelRunner:
         if worker is None or model is None:
             raise ModelError("NO_MODEL", "no model is loaded")
         try:
-            reply = worker.call({"op": "infer", "input": raw}, INFER_TIMEOUT_S)
+            reply = worker.call({"op": "infer", "input": raw}, INFER_TIMEOUT_S,
+                                lambda r: worker_wire.check_infer(r, model.outputs[0]))
         except ModelError:
             if not worker.alive():  # the interpreter crashed: the board has no model now
                 with self._lock:

@@ -2,9 +2,13 @@
 
 The TFLM Python interpreter can crash the whole process (segfault) on a malformed model
 or a too-small arena, so the virtual board never builds one in its own process. It
-starts ``python -m device_drivers.virtual.worker`` and talks to it over stdin/stdout
-with length-prefixed pickles (see :mod:`device_drivers.virtual.model`). If the child
-dies, the board reports an error and keeps the previous model.
+starts ``python -m device_drivers.virtual.worker [limits]`` and talks to it over
+stdin/stdout in the data-only format of :mod:`tinyops_base.wire` (JSON header plus raw
+buffers; the board checks every reply: :mod:`device_drivers.virtual.worker_wire`). The
+models it runs are uploaded by whoever talks to the board, so the child also runs under
+resource limits (``--max-address-space``, ``--max-cpu-s``, ``--max-file-size``:
+:mod:`tinyops_base.limits`), set before the interpreter is imported. If the child dies, the
+board reports an error and keeps the previous model.
 
 Backend: ``tflite_micro`` (the TFLM interpreter); where it is not installed,
 ``tf.lite.Interpreter`` (arena use is then an estimate). ``TINYOPS_SIM_BACKEND=tflite``
@@ -16,9 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import pickle
 import re
-import struct
 import sys
 import tempfile
 import time
@@ -26,25 +28,26 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-_LEN = struct.Struct("!I")
+from tinyops_base.limits import set_limits
+from tinyops_base.wire import encode, read_message
+
 PROBE_ARENA = 32 * 1024 * 1024
 """Arena for the first, measuring allocation: large enough that TFLM does not crash."""
+MAX_REQUEST = 1 << 30
+"""Requests come from the board (a model, an input tensor)."""
+MAX_TEXT = 4000
+"""Error messages are cut to this length (the board refuses longer text)."""
 
 
-def read_message(stream: BinaryIO) -> Any:
-    head = stream.read(_LEN.size)
-    if len(head) < _LEN.size:
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) < n:
         raise EOFError
-    (size,) = _LEN.unpack(head)
-    body = stream.read(size)
-    if len(body) < size:
-        raise EOFError
-    return pickle.loads(body)
+    return data
 
 
-def write_message(stream: BinaryIO, message: Any) -> None:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LEN.pack(len(body)) + body)
+def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
+    stream.write(encode(message))
     stream.flush()
 
 
@@ -193,13 +196,18 @@ def _backend() -> type:
     return TflmModel
 
 
+def _failure(code: str, message: str, needed: int | None = None) -> dict[str, Any]:
+    return {"ok": False, "code": code, "message": message[:MAX_TEXT],
+            "needed": None if needed is None else int(needed)}
+
+
 def serve(inp: BinaryIO, out: BinaryIO) -> None:
     backend = _backend()
     write_message(out, {"ready": True, "backend": backend.backend})
     model: Any = None
     while True:
         try:
-            msg = read_message(inp)
+            msg = read_message(lambda n: _read_exact(inp, n), max_payload=MAX_REQUEST)
         except EOFError:
             return
         op = msg.get("op")
@@ -220,16 +228,15 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
                 output, latency = model.invoke(msg["input"])
                 write_message(out, {"ok": True, "output": output, "latency_us": int(latency)})
             else:
-                write_message(out, {"ok": False, "code": "BAD_REQUEST", "message": str(op)})
+                write_message(out, _failure("BAD_REQUEST", str(op)))
         except LoadFailed as exc:
-            write_message(out, {"ok": False, "code": exc.code, "message": str(exc),
-                                "needed": exc.needed})
+            write_message(out, _failure(exc.code, str(exc), exc.needed))
         except Exception as exc:
-            write_message(out, {"ok": False, "code": "BAD_MODEL",
-                                "message": f"{type(exc).__name__}: {exc}"})
+            write_message(out, _failure("BAD_MODEL", f"{type(exc).__name__}: {exc}"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    set_limits(sys.argv[1:] if argv is None else argv)
     # The protocol owns the original stdout; anything printed (by Python or C) goes to stderr.
     proto_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

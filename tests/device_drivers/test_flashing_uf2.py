@@ -21,10 +21,10 @@ from device_drivers import paths
 from device_drivers.errors import DeviceError, InputError, PortError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.uf2 import Uf2Backend
-from device_drivers.flashing.uf2_format import parse_uf2
 from device_drivers.link.session import DeviceSession
 from device_drivers.records import RecordStore
 from device_drivers.virtual import VirtualBoard
+from tinyops_base.uf2 import parse_uf2
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
 PICO_FAMILY = 0xE48BFF56

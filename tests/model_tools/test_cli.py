@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from model_tools.uf2 import decode_uf2
+from tinyops_base.uf2 import decode_uf2
 
 
 def _json(capsys) -> dict:

@@ -38,28 +38,11 @@ def shares_session(path: str, backend: str | None) -> bool:
     return sniff_kind(head, p.name) in SHARED_KINDS
 
 
-class _Borrowed:
-    """Context manager handing out a session without closing it afterwards."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def __enter__(self) -> Any:
-        return self.session
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def shared_session_backend(session: Any) -> Any:
     """The SMP back end, talking through an already open session."""
     from device_drivers.flashing.smp import SmpBackend
 
-    class SharedSessionSmp(SmpBackend):
-        def _open(self, port: str, options: Any) -> Any:
-            return _Borrowed(session)
-
-    return SharedSessionSmp()
+    return SmpBackend(session=session)
 
 
 def refuse(message: str, hint: str) -> None:

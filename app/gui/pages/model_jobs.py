@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from device_drivers.errors import InputError
+from device_drivers.errors import Cancelled, InputError
 
 MODEL_FILTER = "Models (*.tflite *.keras *.h5);;All files (*)"
 DATA_FILTER = "Data (*.npz *.npy *.csv);;All files (*)"
@@ -166,7 +166,7 @@ def quantize_job(path: str, calib: str, eval_data: str | None, mode: str,
         report = quantize(path, calib, eval_data=eval_data or None, mode=mode, output=out,
                           labels=read_labels(path), progress=progress, cancel=cancel)
     except Exception as exc:
-        if type(exc).__name__ != "Cancelled":
+        if not isinstance(exc, Cancelled):
             _record("quantize", started, None, path, error=str(exc), mode=mode)
         raise
     _record("quantize", started, out, path, mode=mode,
@@ -199,7 +199,7 @@ def export_job(path: str, fmt: str, output: str, board_id: str | None = None,
     try:
         result = export(path, output, fmt, progress=progress, cancel=cancel, **kwargs)
     except Exception as exc:
-        if type(exc).__name__ != "Cancelled":
+        if not isinstance(exc, Cancelled):
             _record("export", started, None, path, error=str(exc), format=fmt)
         raise
     written = Path(result.path)
