@@ -37,6 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        f"{name}: {prof.summary}" for name, prof in PROFILES.items())
                    + f" (default: {DEFAULT_PROFILE})")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sensor signal")
+    p.add_argument("--mqtt", metavar="URL", default=None,
+                   help="also publish telemetry and status to this MQTT broker "
+                        "(mqtt://host:port; topics in resources/protocol/fleet_mqtt.md)")
+    p.add_argument("--device-id", metavar="ID", default=None,
+                   help="the board's id in the fleet (with --mqtt; default: sim-<pid>)")
+    p.add_argument("--fleet", default="default", help="fleet name (topic level; default: default)")
+    p.add_argument("--condition-mix", metavar="W,W,W", default=None,
+                   help="machine condition weights normal,imbalance,bearing_fault, drawn anew "
+                        "every 0.05 s (1,1,1: steady, like the model's evaluation data)")
+    p.add_argument("--drift", action="store_true",
+                   help="the machine drifts: mostly bearing faults (condition mix 0.1,0.1,0.8)")
     p.add_argument("--json", action="store_true",
                    help='first stdout line is {"port": ..., "board": ..., "pid": ..., '
                         '"virtual": true}')
@@ -47,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
     from device_drivers.virtual.board import VirtualBoard
 
     faults = parse_faults(args.fault)
+    if args.mqtt:  # bad input is refused before the board starts
+        from device_drivers.fleet import mqtt
+
+        mqtt.parse_url(args.mqtt)
+        mqtt.check_name(args.fleet, "fleet name")
+        if args.device_id is not None:
+            mqtt.check_name(args.device_id)
     board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
                          tcp_port=args.tcp, model=args.model, seed=args.seed,
                          profile=args.profile)
@@ -61,14 +79,24 @@ def run(args: argparse.Namespace) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         signal.signal(signal.SIGTERM, on_sigterm)
+    mix = _mix(args)
     port = board.start()
+    publisher = None
     try:
+        if mix is not None:
+            from device_drivers.virtual.publish import set_mix
+
+            set_mix(board, mix, args.seed)
+        if args.mqtt:
+            publisher = _publish(board, args)
         info = board.announcement()
         if args.json:
             print(json.dumps({"port": port, "board": info["board"], "pid": info["pid"],
                               "virtual": True, "started": info["started"],
                               "faults": faults.active, "profile": board.profile.name,
-                              "model_sha256": board.loaded_model_sha256}), flush=True)
+                              "model_sha256": board.loaded_model_sha256,
+                              "mqtt": publisher.telemetry_topic if publisher else None}),
+                  flush=True)
         else:
             sha = board.loaded_model_sha256
             print(f"virtual board '{board.board_id}' ({board.limits.name}) on {port}")
@@ -85,8 +113,32 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         board.stop()
+        if publisher is not None:
+            publisher.close()
         if in_main:
             signal.signal(signal.SIGTERM, previous)
         if not args.json:
             print("virtual board stopped", file=sys.stderr)
     return 0
+
+
+def _mix(args: argparse.Namespace) -> tuple[float, ...] | None:
+    from device_drivers.virtual.publish import DRIFT_MIX, parse_mix
+
+    if args.drift:
+        return DRIFT_MIX
+    return parse_mix(args.condition_mix) if args.condition_mix else None
+
+
+def _publish(board: object, args: argparse.Namespace) -> object:
+    import os
+
+    from device_drivers.fleet.publisher import FleetPublisher
+    from device_drivers.virtual.publish import attach
+
+    publisher = FleetPublisher(args.mqtt, args.device_id or f"sim-{os.getpid()}",
+                               fleet=args.fleet, board=getattr(board, "board_id", None),
+                               firmware="tinyops-virtual",
+                               model_sha256=getattr(board, "loaded_model_sha256", None))
+    attach(board, publisher)
+    return publisher

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class VirtualBoard(LinkServer):
         self.runtime: Runtime | None = None
         self.port: str | None = None
         self.started_at: str | None = None
+        self.telemetry_hooks: list[Callable[[bytes], None]] = []
+        """Called with every telemetry line (e.g. the MQTT publisher of ``publish.py``)."""
 
     # ---- public API --------------------------------------------------------------------
     @property
@@ -316,15 +319,20 @@ class VirtualBoard(LinkServer):
             if not rt.stream_on:
                 continue
             link = self._link
-            if link is None or not link.connected:
+            online = link is not None and link.connected
+            if not online and not self.telemetry_hooks:
                 continue
             try:
                 line = rt.telemetry_line()
+                for hook in self.telemetry_hooks:
+                    hook(line)
             except (ModelError, Fail, ValueError) as exc:
                 log.debug("telemetry failed: %s", exc)
                 continue
             except Exception:  # keep streaming whatever happens
                 log.exception("telemetry line failed")
+                continue
+            if not online:
                 continue
             if self._send(line, 0.02):
                 self.counters.telemetry_lines += 1
