@@ -145,3 +145,42 @@ def test_js_distance_bounds() -> None:
     assert js_distance([1, 1, 1], [2, 2, 2]) == 0.0
     assert js_distance([1, 0], [0, 1]) == pytest.approx(1.0)
     assert 0 < js_distance([1, 1, 8], [1, 1, 1]) < 1
+
+
+def test_bridge_forwards_a_serial_board(mosquitto: Mosquitto, sims: Sims) -> None:
+    board = sims.start("--seed", "3")  # a board on a pty, no MQTT of its own
+    monitor = FleetMonitor(mosquitto.url, fleet="line2", record_alerts=False)
+    try:
+        assert monitor.subscribed.wait(5)
+        done = subprocess.run([sys.executable, "-m", "app.cli", "bridge", "--port",
+                               str(board["port"]), "--mqtt", mosquitto.url, "--fleet", "line2",
+                               "--device-id", "usb-7", "--duration", "3", "--json"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        deadline = time.monotonic() + 5
+        while not monitor.devices.get("usb-7") or \
+                monitor.devices["usb-7"].messages < result["forwarded"]:
+            assert time.monotonic() < deadline, (result, monitor.summary())
+            time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while monitor.devices["usb-7"].status.get("state") != "offline":
+            assert time.monotonic() < deadline, monitor.summary()
+            time.sleep(0.02)
+    finally:
+        monitor.close()
+    (dev,) = monitor.summary()["devices"]
+    assert result["forwarded"] >= 15 and dev["messages"] == result["forwarded"]
+    assert dev["model_sha256"] == board["model_sha256"] and dev["board"] == "virtual"
+    assert dev["latency_us_p50"] > 0 and dev["malformed"] == 0
+
+
+def test_baseline_written_by_quantize_code() -> None:
+    from model_tools.baseline import drift_baseline
+
+    out = np.array([[0.9, 0.1], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3]])
+    base = drift_baseline(out, ["a", "b"])
+    assert base is not None and base["class_distribution"] == [0.5, 0.5]
+    assert base["confidence_histogram"][5] == 0.25 and base["confidence_histogram"][9] == 0.25
+    assert sum(base["confidence_histogram"]) == pytest.approx(1.0)
+    assert drift_baseline(np.zeros((3, 1)), None) is None
