@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -76,3 +78,16 @@ class McubootImages:
 def mcuboot_images(tmp_path_factory: pytest.TempPathFactory) -> McubootImages:
     """Build (and sign) MCUboot images with imgtool; see ``McubootImages``."""
     return McubootImages(tmp_path_factory.mktemp("mcuboot"))
+
+
+@pytest.fixture
+def pty_path() -> Iterator[str]:
+    """A raw pseudo-terminal's device path (the other end stays open until the test ends)."""
+    import tty  # POSIX only
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    yield os.ttyname(slave)
+    for fd in (master, slave):
+        with contextlib.suppress(OSError):
+            os.close(fd)

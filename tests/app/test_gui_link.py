@@ -4,7 +4,6 @@ a flash is never cut by a disconnect, back ends that open the port themselves ge
 from __future__ import annotations
 
 import hashlib
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -145,23 +144,13 @@ def test_closing_the_window_mid_flash_is_quick(qtbot, make_window, paced_board,
     assert job.error is not None and job.error.cancelled, job.error  # cancelled, not cut off
 
 
-def _mcuboot_image(body: bytes, version: tuple[int, int, int] = (1, 2, 3)) -> bytes:
-    """A minimal MCUboot image (design doc layout): 32-byte header, body, TLV area holding
-    the SHA256 TLV over header + body."""
-    header = struct.pack("<IIHHII", 0x96F3B83D, 0, 32, 0, len(body), 0)
-    header += struct.pack("<BBHI", *version, 0) + b"\x00" * 4
-    digest = hashlib.sha256(header + body).digest()
-    tlvs = struct.pack("<BxH", 0x10, 32) + digest
-    return header + body + struct.pack("<HH", 0x6907, 4 + len(tlvs)) + tlvs
-
-
 def test_an_mcuboot_image_flashes_to_the_connected_board(qtbot, make_window, virtual_board,
-                                                         tmp_path) -> None:
+                                                         tmp_path, mcuboot_images) -> None:
     """The smp back end opens the port itself (reset into MCUboot, wait for the boot): the
     live view lets go of the port for the flash and comes back afterwards."""
     win = make_window(watch=False)
     _connect(qtbot, win, virtual_board)
-    image = _mcuboot_image(bytes(range(256)) * 40)
+    image = mcuboot_images.build(bytes(range(256)) * 40)
     path = tmp_path / "app.signed.bin"
     path.write_bytes(image)
     want = image_hash(image).hex()

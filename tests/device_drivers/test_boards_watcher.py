@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -10,9 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import tty
-
-import pytest
 
 from device_drivers import paths
 from device_drivers.boards import BoardWatcher, DetectedBoard, load_registry, scan, watch
@@ -112,16 +108,6 @@ def test_generator_api_yields_initial_then_changes() -> None:
     assert next(gen).kind == "removed"
     stop.set()
     assert list(gen) == []
-
-
-@pytest.fixture
-def pty_path():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    yield os.ttyname(slave)
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 def _virtual_only():

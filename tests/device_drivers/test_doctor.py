@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
 import sys
-import tty
 from pathlib import Path
-
-import pytest
 
 from device_drivers import paths
 from device_drivers.boards import DetectedBoard, DoctorEnv, get_board, run_doctor
 from device_drivers.boards.detect import Candidate
-
-
-@pytest.fixture
-def pty_path():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    yield os.ttyname(slave)
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 def env(tmp_path: Path, *, groups: str = "dialout:x:20:\n", gids: set[int] | None = None,

@@ -103,8 +103,17 @@ class Run:
     previous_kept: bool
     new_loaded: bool
 
+    def row(self) -> str:
+        return (f"  {self.fault:17s} {self.where:7s} {'ok  ' if self.ok else 'FAIL'} "
+                f"{self.retries:18s} previous kept={self.previous_kept} "
+                f"new loaded={self.new_loaded} {(self.error or '')[:70]}")
 
-RESULTS: list[Run] = []
+
+def _never_without_a_model(run: Run) -> None:
+    """The headline of the matrix, checked on every run where it happens: a flash either
+    ends verified with the new model loaded, or fails with the previous one still running."""
+    print(run.row())
+    assert (run.ok and run.new_loaded) or (not run.ok and run.previous_kept), run
 
 
 def _flash_with_fault(vb: VirtualBoard, port: str, data: bytes, fault: str,
@@ -146,6 +155,7 @@ def calibration() -> int:
 @pytest.mark.parametrize("fault", ["corrupt", "drop", "delay", "baud"])
 def test_link_faults_at_every_offset(fault: str) -> None:
     resumed = 0
+    runs: list[Run] = []
     with VirtualBoard(board="virtual") as vb:
         for i, (where, at) in enumerate(OFFSETS.items(), start=1):
             previous = vb.loaded_model_sha256
@@ -153,8 +163,8 @@ def test_link_faults_at_every_offset(fault: str) -> None:
             ok, error, retries = _flash_with_fault(vb, vb.port, data, fault, at)
             now = vb.loaded_model_sha256
             run = Run(fault, where, ok, error, retries, now == previous, now == sha(data))
-            RESULTS.append(run)
-            assert (ok and run.new_loaded) or (not ok and run.previous_kept), run
+            runs.append(run)
+            _never_without_a_model(run)
             if fault in ("corrupt", "drop", "delay"):
                 # a lost or late answer must be survived, not given up on
                 assert ok and run.new_loaded, run
@@ -163,7 +173,7 @@ def test_link_faults_at_every_offset(fault: str) -> None:
         # With two chunks in flight a fault can land on a frame the window already
         # covered, or on the verify request (retried by the session); but at least one of
         # the three offsets must have been survived by resuming the upload.
-        assert resumed >= 1, [r for r in RESULTS if r.fault == fault]
+        assert resumed >= 1, runs
 
 
 @pytest.mark.parametrize("where", list(OFFSETS))
@@ -177,20 +187,6 @@ def test_cut_link_at_every_offset_keeps_the_previous_model(where: str,
         ok, error, _ = _flash_with_fault(vb, port, data, "disconnect-after", 0.0)
         now = vb.loaded_model_sha256
         run = Run("disconnect-after", where, ok, error, "", now == previous, now == sha(data))
-        RESULTS.append(run)
+        _never_without_a_model(run)
         assert not ok and run.previous_kept, run
         assert error and ("lost" in error or "did not answer" in error), error
-
-
-def test_matrix_summary() -> None:
-    """Runs after the matrix (file order): prints it and checks the headline number."""
-    if len(RESULTS) < 15:
-        pytest.skip("run the whole module to get the matrix")
-    left_without = [r for r in RESULTS if not r.ok and not r.previous_kept]
-    print(f"\nfault matrix: {len(RESULTS)} runs, {sum(not r.ok for r in RESULTS)} failed "
-          f"flashes, {len(left_without)} boards left without their previous model")
-    for r in RESULTS:
-        print(f"  {r.fault:17s} {r.where:7s} {'ok  ' if r.ok else 'FAIL'} {r.retries:18s} "
-              f"previous kept={r.previous_kept} new loaded={r.new_loaded} "
-              f"{(r.error or '')[:70]}")
-    assert not left_without

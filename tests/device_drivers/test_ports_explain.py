@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import subprocess
 import sys
 import time
-import tty
 
 import pytest
 import serial
@@ -16,16 +14,6 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from device_drivers import ports
 from device_drivers.errors import PortError
-
-
-@pytest.fixture
-def pty_path():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    yield os.ttyname(slave)
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 def test_missing_port_exit_2_one_line() -> None:

@@ -21,6 +21,7 @@ from smpclient.requests import os_management as osreq
 from smpclient.requests import statistics_management as statreq
 from test_virtual_support import Client, sha
 
+from device_drivers.flashing.smp import image_hash
 from device_drivers.virtual.board import VirtualBoard
 from device_drivers.virtual.limits import BoardLimits
 
@@ -157,22 +158,13 @@ def test_full_storage_fails_the_write_that_does_not_fit() -> None:
         assert 0 < off <= limits.storage_size
 
 
-def mcuboot_image(version: tuple[int, int, int], body: bytes) -> tuple[bytes, bytes]:
-    """A minimal MCUboot image (header, body, TLV area with a SHA-256): (image, its hash)."""
-    hdr_size = 32
-    header = struct.pack("<IIHHIIBBHI", 0x96F3B83D, 0, hdr_size, 0, len(body), 0,
-                         version[0], version[1], version[2], 0).ljust(hdr_size, b"\0")
-    digest = sha(header + body)
-    tlvs = struct.pack("<BxH", 0x10, 32) + digest
-    return header + body + struct.pack("<HH", 0x6907, 4 + len(tlvs)) + tlvs, digest
-
-
 def _slots(client: Client) -> dict[int, img.ImageState]:
     return {s.slot: s for s in client.request(imgreq.ImageStatesRead()).images}
 
 
-def test_image_upload_test_reset_revert_then_confirm(client: Client) -> None:
-    image, digest = mcuboot_image((2, 1, 3), os.urandom(30_000))
+def test_image_upload_test_reset_revert_then_confirm(client: Client, mcuboot_images) -> None:
+    image = mcuboot_images.build(os.urandom(30_000), "2.1.3")
+    digest = image_hash(image)
     client.upload_image(image)  # smpclient checks the board's `match` on the sha
     slots = _slots(client)
     assert slots[0].active and slots[0].confirmed and slots[0].version == "1.0.0"
