@@ -25,7 +25,7 @@ from typing import IO
 
 from model_tools import _tflm_wire as wire
 from model_tools.errors import InvalidModelError, ModelToolsError, RuntimeUnavailable
-from tinyops_base.limits import limit_argv
+from tinyops_base.limits import env_limit, limit_argv
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,9 @@ class WorkerLimits:
 
     @classmethod
     def from_env(cls) -> WorkerLimits:
-        def get(name: str, default: int, scale: int) -> int:
-            value = os.environ.get(name, "").strip()
-            try:
-                return int(float(value) * scale) if value else default
-            except ValueError:
-                log.warning("%s=%r is not a number; using the default", name, value)
-                return default
-
-        return cls(get("TINYOPS_TFLM_MAX_AS_MB", cls.address_space, 1 << 20),
-                   get("TINYOPS_TFLM_MAX_CPU_S", cls.cpu_s, 1),
-                   get("TINYOPS_TFLM_MAX_LOG_MB", cls.file_size, 1 << 20))
+        return cls(env_limit("TINYOPS_TFLM_MAX_AS_MB", cls.address_space, 1 << 20),
+                   env_limit("TINYOPS_TFLM_MAX_CPU_S", cls.cpu_s, 1),
+                   env_limit("TINYOPS_TFLM_MAX_LOG_MB", cls.file_size, 1 << 20))
 
     def argv(self) -> list[str]:
         return limit_argv(self.address_space, self.cpu_s, self.file_size)

@@ -6,6 +6,11 @@ them first thing (``set_limits``), before it imports anything heavy or reads a r
 
 from __future__ import annotations
 
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
 LIMITS = (("--max-address-space", "RLIMIT_AS"), ("--max-cpu-s", "RLIMIT_CPU"),
           ("--max-file-size", "RLIMIT_FSIZE"))
 
@@ -34,3 +39,14 @@ def set_limits(argv: list[str]) -> dict[str, int]:
         resource.setrlimit(getattr(resource, name), (value, hard))
         applied[name] = value
     return applied
+
+
+def env_limit(name: str, default: int, scale: int) -> int:
+    """A limit from the environment variable ``name`` (a number times ``scale``, e.g. MB);
+    ``default`` when unset or not a number (logged)."""
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(float(value) * scale) if value else default
+    except ValueError:
+        log.warning("%s=%r is not a number; using the default", name, value)
+        return default

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from device_drivers.virtual import worker_wire
-from tinyops_base.limits import limit_argv
+from tinyops_base.limits import env_limit, limit_argv
 from tinyops_base.wire import WireError, encode, read_message
 
 log = logging.getLogger(__name__)
@@ -62,17 +62,9 @@ class WorkerLimits:
 
     @classmethod
     def from_env(cls) -> WorkerLimits:
-        def get(name: str, default: int, scale: int) -> int:
-            value = os.environ.get(name, "").strip()
-            try:
-                return int(float(value) * scale) if value else default
-            except ValueError:
-                log.warning("%s=%r is not a number; using the default", name, value)
-                return default
-
-        return cls(get("TINYOPS_SIM_MAX_AS_MB", cls.address_space, 1 << 20),
-                   get("TINYOPS_SIM_MAX_CPU_S", cls.cpu_s, 1),
-                   get("TINYOPS_SIM_MAX_FILE_MB", cls.file_size, 1 << 20))
+        return cls(env_limit("TINYOPS_SIM_MAX_AS_MB", cls.address_space, 1 << 20),
+                   env_limit("TINYOPS_SIM_MAX_CPU_S", cls.cpu_s, 1),
+                   env_limit("TINYOPS_SIM_MAX_FILE_MB", cls.file_size, 1 << 20))
 
 
 class WorkerProcess:
