@@ -33,7 +33,8 @@ class StatusBar(QStatusBar):
         self.cancel_button = QToolButton(self)
         self.cancel_button.setText("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
-        for label in (self.link_label, self.job_label):
+        self.job_label.setMaximumWidth(260)  # a long progress message is cut, not widening
+        for label in (self.link_label,):
             # long texts are cut, never widen the window past a small screen
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             label.setMinimumWidth(80)

@@ -107,13 +107,13 @@ class LivePage(QWidget):
         for b in (self.pause_button, self.auto_button, self.record_button, self.replay_button,
                   self.export_button, self.clear_button):
             bar.addWidget(b)
-        bar.addStretch(1)
         self.source_label = QLabel("", self)
         self.source_label.setProperty("role", "muted")
+        self.source_label.setAlignment(Qt.AlignmentFlag.AlignRight
+                                       | Qt.AlignmentFlag.AlignVCenter)
         self.source_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                         QSizePolicy.Policy.Preferred)  # cut, never widen
-        self.source_label.setMinimumWidth(60)
-        bar.addWidget(self.source_label)
+        bar.addWidget(self.source_label, 1)  # the room left over (the status bar says it too)
         self.controls = QWidget(self)
         self.controls.setLayout(bar)
 

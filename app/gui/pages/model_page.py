@@ -100,8 +100,8 @@ class ModelPage(QWidget):
         split.setChildrenCollapsible(False)
         split.addWidget(upper)
         split.addWidget(self._build_quantize())
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress_label = QLabel(self)
@@ -113,7 +113,7 @@ class ModelPage(QWidget):
         prow.addWidget(self.progress, 1)
         prow.addWidget(self.cancel_button)
         inner = QWidget(self)
-        inner.setMinimumHeight(560)  # below that the page scrolls instead of squashing
+        inner.setMinimumHeight(740)  # below that the page scrolls instead of squashing
         lay = QVBoxLayout(inner)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addLayout(top)
@@ -285,6 +285,7 @@ class ModelPage(QWidget):
         self.analysis = None
         self.summary.set_rows([("File", Path(self.path.text()).name or "—"), ("Status", why)])
         self.fit.show_fit(None)
+        self.fit.setTitle("Fit on board")
         self.fit.verdict.setText(why)
         for table in (self.ops, self.tensors, self.layers):
             table.set_rows([])
