@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="SMP server configuration to imitate: " + "; ".join(
                        f"{name}: {prof.summary}" for name, prof in PROFILES.items())
                    + f" (default: {DEFAULT_PROFILE})")
+    p.add_argument("--transport", choices=["console", "raw"], default="console",
+                   help="SMP transport: console framing with telemetry beside it (default), "
+                        "or Zephyr's raw (unencoded) UART transport: bare SMP, no text")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sensor signal")
     p.add_argument("--mqtt", metavar="URL", default=None,
                    help="also publish telemetry and status to this MQTT broker "
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             mqtt.check_name(args.device_id)
     board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
                          tcp_port=args.tcp, model=args.model, seed=args.seed,
-                         profile=args.profile)
+                         profile=args.profile, smp_transport=args.transport)
     # A signal handler must not touch locks (Event.set could deadlock against the main
     # thread's own wait): it only flips a flag that the main loop polls.
     stop = {"requested": False}

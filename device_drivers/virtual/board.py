@@ -61,7 +61,13 @@ class VirtualBoard(LinkServer):
                  faults: FaultConfig | None = None, tcp_port: int | None = None,
                  model: str | os.PathLike[str] | None = None, *,
                  limits: BoardLimits | None = None, default_model: bool = True,
-                 seed: int = 0, profile: str | Profile | None = None) -> None:
+                 seed: int = 0, profile: str | Profile | None = None,
+                 smp_transport: str = "console") -> None:
+        if smp_transport not in ("console", "raw"):
+            raise InputError(f"unknown SMP transport {smp_transport!r}", "use console or raw")
+        self.smp_transport = smp_transport
+        """``console`` (base64 lines, text beside them) or ``raw`` (Zephyr's unencoded UART
+        transport: bare SMP messages and nothing else, so no banner and no telemetry)."""
         self.profile = get_profile(profile)
         """The SMP server configuration imitated (profiles.py; None: ``DEFAULT_PROFILE``)."""
         self.limits = limits or resolve_board(board)
@@ -273,6 +279,8 @@ class VirtualBoard(LinkServer):
             return True
 
     def _banner(self) -> None:
+        if self.smp_transport == "raw":
+            return
         text = (f"*** Booting Zephyr OS build v3.7.0 (virtual) ***\r\n"
                 f"tinyops-runtime 1.0.0 on {self.board_id}: image "
                 f"{self.images.running_version()}\r\n")
@@ -316,7 +324,7 @@ class VirtualBoard(LinkServer):
             next_at = max(next_at + period, time.monotonic() - period)
             if self._stop.wait(max(0.0, next_at - time.monotonic())):
                 break
-            if not rt.stream_on:
+            if not rt.stream_on or self.smp_transport == "raw":
                 continue
             link = self._link
             online = link is not None and link.connected

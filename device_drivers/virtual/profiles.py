@@ -8,6 +8,11 @@ native_sim fixtures (``tests/firmware/test_conformance.py`` checks the default o
   2 line buffers: more than 2 lines arriving in one burst (one poll of the UART,
   ~10 ms on native_sim) are dropped with ``Insufficient buffers, fragment dropped``,
   so their frame is never answered.
+- ``tinyops-runtime`` (the default) — how a board running the TinyOps runtime is built:
+  Zephyr's uart_mcumgr as stock (128-byte lines, longer ones dropped; a finite receive
+  pool; Zephyr's answers), with the buffers the runtime group needs (an ``infer`` request
+  for a small model is ~2 KB): 4096 B x 4 and a pool of 48 line buffers, enough for one
+  full frame in a burst but not two (a host must measure before pipelining).
 - ``big-buffers`` — like Zephyr's ``buf2048`` / ``line512`` builds: 2048 B x 4, 512-byte
   lines, a receive pool of 16 line buffers.
 - ``lenient`` — the virtual board before issue 10: 4 KB frames, lines of any length, no
@@ -52,6 +57,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("zephyr-default", 384, 4, 128, 2, 10.0,
             "stock Zephyr 4.4 SMP server: 384 B x 4, 128-byte lines, 2 line buffers"),
+    Profile("tinyops-runtime", 4096, 4, 128, 48, 10.0,
+            "a TinyOps runtime build: 4096 B x 4, 128-byte lines, 48 line buffers"),
     Profile("big-buffers", 2048, 4, 512, 16, 10.0,
             "Zephyr buf2048/line512/bigrx builds: 2048 B x 4, 512-byte lines, 16 line buffers"),
     Profile("lenient", 4096, 4, None, None, 0.0,
@@ -59,8 +66,9 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             offset_error_len=False),
 )}
 
-DEFAULT_PROFILE = "lenient"
-"""Flip to ``"zephyr-default"`` once the host link sizes frames for a 2-line receive pool."""
+DEFAULT_PROFILE = "tinyops-runtime"
+"""What ``tinyops sim`` is without ``--profile``: a TinyOps runtime board, strict like
+Zephyr (``zephyr-default`` is the stock server the conformance test compares with)."""
 
 
 def get_profile(name: str | Profile | None = None) -> Profile:

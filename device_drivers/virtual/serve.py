@@ -12,6 +12,7 @@ from typing import Any
 from device_drivers.virtual.faults import FaultConfig, FaultInjector, Pacer
 from device_drivers.virtual.link import Link, LinkCounters
 from device_drivers.virtual.profiles import Profile
+from device_drivers.virtual.raw_rx import RawRx
 from device_drivers.virtual.runtime_group import Runtime
 from device_drivers.virtual.smp_server import Dispatcher, RxFramer, encode_frame
 from device_drivers.virtual.uart_rx import ConsoleRx
@@ -27,6 +28,7 @@ class LinkServer:
 
     board_id: str
     profile: Profile
+    smp_transport: str
     faults: FaultConfig
     counters: LinkCounters
     log: deque[str]
@@ -57,9 +59,10 @@ class LinkServer:
         log.warning("virtual board %s: uart_mcumgr: %s", self.board_id, message)
 
     def _serve(self) -> None:
-        framer = RxFramer(self.profile.buf_size, self._mutate)
+        framer: Any = (RawRx(self.profile.buf_size) if self.smp_transport == "raw"
+                       else RxFramer(self.profile.buf_size, self._mutate))
         console = (ConsoleRx(self.profile.line_max, self.profile.rx_pool, self._warn)
-                   if self.profile.strict else None)
+                   if self.profile.strict and self.smp_transport == "console" else None)
         while not self._stop.is_set():
             try:
                 self._serve_once(framer, console)
@@ -85,7 +88,7 @@ class LinkServer:
             parts.append(more)
         return b"".join(parts)
 
-    def _serve_once(self, framer: RxFramer, console: ConsoleRx | None = None) -> None:
+    def _serve_once(self, framer: Any, console: ConsoleRx | None = None) -> None:
         budget = self.faults.disconnect_after
         link = self._link
         if link is None:
@@ -142,7 +145,8 @@ class LinkServer:
             return
         if self.faults.delay_ms:
             self._stop.wait(self.faults.delay_ms / 1000.0)
-        if not self._send(encode_frame(reply), REPLY_TIMEOUT_S):
+        wire = reply if self.smp_transport == "raw" else encode_frame(reply)
+        if not self._send(wire, REPLY_TIMEOUT_S):
             self.counters.replies_lost += 1
         if after is not None:
             after()
