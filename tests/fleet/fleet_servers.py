@@ -139,3 +139,12 @@ def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or next(
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)),
         None)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The CLI's error report: from its ``error:`` line on (a console log handler that an
+    earlier test's ``main()`` bound to its own, now closed, captured stream may add noise
+    before it)."""
+    lines = stderr.strip().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    return lines[start:]
