@@ -58,15 +58,23 @@ def test_monitor_summary_and_recording_match_what_the_board_sent(board: VirtualB
     assert set(recorded) == set(summary["channels"])
 
 
-def test_monitor_stops_cleanly_on_sigterm(board: VirtualBoard) -> None:
+def test_monitor_stops_cleanly_on_sigterm(board: VirtualBoard, tmp_path: Path) -> None:
+    record = tmp_path / "live.csv"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "monitor", "--port", board.port,
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    time.sleep(4.0)
+                             "--json", "--record", str(record)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # SIGTERM once the monitor is in its loop: its recording holds a sample (the handler is
+    # installed before the port opens). Polled with a deadline, not slept for.
+    deadline = time.monotonic() + 60
+    while not (record.exists() and len(record.read_text().splitlines()) > 1):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no telemetry recorded within 60 s"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
-    assert json.loads(out.strip().splitlines()[-1])["ok"] is True
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["ok"] is True and result["recorded"]["rows"] >= 1
 
 
 def test_recording_keeps_time_order_across_a_decade_boundary(tmp_path: Path) -> None:

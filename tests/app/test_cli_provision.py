@@ -85,13 +85,26 @@ def test_station_reports_a_failed_board_and_exits_1(tmp_path: Path,
 
 
 def test_on_plug_flashes_a_board_plugged_in_later(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from device_drivers.boards import watcher
+
     model, digest = _variant(tmp_path, 4)
+    first_snapshot = threading.Event()
+    snapshot = watcher._snapshot
+
+    def noted(enumerate_boards):  # type: ignore[no-untyped-def]
+        boards = snapshot(enumerate_boards)
+        first_snapshot.set()
+        return boards
+
+    monkeypatch.setattr(watcher, "_snapshot", noted)
     result: dict[str, int] = {}
     runner = threading.Thread(target=lambda: result.setdefault(
         "code", main(["flash", str(model), "--on-plug", "--limit", "1", "--json"])))
     runner.start()
-    time.sleep(1.0)  # the watcher takes its first snapshot without the board
+    # the board is plugged in only after the watcher's first snapshot (taken without it)
+    assert first_snapshot.wait(30), "the watcher took no snapshot"
     with VirtualBoard(board="virtual") as vb:
         runner.join(60)
         assert not runner.is_alive()
