@@ -237,7 +237,7 @@ class MainWindow(QMainWindow):
         self.status.set_link("connecting", "starting the demo board…")
         job = self.runner.submit(self.demo.start, name="demo board")
         self._demo_job = job
-        if isinstance(banner, str) and banner:
+        if isinstance(banner, str) and banner and not self.options.kiosk:  # kiosk: the title
             self.message.show_message("info", banner)
 
         def started(port: str) -> None:
