@@ -32,7 +32,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -342,20 +342,28 @@ class RecordStore:
 
     def export_csv(self, dest: str | Path) -> int:
         """Write every record (oldest first) to ``dest`` as CSV; return the row count."""
-        records = list(reversed(self.list()))
-        dest = Path(dest)
-        try:
-            with dest.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(COLUMNS)
-                for rec in records:
-                    values = rec.to_dict()
-                    values["details"] = json.dumps(rec.details, sort_keys=True)
-                    writer.writerow(["" if values[c] is None else values[c] for c in COLUMNS])
-        except OSError as exc:
-            raise InputError(f"cannot write {dest}: {exc.strerror or exc}",
-                             "choose a writable path for --export") from exc
-        return len(records)
+        return write_csv((rec.to_dict() for rec in reversed(self.list())), dest)
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], dest: str | Path) -> int:
+    """The one CSV form of records (``tinyops records --export`` and the Records page):
+    every column of ``COLUMNS``, ``details`` as sorted JSON, None as empty. Returns the row
+    count; InputError if ``dest`` cannot be written."""
+    dest = Path(dest)
+    count = 0
+    try:
+        with dest.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            for row in rows:
+                values = dict(row)
+                values["details"] = json.dumps(values.get("details") or {}, sort_keys=True)
+                writer.writerow(["" if values.get(c) is None else values[c] for c in COLUMNS])
+                count += 1
+    except OSError as exc:
+        raise InputError(f"cannot write {dest}: {exc.strerror or exc}",
+                         "choose a writable path for the export") from exc
+    return count
 
 
 def record_row(record: Record) -> dict[str, Any]:
