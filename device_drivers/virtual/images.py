@@ -16,13 +16,13 @@ from typing import Any
 from smp import error as smperror
 from smp import image_management as img
 
+from device_drivers.mcuboot_image import IMAGE_MAGIC
 from device_drivers.virtual.flash import FlashStore
 from device_drivers.virtual.smp_server import Dispatcher, Fail
 
 E = img.IMG_MGMT_ERR
 GROUP = 1
 _HDR = struct.Struct("<IIHHIIBBHI")  # MCUboot image_header, first 28 bytes
-_MAGIC = 0x96F3B83D
 _TLV_INFO = struct.Struct("<HH")
 _TLV = struct.Struct("<BxH")
 _TLV_MAGICS = (0x6907, 0x6908)
@@ -38,7 +38,7 @@ def image_identity(data: bytes) -> tuple[str, bytes]:
     if len(data) >= _HDR.size:
         magic, _load, hdr_size, _prot, img_size, _flags, major, minor, rev, build = \
             _HDR.unpack_from(data)
-        if magic == _MAGIC:
+        if magic == IMAGE_MAGIC:
             version = f"{major}.{minor}.{rev}" + (f".{build}" if build else "")
             off = hdr_size + img_size
             while off + _TLV_INFO.size <= len(data):
