@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pickle_marker import evil_reply
 
 from device_drivers.virtual import worker_wire
 from device_drivers.virtual.model import ModelError, WorkerLimits, WorkerProcess
@@ -21,16 +22,6 @@ from tinyops_base import wire
 SPEC = {"name": "x", "dtype": "int8", "shape": [1, 3], "scale": 0.5, "zero_point": -1}
 GOOD_LOAD = {"ok": True, "inputs": [SPEC], "outputs": [SPEC], "arena_used": 2048,
              "backend": "fake"}
-
-
-class _Evil:
-    """Unpickling this creates the marker file: proof that a pickle was executed."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 # The stand-in child: says ready, then answers "load" (and, in mode "infer", first a good
@@ -66,7 +57,7 @@ def _frame(header: bytes, size: int | None = None) -> bytes:
 
 
 def _hostile(marker: Path) -> dict[str, tuple[str, bytes]]:
-    evil = pickle.dumps({"ok": True, "x": _Evil(marker)})
+    evil = evil_reply(marker)
     return {
         "old pickle frame": ("load", struct.pack("!I", len(evil)) + evil),
         "pickle after the magic": ("load", _frame(evil)),
@@ -97,7 +88,7 @@ def _fake(mode: str, reply: Path) -> WorkerProcess:
 
 def test_the_marker_really_detects_an_executed_pickle(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    pickle.loads(pickle.dumps(_Evil(marker)))  # what the board used to do with a reply
+    pickle.loads(evil_reply(marker))  # what the board used to do with a reply
     assert marker.exists()
 
 

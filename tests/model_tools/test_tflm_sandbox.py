@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pickle_marker import evil_reply
 
 from model_tools import _tflm_wire as wire
 from model_tools.tflm import (
@@ -33,16 +34,6 @@ from model_tools.tflm import (
 
 needs_tflm = pytest.mark.skipif(not tflm_available(), reason="tflite-micro not installed")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class _Evil:
-    """Unpickling this creates the marker file: proof that a pickle was executed."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 # A stand-in worker: answers the first request with the bytes in argv[1], then (for the
@@ -87,7 +78,7 @@ def _frame(header: bytes, size: int | None = None) -> bytes:
 
 
 def _hostile_replies(marker: Path) -> dict[str, bytes]:
-    evil = pickle.dumps({"ok": True, "x": _Evil(marker)})
+    evil = evil_reply(marker)
     return {
         "old pickle frame": struct.pack("<Q", len(evil)) + evil,
         "pickle after the magic": _frame(evil),
@@ -105,7 +96,7 @@ def _hostile_replies(marker: Path) -> dict[str, bytes]:
 
 def test_the_marker_really_detects_an_executed_pickle(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    pickle.loads(pickle.dumps(_Evil(marker)))  # what the old parent did with a reply
+    pickle.loads(evil_reply(marker))  # what the old parent did with a reply
     assert marker.exists()
 
 
