@@ -1,10 +1,12 @@
 """Make the README's screenshots in a real X server (run it under Xvfb, no window manager).
 
     Xvfb :99 -screen 0 1440x900x24 &
-    DISPLAY=:99 TINYOPS_HOME=$(mktemp -d) uv run python packaging/screenshots/make_screenshots.py 1440x900
-    Xvfb :98 -screen 0 1024x600x24 &
-    DISPLAY=:98 TINYOPS_HOME=$(mktemp -d) uv run python packaging/screenshots/make_screenshots.py 1024x600
-    DISPLAY=:98 TINYOPS_HOME=$(mktemp -d) uv run python packaging/screenshots/make_screenshots.py 1024x600 --kiosk
+    export DISPLAY=:99 TINYOPS_HOME=$(mktemp -d)
+    uv run python -m app.gui.screenshots 1440x900            # and again with --kiosk
+    Xvfb :98 -screen 0 1024x600x24 &                         # then DISPLAY=:98, 1024x600
+
+Each run needs a fresh ``TINYOPS_HOME`` (the quantized example must not exist yet). PNGs go
+to ``packaging/screenshots/<page>-<size>.png``.
 
 It starts the app in demo mode, walks through the pages (live view, analyze + quantize the
 example on the Model page, Flash, Records) and saves each screen with ImageMagick's
@@ -21,7 +23,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-OUT = Path(__file__).resolve().parent
+OUT = Path(__file__).resolve().parents[2] / "packaging" / "screenshots"
 Step = Callable[[], bool] | int  # wait until true, or sleep ms
 
 
