@@ -13,7 +13,6 @@ import contextlib
 import importlib.util
 import logging
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import IO
 from model_tools import _tflm_wire as wire
 from model_tools.errors import InvalidModelError, ModelToolsError, RuntimeUnavailable
 from tinyops_base.limits import env_limit, limit_argv
+from tinyops_base.wire import fd_reader
 
 log = logging.getLogger(__name__)
 
@@ -154,28 +154,14 @@ class WorkerProcess:
             raise TflmError(f"tflite-micro could not load the model: {reply['error']}",
                             log=text)
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
     def _exchange(self, req: dict, n_samples: int | None = None) -> dict:
         assert self._proc is not None and self._proc.stdin is not None
         deadline = time.monotonic() + self.timeout_s
         try:
             self._proc.stdin.write(wire.encode(req))
             self._proc.stdin.flush()
-            reply = wire.read_message(lambda n: self._read_exact(n, deadline),
+            assert self._proc.stdout is not None
+            reply = wire.read_message(fd_reader(self._proc.stdout.fileno(), deadline),
                                       max_payload=self.max_reply)
             n_in, n_out = self._io or (None, None)
             return wire.check_reply(req["cmd"], reply, n_inputs=n_in, n_outputs=n_out,

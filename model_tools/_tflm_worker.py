@@ -23,19 +23,12 @@ import contextlib
 import os
 import sys
 import traceback
-from typing import Any, BinaryIO
+from typing import Any
 
 from tinyops_base.limits import set_limits
 
 MAX_REQUEST = 1 << 31  # requests come from the parent; a model and a batch of inputs
 COMMANDS = ("load", "build", "run")
-
-
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) < n:
-        raise EOFError
-    return data
 
 
 def _details(getter: Any, count: int) -> list[dict]:
@@ -116,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from tinyops_base.wire import encode, read_message
+    from tinyops_base.wire import encode, read_message, stream_reader
 
     worker = Worker()
     while True:
         try:
-            req = read_message(lambda n: _read_exact(stdin, n), max_payload=MAX_REQUEST)
+            req = read_message(stream_reader(stdin), max_payload=MAX_REQUEST)
         except EOFError:
             return 0
         if req.get("cmd") == "quit":

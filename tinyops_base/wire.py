@@ -21,9 +21,12 @@ Any violation is a :class:`WireError`; the reader then treats the stream as unus
 from __future__ import annotations
 
 import json
+import os
+import select
 import struct
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -43,6 +46,34 @@ Reader = Callable[[int], bytes]
 
 class WireError(ValueError):
     """A message that does not follow the format (or exceeds its limits)."""
+
+
+def stream_reader(stream: BinaryIO) -> Reader:
+    """``read(n)`` on a blocking binary stream (a child's stdin): EOFError when it ends."""
+    def read(n: int) -> bytes:
+        data = stream.read(n)
+        if len(data) < n:
+            raise EOFError
+        return data
+    return read
+
+
+def fd_reader(fd: int, deadline: float) -> Reader:
+    """``read(n)`` on a pipe (a child's stdout) that gives up at ``deadline``
+    (``time.monotonic()``): TimeoutError then, EOFError when the child closed it."""
+    def read(n: int) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, min(n - got, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    return read
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -5,16 +5,7 @@ from __future__ import annotations
 import argparse
 
 from device_drivers.link.transport import TRANSPORTS, LinkOptions
-
-
-def _size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
+from tinyops_base.validators import positive_int
 
 
 def add_link_options(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +14,12 @@ def add_link_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--transport", choices=TRANSPORTS, default="auto",
                        help="SMP transport: console framing, raw (unencoded) UART, UDP "
                             "(udp://HOST:PORT); auto detects console vs raw")
-    group.add_argument("--mtu", type=_size, default=None, metavar="BYTES",
+    group.add_argument("--mtu", type=positive_int, default=None, metavar="BYTES",
                        help="largest SMP message to send (default: the device's buffer, "
                             "measured)")
-    group.add_argument("--window", type=_size, default=None, metavar="N",
+    group.add_argument("--window", type=positive_int, default=None, metavar="N",
                        help="requests in flight during uploads (default: measured)")
-    group.add_argument("--line-length", type=_size, default=None, metavar="BYTES",
+    group.add_argument("--line-length", type=positive_int, default=None, metavar="BYTES",
                        help="console line limit (default 128, the SMP convention)")
 
 

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from typing import Any
 
 from device_drivers.virtual import worker_wire
 from tinyops_base.limits import env_limit, limit_argv
-from tinyops_base.wire import WireError, encode, read_message
+from tinyops_base.wire import WireError, encode, fd_reader, read_message
 
 log = logging.getLogger(__name__)
 
@@ -96,28 +95,14 @@ class WorkerProcess:
             self.ready = self._read(timeout, worker_wire.check_ready)
             self.backend = str(self.ready["backend"])
 
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        assert self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        chunks, got = [], 0
-        while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
     def _read(self, timeout: float, check: Callable[[dict[str, Any]], dict[str, Any]]
               ) -> dict[str, Any]:
         """One reply, read within ``timeout`` and accepted by ``check``; else the child is
         killed and the request fails."""
         deadline = time.monotonic() + timeout
         try:
-            reply = read_message(lambda n: self._read_exact(n, deadline),
+            assert self._proc.stdout is not None
+            reply = read_message(fd_reader(self._proc.stdout.fileno(), deadline),
                                  max_payload=worker_wire.MAX_REPLY)
             return check(reply)
         except TimeoutError:

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tinyops_base.limits import set_limits
-from tinyops_base.wire import encode, read_message
+from tinyops_base.wire import encode, read_message, stream_reader
 
 PROBE_ARENA = 32 * 1024 * 1024
 """Arena for the first, measuring allocation: large enough that TFLM does not crash."""
@@ -37,13 +37,6 @@ MAX_REQUEST = 1 << 30
 """Requests come from the board (a model, an input tensor)."""
 MAX_TEXT = 4000
 """Error messages are cut to this length (the board refuses longer text)."""
-
-
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) < n:
-        raise EOFError
-    return data
 
 
 def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
@@ -207,7 +200,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> None:
     model: Any = None
     while True:
         try:
-            msg = read_message(lambda n: _read_exact(inp, n), max_payload=MAX_REQUEST)
+            msg = read_message(stream_reader(inp), max_payload=MAX_REQUEST)
         except EOFError:
             return
         op = msg.get("op")

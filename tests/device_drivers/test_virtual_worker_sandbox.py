@@ -29,12 +29,9 @@ GOOD_LOAD = {"ok": True, "inputs": [SPEC], "outputs": [SPEC], "arena_used": 2048
 _FAKE = r"""
 import json, sys
 from tinyops_base import wire
+from tinyops_base.wire import stream_reader
 
-def read(n):
-    data = sys.stdin.buffer.read(n)
-    if len(data) < n:
-        raise EOFError
-    return data
+read = stream_reader(sys.stdin.buffer)
 
 mode, path, good = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 out = sys.stdout.buffer

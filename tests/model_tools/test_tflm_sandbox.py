@@ -41,12 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 _FAKE = r"""
 import sys
 from model_tools import _tflm_wire as wire
+from tinyops_base.wire import stream_reader
 
-def read(n):
-    data = sys.stdin.buffer.read(n)
-    if len(data) < n:
-        raise EOFError
-    return data
+read = stream_reader(sys.stdin.buffer)
 
 mode, arg = sys.argv[1], sys.argv[2]
 out = sys.stdout.buffer
