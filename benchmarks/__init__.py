@@ -7,7 +7,8 @@ runner prints them as a table and, with ``--json``, as one JSON object on the la
 # benchmark module → the keys it reports (the order of the table)
 KEYS: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest_ratio", "ingest_parser_ratio"),
-    "transfer": ("transfer_efficiency", "upload_vs_smpmgr", "upload_vs_smpmgr_default"),
+    "transfer": ("transfer_efficiency_raw", "transfer_efficiency", "upload_vs_smpmgr",
+                 "upload_vs_smpmgr_default"),
     "plot": ("plot_p95_ms",),
     "gui": ("gui_start_s", "tf_imported_at_start", "rss_mb_idle", "rss_mb_live"),
     "quantize": ("quantize_s",),

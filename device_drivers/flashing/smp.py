@@ -23,6 +23,7 @@ checked, the board is reset and the application must answer with it running.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import posixpath
@@ -54,6 +55,7 @@ from device_drivers.flashing.base import (
 )
 from device_drivers.flashing.registry import register
 from device_drivers.link.session import DeviceSession
+from device_drivers.link.transport import LinkOptions
 from device_drivers.link.upload import ImageTarget, windowed_upload
 from device_drivers.mcuboot_image import IMAGE_MAGIC, ImageCheck, check_image
 
@@ -232,7 +234,8 @@ class SmpBackend(BackendClass):
                 mcuboot.set_state(dev, check.digest, confirm=True)
             progress(0.85, "resetting into MCUboot")
             mcuboot.reset(dev)
-        booted = self._wait_boot(port, options, cancel)
+            kind = dev.transport_kind
+        booted = self._wait_boot(port, _same_transport(options, kind), cancel)
         if booted != want:
             raise DeviceError(
                 f"{port}: MCUboot did not boot the new image (it runs {(booted or '?')[:16]}…)"
@@ -277,7 +280,7 @@ class SmpBackend(BackendClass):
         booted = mcuboot.wait_for_slots(port, options.baudrate, options.reboot_timeout_s
                                         * options.timeout_scale, cancel,
                                         "with the new application", settle_s=1.0,
-                                        link=options.link)
+                                        link=_same_transport(options, dev.transport_kind).link)
         if mcuboot.looks_like_recovery(booted):
             raise DeviceError(f"{port}: MCUboot stayed in serial recovery after the reset: "
                               "it did not boot the image",
@@ -328,6 +331,16 @@ class SmpBackend(BackendClass):
 
 
 RECOVERY_TIMEOUT_FACTOR = 4.0
+
+
+def _same_transport(options: FlashOptions, kind: str) -> FlashOptions:
+    """Options whose link keeps the transport the board spoke before its reset: a board
+    that is still booting is silent, and must not be mistaken for (and waited on as) a
+    raw SMP board on every poll."""
+    link = options.link or LinkOptions(baudrate=options.baudrate)
+    if link.transport != "auto":
+        return options
+    return dataclasses.replace(options, link=dataclasses.replace(link, transport=kind))
 
 
 def _runtime_expected(options: FlashOptions) -> bool:

@@ -32,8 +32,9 @@ drops a partial message after CONFIG_MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIM
 
 
 _SEEN: dict[str, tuple[str, float]] = {}
-"""Ports this process found speaking console framing or raw SMP in the last minute: a
-board rebooting after a flash (silent for a while) is not probed for raw SMP again."""
+"""Ports this process found speaking raw SMP in the last minute: tried raw first (console
+bytes would block a raw server for its ~2 s input timeout). A board rebooting after a flash
+is waited on with the transport it spoke before (flashing passes it explicitly)."""
 SEEN_FOR_S = 60.0
 
 
@@ -65,8 +66,7 @@ async def open_link(session: Any, read_params: bool) -> None:
     if await read_params_into(session, min(session.timeout_s, 1.0)):
         _SEEN[session.port] = (transport.kind, time.monotonic())
         return
-    if options.transport != "auto" or seen == "console" or kind != "console" \
-            or session.bytes_in:
+    if options.transport != "auto" or kind != "console" or session.bytes_in:
         return
     text = await transport.read_serial()
     if text:
@@ -133,8 +133,6 @@ def initial_plan(session: Any) -> framing.FramePlan:
         message = min(message, options.mtu)
     # one of the device's buffers carries the answer: pipeline only with three or more
     window = options.window or (2 if params.get("buf_count", 1) >= 3 else 1)
-    if transport.kind == "raw":  # smpclient's raw receive takes one message at a time
-        window = 1
     source = "options" if options.mtu or options.window else (
         "params" if params else "default")
     line = getattr(transport, "line_length", None) if transport.kind == "console" else None

@@ -144,6 +144,8 @@ async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
         plan.source = "measured"
         plan.notes[:] = [f"the device drops {start} B frames; using {plan.message} B "
                          "(its receive pool is smaller than its advertised buffer)"]
+    elif plan.source == "default" and plan.line_length and rtt is not None:
+        await _grow(session, plan, rtt, timeout_s)
     if want_window > 1 and plan.message < start:
         # a receive pool that cannot take one full frame cannot take two smaller ones either
         plan.notes.append("window 1: two frames in flight would overrun the same pool")
@@ -156,6 +158,30 @@ async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
             plan.source = "measured"
     log.info("%s: %s", session.port, plan.describe())
     return plan
+
+
+MAX_GROWN_LINES = 16
+"""Without MCUmgr params, frames grow by measurement up to this many console lines
+(~1.5 KB; MCUboot's serial recovery takes 1 KB by default and reports no params)."""
+
+
+async def _grow(session: Any, plan: FramePlan, rtt: float, cap_s: float) -> None:
+    """No params: double the frame while the device answers (it tells no buffer size)."""
+    transport = session._transport
+    line = plan.line_length or 128
+    start = plan.message
+    lines = console_lines(plan.message, line)
+    while lines * 2 <= MAX_GROWN_LINES:
+        candidate = message_for_lines(lines * 2, line)
+        transport.set_buffer(candidate + 4)  # let a probe of this size out
+        wait = min(cap_s, probe_timeout(rtt, candidate, session.baudrate))
+        if not await _answered(session, [echo_of_size(candidate)], wait):
+            break
+        plan.message, lines = candidate, lines * 2
+    transport.set_buffer(plan.message + 4)
+    if plan.message > start:
+        plan.source = "measured"
+        plan.notes.append(f"no MCUmgr params: frames grown by measurement to {plan.message} B")
 
 
 # ------------------------------------------------------------------ remembered plans

@@ -16,12 +16,16 @@ we send, lowered when the device shows it cannot take what it advertises.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from serial import SerialException
+from smpclient.exceptions import SMPClientException
+from smpclient.transport import SMPTransportDisconnected
 from smpclient.transport.serial import BufferSize, SMPSerialRawTransport, SMPSerialTransport
 from smpclient.transport.udp import SMPUDPTransport
 from typing_extensions import override
@@ -159,9 +163,15 @@ class ConsoleTransport(SMPSerialTransport):
 
 
 class RawTransport(SMPSerialRawTransport):
-    """Zephyr's unencoded UART transport: bare SMP messages, no text on the line."""
+    """Zephyr's unencoded UART transport: bare SMP messages, no text on the line.
+
+    ``receive`` keeps the bytes after one message for the next call, so several requests
+    may be in flight (smpclient's own raw receive reads everything that arrived into one
+    message and refuses a second answer that came with it).
+    """
 
     kind = "raw"
+    _HEADER = 8
 
     def __init__(self, options: LinkOptions) -> None:
         try:
@@ -172,12 +182,35 @@ class RawTransport(SMPSerialRawTransport):
                              "use a positive baud rate such as 115200") from exc
         self.options = options
         self.frame_limit: int | None = options.mtu
+        self._rx = bytearray()
 
     @override
     async def connect(self, address: str, timeout_s: float) -> None:
         self._reset_state()
+        self._rx.clear()
         _adopt(self, _open(address, self.options.baudrate, self.options.exclusive))
         log.debug("opened %s (raw SMP)", address)
+
+    @override
+    async def receive(self) -> bytes:
+        while True:
+            if len(self._rx) >= self._HEADER:
+                total = self._HEADER + int.from_bytes(self._rx[2:4], "big")
+                if total > max(self.mtu, 1 << 16):
+                    self._rx.clear()
+                    raise SMPClientException(f"a raw SMP header claims {total} B")
+                if len(self._rx) >= total:
+                    message = bytes(self._rx[:total])
+                    del self._rx[:total]
+                    return message
+            try:
+                data = self.serial.read_all() or b""
+            except (SerialException, OSError) as exc:
+                raise SMPTransportDisconnected(f"lost the raw SMP link: {exc}") from exc
+            if data:
+                self._rx.extend(data)
+            else:
+                await asyncio.sleep(0.002)
 
     @property
     def serial(self) -> Any:

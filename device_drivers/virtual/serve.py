@@ -88,6 +88,14 @@ class LinkServer:
             parts.append(more)
         return b"".join(parts)
 
+    def _uart_polls(self, data: bytes) -> list[bytes]:
+        """On a paced link (the ``baud`` fault) bytes trickle in: each UART poll hands over
+        only what the line carried in one poll period, and the pool drains in between."""
+        if not self.faults.baud or not self.profile.rx_poll_ms:
+            return [data]
+        per_poll = max(1, int(self.faults.baud / 10 * self.profile.rx_poll_ms / 1000))
+        return [data[i:i + per_poll] for i in range(0, len(data), per_poll)]
+
     def _serve_once(self, framer: Any, console: ConsoleRx | None = None) -> None:
         budget = self.faults.disconnect_after
         link = self._link
@@ -110,11 +118,12 @@ class LinkServer:
             data = data[: max(0, budget - self._link_bytes)]
         self._link_bytes += len(data)
         self.counters.bytes_rx += len(data)
-        self._rx_pacer.wait(len(data), self._stop)
-        if console is not None:
-            data = console.feed(data)
-        for event in framer.feed(data):
-            self._on_event(event)
+        for piece in self._uart_polls(data):
+            self._rx_pacer.wait(len(piece), self._stop)
+            if console is not None:
+                piece = console.feed(piece)
+            for event in framer.feed(piece):
+                self._on_event(event)
         if cut:  # the disconnect-after fault: the host sees an unplug
             self._unplug()
             framer.reset()
