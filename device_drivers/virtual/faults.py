@@ -147,12 +147,15 @@ class Pacer:
     def seconds(self, nbytes: int) -> float:
         return 0.0 if not self.baud else nbytes * 10.0 / self.baud
 
-    def wait(self, nbytes: int, cancel: threading.Event | None = None) -> None:
-        """Block until ``nbytes`` more bytes would have crossed the line."""
+    def wait(self, nbytes: int, cancel: threading.Event | None = None,
+             since: float | None = None) -> None:
+        """Block until ``nbytes`` more bytes would have crossed the line (which was busy
+        with them from ``since`` on, if given: bytes that arrived while the board waited
+        for the rest of a burst were already on the wire)."""
         if not self.baud or nbytes <= 0:
             return
         with self._lock:
-            now = time.monotonic()
+            now = time.monotonic() if since is None else min(since, time.monotonic())
             self._free_at = max(self._free_at, now) + self.seconds(nbytes)
             until = self._free_at
         remaining = until - time.monotonic()

@@ -103,6 +103,7 @@ class LinkServer:
             self._stop.wait(0.05)
             return
         data = link.poll(0.05)
+        arrived = time.monotonic()
         if data and console is not None:
             data = self._burst(link, data)
         if data is None:  # the TCP host went away
@@ -119,7 +120,7 @@ class LinkServer:
         self._link_bytes += len(data)
         self.counters.bytes_rx += len(data)
         for piece in self._uart_polls(data):
-            self._rx_pacer.wait(len(piece), self._stop)
+            self._rx_pacer.wait(len(piece), self._stop, since=arrived)
             if console is not None:
                 piece = console.feed(piece)
             for event in framer.feed(piece):
