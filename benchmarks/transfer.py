@@ -139,8 +139,8 @@ def run(quick: bool) -> list[Figure]:
         f"92 160 B/s (921 600 baud UART); measured {median([p['bps'] for p in paced]) / 1e3:.1f} "
         f"kB/s",
         f"{FILE_SIZE // 1000} kB file, verified; framing: {framing:.2f} of the host→board bytes "
-        f"are payload (base64 + per-line SMP framing on 128-byte lines caps it at ~0.73, so the target "
-        f"is the cap itself); the line to the board is busy {busy:.2f} of the time (two "
+        f"are payload (base64 + per-line SMP framing on 128-byte lines caps it at ~0.73, so "
+        f"the target is the cap itself); the line to the board is busy {busy:.2f} of the time (two "
         f"chunks in flight); the rest is the device's sha256 verify, included in the time",
         samples=eff, extra={"framing_payload_share": round(framing, 3),
                             "line_busy_share": round(busy, 3),
