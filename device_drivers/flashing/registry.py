@@ -37,10 +37,16 @@ def register(cls: type[BackendClass]) -> type[BackendClass]:
 
 
 def backends() -> list[type[BackendClass]]:
-    """Every registered back end, in recognition order."""
+    """Every registered back end, in recognition order: :data:`MODULES` order whatever order
+    they were imported in (a back end registered from elsewhere comes after them)."""
     for module in MODULES:
         importlib.import_module(f"device_drivers.flashing.{module}")
-    return list(_REGISTRY.values())
+
+    def rank(cls: type[BackendClass]) -> int:
+        module = cls.__module__.rpartition(".")[2]
+        return MODULES.index(module) if module in MODULES else len(MODULES)
+
+    return sorted(_REGISTRY.values(), key=rank)  # stable: registration order within a rank
 
 
 def names() -> tuple[str, ...]:

@@ -34,6 +34,21 @@ def test_each_kind_is_recognised_by_its_back_end(data: bytes, name: str, kind: s
     assert Artifact.from_bytes(data, name).kind == kind
 
 
+def test_recognition_order_does_not_depend_on_import_order() -> None:
+    """A TFL3 model that also starts like an ESP image must stay a model, whichever back-end
+    module was imported first (the registry follows MODULES, not import order)."""
+    import subprocess
+    import sys
+
+    code = ("import device_drivers.flashing.esp, device_drivers.flashing.uf2\n"
+            "from device_drivers.flashing.registry import backends, recognise_kind\n"
+            "print([c.name for c in backends()])\n"
+            "print(recognise_kind(b'\\xe9\\x00\\x00\\x00TFL3' + bytes(40), 'm.bin'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split("\n")
+    assert out[:2] == ["['smp', 'uf2', 'esp', 'arduino']", "model"]
+
+
 def test_every_back_end_declares_known_kinds_and_claims_are_unique() -> None:
     classes = backends()
     assert [c.name for c in classes] == ["smp", "uf2", "esp", "arduino"]
