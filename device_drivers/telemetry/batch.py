@@ -24,6 +24,11 @@ class TelemetryBatch:
     set across drains until a newer scored sample replaces it). ``parsed`` counts samples (one
     line, or one Edge Impulse block); ``dropped`` counts rejected lines and values plus samples
     evicted because nobody drained in time; ``lines_dropped`` counts console lines evicted.
+
+    Clock: ``sync`` holds ``(device seconds, host time)`` of the newest device-stamped sample
+    of each chunk fed (what ``telemetry.clock.HostClock`` estimates the device clock's offset
+    from); ``breaks`` the times where the device clock restarted (a reset or a wrap), on the
+    same timeline as ``channels`` (device seconds here, host time once mapped).
     """
 
     channels: dict[str, Series] = field(default_factory=dict)
@@ -33,6 +38,8 @@ class TelemetryBatch:
     dropped: int = 0
     format: str | None = None
     lines_dropped: int = 0
+    sync: list[tuple[float, float]] = field(default_factory=list)
+    breaks: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         """Number of (t, value) points over all channels."""
@@ -41,6 +48,8 @@ class TelemetryBatch:
     def series(self, name: str) -> Series:
         """The ``(t, values)`` of one channel; two empty arrays if the batch has none."""
         return self.channels.get(name, (_EMPTY, _EMPTY))
+
+    merged = series  # the name the GUI's store used for it
 
     def rows(self) -> list[tuple[float, str, float]]:
         """All points as ``(t, channel, value)`` rows sorted by time (stable), e.g. for a CSV."""
@@ -66,6 +75,8 @@ class TelemetryBatch:
             merged.dropped += batch.dropped
             merged.lines_dropped += batch.lines_dropped
             merged.format = batch.format
+            merged.sync.extend(batch.sync)
+            merged.breaks.extend(batch.breaks)
         for name, series_list in parts.items():
             merged.channels[name] = (
                 np.concatenate([t for t, _ in series_list]),

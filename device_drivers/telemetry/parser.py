@@ -142,6 +142,7 @@ class TelemetryParser:
                 data = data.encode() if isinstance(data, str) else bytes(data)
             for pos in range(0, len(data), _SLICE):
                 self._feed(data[pos : pos + _SLICE] if len(data) > _SLICE else data, t)
+                self._clock.observe(t)
                 self._sink.enforce_bounds()
         except Exception as exc:  # a parser bug must not kill the port's reader thread
             self._sink.dropped += 1
@@ -151,7 +152,9 @@ class TelemetryParser:
     def drain(self) -> TelemetryBatch:
         """Everything parsed since the previous drain."""
         try:
-            return self._sink.drain(self.format)
+            batch = self._sink.drain(self.format)
+            batch.sync, batch.breaks = self._clock.take()
+            return batch
         except Exception as exc:
             self._internal_error(exc, "drain")
             return TelemetryBatch(format=self.format)

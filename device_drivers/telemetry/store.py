@@ -183,6 +183,9 @@ class DeviceClock:
         self.last_out = -math.inf
         self.step = 0.0
         self.resets = 0
+        self.fresh = False  # a sample was stamped since the last observe()
+        self.sync: list[tuple[float, float]] = []
+        self.breaks: list[float] = []
 
     def seconds(self, t_ms: float) -> float:
         s = t_ms / 1000.0
@@ -193,9 +196,26 @@ class DeviceClock:
             else:
                 self.resets += 1
                 self.offset += last - s + self.step
+                self.breaks.append(s + self.offset)
         self.last = s
         out = s + self.offset
         if out < self.last_out:  # rounding after a reset must not step back
             out = self.last_out
         self.last_out = out
+        self.fresh = True
         return out
+
+    def observe(self, t_host: float) -> None:
+        """A chunk received at host time ``t_host`` was decoded: pair its newest sample's
+        device time with it (what the host mapping estimates the clock offset from)."""
+        if self.fresh:
+            self.fresh = False
+            if len(self.sync) >= 4096:  # nobody drains: keep the newest
+                del self.sync[:2048]
+            self.sync.append((self.last_out, t_host))
+
+    def take(self) -> tuple[list[tuple[float, float]], list[float]]:
+        """The sync pairs and breaks since the previous take."""
+        sync, breaks = self.sync, self.breaks
+        self.sync, self.breaks = [], []
+        return sync, breaks
