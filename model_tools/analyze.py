@@ -250,6 +250,7 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
     arena_method = "estimate"
     tflm_error = None
     failing = None
+    verdict: dict[str, Any] | None = None
     if tflm_available():
         with TflmProcess(model.data) as proc:
             if progress:
@@ -266,12 +267,10 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
                     arena, arena_method = m.bytes, "measured"
                     result["arena_probes"] = m.probes
             else:
-                tflm_error, failing = check.error, check.failing_op
-                if hazards and (check.crashed or not failing):
-                    h = hazards[0]
-                    failing = h["op"]
-                    tflm_error = (f"operator {h['op_index']} {h['op']} (version {h['version']}): "
-                                  f"{h['reason']}; tflite-micro: {check.error}")
+                from model_tools.tflm_verdict import explain
+
+                verdict = explain(sg, check, hazards)
+                tflm_error, failing = verdict["text"], verdict["op"] or check.failing_op
                 for op in sg.operators:
                     if op.op == failing:
                         support[op.op] = False
@@ -284,6 +283,7 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
         "tflm_compatible": None if not tflm_available() else tflm_error is None,
         "tflm_error": tflm_error,
         "failing_op": failing,
+        "tflm_verdict": verdict,
         **arena_figure(arena if arena is not None else estimate, arena_method),
         "seconds": round(time.perf_counter() - t0, 3),
     })

@@ -56,6 +56,7 @@ class QuantizeReport:
     source_sha256: str = ""
     seconds: float = 0.0
     labels: list[str] | None = None
+    tflm_verdict: dict[str, Any] | None = None  # why TFLM cannot run it (tflm_verdict.explain)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,7 +151,8 @@ def quantize(model: str | Path | LoadedModel, calib: str | Path | Dataset, *,
         output=str(out_path), card=None, engine=run.engine,
         evaluated_on="eval" if ev is not None else "calib", eval_samples=cmp.n,
         calib_samples=len(cal), input=_io(q_in), output_tensor=_io(q_out),
-        source_sha256=loaded.sha256, labels=label_names)
+        source_sha256=loaded.sha256, labels=label_names,
+        tflm_verdict=analysis.get("tflm_verdict"))
     report.seconds = round(time.perf_counter() - t0, 3)
     card = {
         "model": out_path.name, "sha256": report.sha256, "size": report.quantized_size,
@@ -166,7 +168,7 @@ def quantize(model: str | Path | LoadedModel, calib: str | Path | Dataset, *,
                        "engine": run.engine},
         "report": {k: getattr(report, k) for k in (
             "float_accuracy", "quantized_accuracy", "agreement", "per_class", "output_rmse",
-            "tflm_compatible", "tflm_error", "ops")},
+            "tflm_compatible", "tflm_error", "tflm_verdict", "ops")},
         "drift_baseline": drift_baseline(run.outputs, label_names),
         **(extra_card or {}),
     }
