@@ -48,34 +48,84 @@ def bin_index(value: float, edges: Sequence[float]) -> int:
 
 
 @dataclass
+class _Chunk:
+    """Results of one message: one inference (raw) or one summary period."""
+
+    n: int
+    counts: list[int]
+    hist: list[int]
+
+
+@dataclass
 class DriftWindow:
-    """The last ``size`` (class index, top score) results of one device."""
+    """The last ``size`` results of one device, as class counts and a top-score histogram.
+
+    Raw messages add one result each; a summary message adds its ``n`` results at once
+    (its class counts and 10-bin confidence histogram, rebinned onto the baseline's edges by
+    bin midpoints). Whole messages leave the window, oldest first, while the rest still
+    hold ``size`` results, so a window may hold up to one summary more than ``size``.
+    """
 
     baseline: dict[str, Any]
     size: int = DEFAULT_WINDOW
     threshold: float = DEFAULT_THRESHOLD
-    results: deque[tuple[int, float]] = field(default_factory=deque)
+    chunks: deque[_Chunk] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
-        self.results = deque(maxlen=self.size)
         self.labels: list[str] = list(self.baseline["labels"])
+        self.edges: list[float] = list(self.baseline["confidence_edges"])
+        self.samples = 0
+        self._counts = [0] * len(self.labels)
+        self._hist = [0] * (len(self.edges) - 1)
+
+    def _push(self, chunk: _Chunk) -> None:
+        if chunk.n <= 0:
+            return
+        self.chunks.append(chunk)
+        self.samples += chunk.n
+        for i, c in enumerate(chunk.counts):
+            self._counts[i] += c
+        for i, h in enumerate(chunk.hist):
+            self._hist[i] += h
+        while self.samples - self.chunks[0].n >= self.size:
+            old = self.chunks.popleft()
+            self.samples -= old.n
+            for i, c in enumerate(old.counts):
+                self._counts[i] -= c
+            for i, h in enumerate(old.hist):
+                self._hist[i] -= h
 
     def add(self, scores: dict[str, float]) -> None:
+        """One inference's scores (a raw telemetry message)."""
         label, top = max(scores.items(), key=lambda kv: kv[1])
         if label in self.labels:
-            self.results.append((self.labels.index(label), float(top)))
+            counts = [0] * len(self.labels)
+            counts[self.labels.index(label)] = 1
+            hist = [0] * (len(self.edges) - 1)
+            hist[bin_index(float(top), self.edges)] = 1
+            self._push(_Chunk(1, counts, hist))
+
+    def add_summary(self, counts: dict[str, int], confidence_hist: Sequence[int]) -> None:
+        """One summary period: class counts and the 10-bin (0.1 wide) top-score histogram.
+        Labels the baseline does not know are left out of the counts, as in :meth:`add`;
+        a summary without a histogram adds to the class part only."""
+        known = [counts.get(label, 0) for label in self.labels]
+        n = sum(known)
+        hist = [0] * (len(self.edges) - 1)
+        bins = len(confidence_hist)
+        for i, h in enumerate(confidence_hist):
+            hist[bin_index((i + 0.5) / bins, self.edges)] += h
+        self._push(_Chunk(n, known, hist))
 
     def score(self) -> dict[str, float] | None:
         """``{"score", "classes", "confidence"}`` or None before :data:`MIN_SAMPLES`."""
-        if len(self.results) < min(MIN_SAMPLES, self.size):
+        if self.samples < min(MIN_SAMPLES, self.size):
             return None
-        counts = [0] * len(self.labels)
-        edges = self.baseline["confidence_edges"]
-        hist = [0] * (len(edges) - 1)
-        for cls, top in self.results:
-            counts[cls] += 1
-            hist[bin_index(top, edges)] += 1
-        classes = js_distance(counts, self.baseline["class_distribution"])
-        confidence = js_distance(hist, self.baseline["confidence_histogram"])
-        return {"score": round(max(classes, confidence), 4), "classes": round(classes, 4),
-                "confidence": round(confidence, 4)}
+        classes = js_distance(self._counts, self.baseline["class_distribution"])
+        out = {"classes": round(classes, 4)}
+        if sum(self._hist) > 0:
+            confidence = js_distance(self._hist, self.baseline["confidence_histogram"])
+            out["confidence"] = round(confidence, 4)
+        else:
+            confidence = 0.0
+        return {"score": round(max(classes, confidence), 4), **out}

@@ -55,6 +55,8 @@ class FleetPublisher:
             payload = json.dumps(line).encode()
         else:
             payload = line.strip() if isinstance(line, bytes) else line.strip().encode()
+        if not payload:  # a summary-mode board between two summaries: nothing to send
+            return
         self.client.publish(self.telemetry_topic, payload, qos=0)
         self.published += 1
         if time.monotonic() - self._status_at > STATUS_EVERY_S:

@@ -118,7 +118,12 @@ class StreamWriteRequest(_Runtime, smpmsg.WriteRequest):
 
     on: bool
     period_ms: int | None = None
+    """Inference period (one sensor window, one inference)."""
     fields: list[Literal["scores", "latency", "resources"]] | None = None
+    mode: Literal["raw", "summary"] | None = None
+    """``raw``: one telemetry line per inference; ``summary``: one line per
+    ``summary_period_ms`` with class counts, a confidence histogram and latency p50/p95."""
+    summary_period_ms: int | None = None
 
 
 class StreamWriteResponse(_Runtime, smpmsg.WriteResponse):
@@ -126,6 +131,10 @@ class StreamWriteResponse(_Runtime, smpmsg.WriteResponse):
 
     on: bool
     period_ms: int
+    mode: Literal["raw", "summary"] | None = None
+    """Echoed only when the request carried ``mode`` (a runtime without summary mode never
+    sends it, so its absence tells the host the device streams raw)."""
+    summary_period_ms: int | None = None
 
 
 class InferWriteRequest(_Runtime, smpmsg.WriteRequest):

@@ -27,6 +27,7 @@ from device_drivers.virtual.limits import BoardLimits
 from device_drivers.virtual.model import LoadedModel, ModelError, ModelRunner
 from device_drivers.virtual.signal import STATES, StateSchedule, VibrationSource
 from device_drivers.virtual.smp_server import Dispatcher, Fail
+from device_drivers.virtual.stream_summary import SummaryAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ RUNTIME_NAME = "tinyops-runtime 1.0.0"
 DEFAULT_PATH = "/lfs/model.tflite"
 DEFAULT_PERIOD_MS = 100
 PERIOD_RANGE_MS = (10, 60_000)
+DEFAULT_SUMMARY_PERIOD_MS = 10_000
+SUMMARY_RANGE_MS = (100, 3_600_000)
 
 
 def default_model_files() -> tuple[Path, Path] | None:
@@ -105,6 +108,9 @@ class Runtime:
             self.stream_on = True
             self.period_ms = DEFAULT_PERIOD_MS
             self.fields: set[str] = {"scores", "latency", "resources"}
+            self.mode = "raw"
+            self.summary_period_ms = DEFAULT_SUMMARY_PERIOD_MS
+            self.summary: SummaryAccumulator | None = None
             self.source = VibrationSource(self._seed)
             self.schedule = StateSchedule(self._seed)
 
@@ -216,8 +222,21 @@ class Runtime:
                 self.period_ms = int(req.period_ms)
             if req.fields is not None:
                 self.fields = set(req.fields) or {"scores", "latency", "resources"}
+            if req.summary_period_ms is not None:
+                lo, hi = SUMMARY_RANGE_MS
+                if not lo <= req.summary_period_ms <= hi:
+                    raise Fail(smperror.MGMT_ERR.EINVAL,
+                               reason=f"summary_period_ms must be {lo}..{hi}")
+                self.summary_period_ms = int(req.summary_period_ms)
+            if req.mode is not None and req.mode != self.mode:
+                self.mode = req.mode
+                self.summary = None  # a new period starts with the next inference
             self.stream_on = bool(req.on)
-            return rt.StreamWriteResponse(on=self.stream_on, period_ms=self.period_ms)
+            if req.mode is None:
+                return rt.StreamWriteResponse(on=self.stream_on, period_ms=self.period_ms)
+            return rt.StreamWriteResponse(on=self.stream_on, period_ms=self.period_ms,
+                                          mode=self.mode,
+                                          summary_period_ms=self.summary_period_ms)
 
     def infer(self, req: rt.InferWriteRequest) -> rt.InferWriteResponse:
         output, latency = self._run(bytes(req.input))
@@ -259,7 +278,8 @@ class Runtime:
         }
 
     def telemetry_line(self) -> bytes:
-        """One stream period: read the sensor, run the model, format the JSON line."""
+        """One stream period: read the sensor, run the model, format the JSON line (in
+        summary mode: add the result to the period's summary; ``b""`` until it is due)."""
         started = time.monotonic()
         t_ms = self.uptime_ms()
         with self._lock:
@@ -278,9 +298,28 @@ class Runtime:
                     rec["latency_us"] = latency
             except Fail as exc:
                 log.debug("stream inference failed: %s", exc)
+        if self.mode == "summary":
+            summary = self._summarise(rec, t_ms, m.labels if m is not None else None)
+            if summary is None:
+                self.busy.add(time.monotonic() - started - rec.get("latency_us", 0) / 1e6)
+                return b""
+            rec = {"t": t_ms, "summary": summary}
         if "resources" in fields:
             rec.update(self.resources())
         rec["state"] = STATES[state]
-        line = (json.dumps(rec) + "\n").encode()
+        line = (json.dumps(rec, separators=(",", ":") if "summary" in rec else None)
+                + "\n").encode()
         self.busy.add(time.monotonic() - started - rec.get("latency_us", 0) / 1e6)
         return line
+
+    def _summarise(self, rec: dict[str, Any], t_ms: int,
+                   labels: list[str] | None) -> dict[str, Any] | None:
+        """Add one inference to the summary; the summary once its period is over."""
+        with self._lock:
+            if self.summary is None or self.summary.labels != list(labels or []):
+                self.summary = SummaryAccumulator(labels)
+                self.summary.reset(t_ms)
+            self.summary.add(rec.get("scores"), rec.get("latency_us"))
+            if not self.summary.due(t_ms, self.summary_period_ms):
+                return None
+            return self.summary.take(t_ms)

@@ -62,6 +62,10 @@ VECTORS = [
         "err": {"group": 64, "rc": 6}}),
     ("stream request", "StreamWriteRequest", WRITE, 2, 5, {"on": True, "period_ms": 100}),
     ("stream response", "StreamWriteResponse", WRITE_RSP, 2, 5, {"on": True, "period_ms": 100}),
+    ("stream request, summary mode", "StreamWriteRequest", WRITE, 2, 9, {
+        "on": True, "period_ms": 100, "mode": "summary", "summary_period_ms": 10000}),
+    ("stream response, summary mode", "StreamWriteResponse", WRITE_RSP, 2, 9, {
+        "on": True, "period_ms": 100, "mode": "summary", "summary_period_ms": 10000}),
     ("infer request", "InferWriteRequest", WRITE, 3, 6, {"input": bytes(range(0, 24))}),
     ("infer response", "InferWriteResponse", WRITE_RSP, 3, 6, {
         "output": bytes([0x7F, 0x80, 0x81]), "latency_us": 1830}),
