@@ -289,6 +289,12 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
     })
     if board is not None:
         result["fit"] = fit_verdict(len(model.data), result["arena_bytes"], board)
+        from model_tools.latency import estimate_latency
+
+        dtype = result["inputs"][0]["dtype"] if result["inputs"] else "int8"
+        result["latency"] = estimate_latency(
+            result["macs"], board=board.id, dtype="int8" if dtype in ("int8", "uint8",
+                                                                      "int16") else dtype)
     if progress:
         progress(1.0, "analysis done")
     return result

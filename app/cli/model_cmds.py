@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--board", metavar="ID", help="board id from the registry: fit verdict")
     an.add_argument("--no-measure", action="store_true",
                     help="skip the arena measurement (static estimate only)")
-    an.add_argument("--layers", action="store_true", help="list every layer (text output)")
+    an.add_argument("--layers", action="store_true",
+                    help="per-layer report: MACs, parameters, activation bytes (and with "
+                         "--compare/--calib the int8-vs-float error of each layer)")
+    an.add_argument("--compare", metavar="INT8.tflite",
+                    help="with --layers: the quantized model of MODEL (a float source)")
+    an.add_argument("--calib", metavar="DATA", help="with --compare: the calibration samples")
     an.add_argument("--json", action="store_true", help="print one JSON object")
     an.set_defaults(func=cmd_analyze)
 
@@ -116,6 +121,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     limits = BoardLimits.from_board(lookup_board(args.board)) if args.board else None
     result = analyze(args.model, board=limits, measure=not args.no_measure,
                      progress=_progress(not args.json))
+    if args.compare and not args.layers:
+        raise ModelInputError("--compare belongs to the per-layer report", "add --layers")
+    if args.layers:
+        from model_tools.layers import layers_report
+
+        result["layer_report"] = layers_report(args.model, quantized=args.compare,
+                                               calib=args.calib)
     if args.json:
         print(json.dumps({"ok": True, **result}))
         return 0
@@ -137,13 +149,33 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     elif result["tflm_compatible"]:
         print("  TFLM: builds and runs")
     if args.layers:
-        for layer in result["layers"]:
-            print(f"    {layer['index']:3} {layer['op']:<22} out {layer['output_shape']} "
-                  f"params {layer['params']} MACs {layer['macs']}")
+        _print_layers(result["layer_report"])
     fit = result.get("fit")
     if fit:
         print(f"  {fit['board']}: {fit['verdict'].upper()} - {fit['reason']}")
+    if args.board:
+        from model_tools.latency import format_estimate
+
+        print(f"  latency on {args.board}: {format_estimate(result.get('latency'))}")
     return 0 if result["tflm_compatible"] is not False else 1
+
+
+def _print_layers(report: dict[str, Any]) -> None:
+    errors = report.get("error_metric") is not None
+    head = "  idx op                     output              MACs     params  act B"
+    print(head + ("   SQNR dB  drop dB" if errors else ""))
+    for r in report["layers"]:
+        line = (f"  {r['index']:3} {r['op'][:22]:<22} {str(r['output_shape'])[:18]:<18} "
+                f"{r['macs']:>9} {r['params']:>8} {r['activation_bytes']:>7}")
+        if errors:
+            sq, drop = r.get("sqnr_db"), r.get("sqnr_drop_db")
+            line += " " + ("       -" if sq is None else f"{sq:8.1f}")
+            line += "" if drop is None else f" {drop:8.1f}"
+        print(line)
+    if report.get("worst"):
+        w = report["worst"]
+        print(f"  largest int8 error added: operator {w['index']} {w['op']} "
+              f"({w['sqnr_drop_db']} dB SQNR lost)")
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
