@@ -161,6 +161,20 @@ class ModelWorker:
         self._proc = None
 
 
+# ---------------------------------------------------------------------- jobs
+LAYERS_JOB = "app.model_worker:layers_job"
+
+
+def layers_job(model: str, quantized: str | None = None, calib: str | None = None, *,
+               progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+    """The per-layer report (``model_tools.layers.layers_report``), run in the child: with
+    ``quantized`` and ``calib`` it holds each layer's int8-vs-float error (TensorFlow)."""
+    from model_tools.layers import layers_report
+
+    return layers_report(model, quantized=quantized or None, calib=calib or None,
+                         progress=progress, cancel=cancel)
+
+
 # ---------------------------------------------------------------------- the child
 def _describe(exc: BaseException) -> tuple[str, str, str | None, str, bool, bool]:
     kind = type(exc).__name__

@@ -229,7 +229,8 @@ def analyze_tflite(model: TfliteModel, *, board: BoardLimits | None = None,
         params = sum(_elements(sg.tensors[i].shape) for i in op.inputs
                      if i >= 0 and sg.tensors[i].const_bytes)
         layers.append({"index": op.index, "op": op.op, "macs": op_macs(op, sg.tensors),
-                       "params": params, "output_shape": list(outs[0].shape) if outs else []})
+                       "params": params, "output_shape": list(outs[0].shape) if outs else [],
+                       "activation_bytes": sum(t.nbytes for t in outs)})
     counts = Counter(op.op for op in sg.operators)
     estimate = static_arena_estimate(sg)
     result: dict[str, Any] = {

@@ -95,3 +95,25 @@ def test_sqnr_definition() -> None:
     ref = np.array([3.0, 4.0])
     assert sqnr_db(ref, ref) == float("inf")
     assert sqnr_db(ref, ref * 0.9) == pytest.approx(20.0)
+
+
+def test_layers_job_runs_in_the_model_worker_and_the_view_merges_its_errors(
+        example_dir: Path) -> None:
+    pytest.importorskip("PySide6")
+    from app.gui.pages.layers_view import display_rows
+    from app.model_worker import LAYERS_JOB, ModelWorker
+
+    worker = ModelWorker(idle_s=0)
+    try:
+        report = worker.call(LAYERS_JOB, str(example_dir / "model_int8.tflite"))
+        assert worker.pid is not None  # it ran in the child, not here
+    finally:
+        worker.stop()
+    layers = report["layers"]
+    first = layers[0]
+    errors = {first["index"]: {"op": first["op"], "sqnr_db": 31.25, "sqnr_drop_db": 2.0}}
+    rows = display_rows(layers, errors)
+    assert (rows[0]["sqnr_db"], rows[0]["sqnr_drop_db"]) == ("31.2", "2.0")
+    assert all(r["sqnr_db"] == "" for r in rows[1:])
+    other = {first["index"]: {"op": "NOT_" + first["op"], "sqnr_db": 1.0}}
+    assert display_rows(layers, other)[0]["sqnr_db"] == ""  # another model's errors: dropped

@@ -28,6 +28,7 @@ from app.gui import theme
 from app.gui.context import AppContext
 from app.gui.pages import model_jobs as jobs
 from app.gui.pages import model_results as views
+from app.gui.pages.layers_view import LayersView
 from app.gui.widgets import DictTable, FitGauge, KeyValues
 from app.gui.workers import Job, JobError
 from app.model_worker import ModelWorker
@@ -80,8 +81,7 @@ class ModelPage(QWidget):
         self.ops = DictTable([("op", "Operator"), ("count", "Count"), ("tflm", "TFLM")], self)
         self.tensors = DictTable([("role", "Tensor"), ("name", "Name"), ("dtype", "Type"),
                                   ("shape", "Shape"), ("quant", "Quantization")], self)
-        self.layers = DictTable([("index", "#"), ("op", "Operator"), ("output_shape", "Output"),
-                                 ("params", "Params"), ("macs", "MACs")], self)
+        self.layers = LayersView(ctx, self.worker, self)  # int8 error via the model worker
         details = QTabWidget(self)
         details.addTab(self.ops, "Operators")
         details.addTab(self.tensors, "Inputs / outputs")
@@ -361,7 +361,7 @@ class ModelPage(QWidget):
         colors = {"yes": theme.GOOD, "no": theme.BAD}
         self.ops.set_rows(views.op_rows(a), {"tflm": lambda v: colors.get(str(v))})
         self.tensors.set_rows(views.tensor_rows(a))
-        self.layers.set_rows(views.layer_rows(a))
+        self.layers.set_rows(a.get("layers", []))
         self.progress_label.setText(f"analyzed in {a.get('seconds', 0):.1f} s")
 
     def show_report(self, r: dict[str, Any]) -> None:
@@ -371,7 +371,8 @@ class ModelPage(QWidget):
         out = r.get("output")
         self.ctx.report_info(f"quantized model written to {out}")
         self.flash_button.setEnabled(bool(out))
-        if out:  # the gauge and the arena figure follow the model now on show
+        if out:  # the gauge and the arena figure follow the model now on show; layer errors
+            self.layers.compare(self.path.text().strip(), str(out), self.calib.text().strip())
             QTimer.singleShot(0, lambda: self._analyze(str(out)))
 
     def _offer_for_flash(self) -> None:
