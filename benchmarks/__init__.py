@@ -12,8 +12,12 @@ KEYS: dict[str, tuple[str, ...]] = {
     "plot": ("plot_p95_ms",),
     "gui": ("gui_start_s", "tf_imported_at_start", "rss_mb_idle", "rss_mb_live"),
     "quantize": ("quantize_s",),
+    "models": ("models_analyze_s", "models_quantize_s"),
     "hotplug": ("hotplug_s",),
     "firmware": ("fw_stock_upload_vs_smpclient", "fw_fs_upload_vs_smpclient",
                  "fw_image_vs_smpclient"),
+    "fleet": ("fleet_raw_bytes_per_s", "fleet_summary_bytes_per_s", "fleet_lag_p95_ms_100",
+              "fleet_cpu_100", "fleet_lost_100", "fleet_lag_p95_ms_1000", "fleet_cpu_1000",
+              "fleet_lost_1000"),
 }
 BENCHMARKS: tuple[str, ...] = tuple(KEYS)
