@@ -21,6 +21,7 @@ from app.gui.menus import build_menus
 from app.gui.message_bar import MessageBar
 from app.gui.pages.console_page import ConsolePage
 from app.gui.pages.flash_page import FlashPage
+from app.gui.pages.fleet_page import FleetPage
 from app.gui.pages.live_page import LivePage
 from app.gui.pages.model_page import ModelPage
 from app.gui.pages.records_page import RecordsPage
@@ -31,7 +32,7 @@ from app.gui.workers import JobError, JobRunner
 
 log = logging.getLogger(__name__)
 
-PAGES = ("model", "flash", "live", "console", "records")
+PAGES = ("model", "flash", "live", "console", "records", "fleet")
 KIOSK_DEMO_AFTER_MS = 8000
 
 
@@ -95,6 +96,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.status = StatusBar(self.runner, self)
         self.setStatusBar(self.status)
+        self.fleet_page = FleetPage(self.ctx, self.status, self)
+        self.tabs.addTab(self.fleet_page, "Fleet")
 
         self.watcher = DeviceWatcher(self.options.enumerate_fn, self.options.watch_interval_s,
                                      self)
@@ -366,6 +369,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: None)
         self.runner.cancel_all()  # first: a job holding the port stops between blocks
         self.model_page.shutdown()  # the model worker process (TensorFlow) ends now
+        self.fleet_page.shutdown()
         self.watcher.stop()
         self.live.shutdown()
         self.runner.shutdown(5000)

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
-PAGE_TITLES = ("Model", "Flash", "Live", "Console", "Records")
+PAGE_TITLES = ("Model", "Flash", "Live", "Console", "Records", "Fleet")
 
 
 def _action(win: Any, menu: Any, text: str, shortcut: Any, slot: Callable[..., Any]) -> QAction:

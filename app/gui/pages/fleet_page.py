@@ -1,0 +1,366 @@
+"""The Fleet page: devices publishing over MQTT (issue 12), the records server, and the
+"N records waiting for the server" note in the status bar.
+
+The core fleet aggregator (``device_drivers.fleet.monitor.FleetMonitor``) runs off the GUI
+thread: a :class:`FleetWorker` thread connects it (which may block for seconds) and every
+half second takes its summary; paho's own network thread does the counting. The GUI thread
+only fills the table and the selected device's plot from what the worker hands over.
+
+The device view is a per-device plot on this page (top score and latency of each message,
+or the class counts of summary messages), fed from the messages the aggregator counted
+(``FleetMonitor.on_counted``), not the Live page: the live dashboard's telemetry path is
+being reworked, so the Fleet page does not yet feed it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QSplitter,
+    QStatusBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLUMNS = ("Device", "Status", "Model", "Last seen", "Messages", "Drift", "Alerts")
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+SUMMARY_EVERY_S = 0.5
+PENDING_EVERY_MS = 5000
+
+
+class FleetWorker(QObject):
+    """One broker connection: the aggregator, its summaries and the chosen device's data."""
+
+    summary = Signal(object)  # FleetMonitor.summary()
+    samples = Signal(str, object)  # device id, [(host time, telemetry object)]
+    failed = Signal(str)
+    started = Signal(str)  # the URL, once subscribed
+
+    def __init__(self, url: str, fleet: str) -> None:
+        super().__init__()
+        self.url, self.fleet = url, fleet
+        self.device: str | None = None
+        self.monitor: Any = None
+        self.thread_ident: int | None = None
+        self._stop = threading.Event()
+        self._queue: deque[tuple[str, float, dict[str, Any]]] = deque(maxlen=20000)
+        self._thread = threading.Thread(target=self._run, name="fleet-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _counted(self, device_id: str, data: dict[str, Any]) -> None:
+        if device_id == self.device:  # on paho's thread: keep it short
+            self._queue.append((device_id, time.time(), data))
+
+    def _run(self) -> None:
+        from app.cli.fleet_cmds import _cards
+        from device_drivers.fleet.monitor import FleetMonitor, load_baselines
+        from tinyops_base.errors import TinyOpsError
+
+        self.thread_ident = threading.get_ident()
+        try:
+            monitor = FleetMonitor(self.url, fleet=self.fleet,
+                                   baselines=load_baselines(_cards([])))
+        except TinyOpsError as exc:
+            self.failed.emit(exc.message)
+            return
+        monitor.on_counted = self._counted
+        self.monitor = monitor
+        try:
+            if not monitor.subscribed.wait(5):
+                self.failed.emit(f"the MQTT broker {self.url} did not confirm the subscription")
+                return
+            self.started.emit(self.url)
+            while not self._stop.wait(SUMMARY_EVERY_S):
+                self.summary.emit(monitor.summary())
+                batch = []
+                while self._queue:
+                    dev, t, data = self._queue.popleft()
+                    if dev == self.device:
+                        batch.append((t, data))
+                if batch and self.device:
+                    self.samples.emit(self.device, batch)
+                monitor.write_alert_records()
+        finally:
+            monitor.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+
+class DevicePlot(QWidget):
+    """The chosen device: top score and latency per message (raw), class counts (summary)."""
+
+    MAX_POINTS = 2000
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("Choose a device in the table", self)
+        before = {id(w) for w in QApplication.topLevelWidgets()}
+        self.plot = pg.PlotWidget(self)
+        for w in QApplication.topLevelWidgets():  # pyqtgraph's parentless menus: ours
+            if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
+                w.setParent(self, w.windowFlags())
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setLabel("bottom", "seconds ago")
+        self.top = self.plot.plot([], [], pen=pg.mkPen("#2a7fff", width=2), name="top score")
+        self.latency = self.plot.plot([], [], pen=pg.mkPen("#e07b00", width=1),
+                                      name="latency (ms)")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.title)
+        lay.addWidget(self.plot, 1)
+        self.clear(None)
+
+    def clear(self, device: str | None) -> None:
+        self.device = device
+        self.points: deque[tuple[float, float | None, float | None]] = deque(
+            maxlen=self.MAX_POINTS)
+        self.title.setText(f"Device {device}" if device else "Choose a device in the table")
+        self.top.setData([], [])
+        self.latency.setData([], [])
+
+    def add(self, batch: list[tuple[float, dict[str, Any]]]) -> None:
+        for t, data in batch:
+            scores, summary = data.get("scores"), data.get("summary")
+            top = max(scores.values()) if isinstance(scores, dict) and scores else None
+            lat = data.get("latency_us")
+            if isinstance(summary, dict):  # one point per period: its share of the top class
+                counts = summary.get("counts") or {}
+                n = sum(counts.values()) or 1
+                top = max(counts.values(), default=0) / n
+                lat = summary.get("latency_us_p50")
+            self.points.append((t, top, lat / 1000.0 if isinstance(lat, (int, float)) else None))
+        now = time.time()
+        for curve, i in ((self.top, 1), (self.latency, 2)):
+            pts = [(p[0] - now, p[i]) for p in self.points if p[i] is not None]
+            curve.setData([p[0] for p in pts], [p[1] for p in pts])
+
+
+class FleetPage(QWidget):
+    def __init__(self, ctx: Any, status_bar: QStatusBar | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.worker: FleetWorker | None = None
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.broker = QLineEdit(DEFAULT_BROKER, self)
+        self.broker.setToolTip("MQTT broker, mqtt://host:port")
+        self.fleet = QLineEdit("default", self)
+        self.fleet.setMaximumWidth(140)
+        self.connect_button = QPushButton("Connect", self)
+        self.connect_button.clicked.connect(self.toggle)
+        self.state = QLabel("not connected", self)
+        top = QHBoxLayout()
+        for w, stretch in ((QLabel("Broker", self), 0), (self.broker, 1),
+                           (QLabel("Fleet", self), 0), (self.fleet, 0),
+                           (self.connect_button, 0), (self.state, 1)):
+            top.addWidget(w, stretch)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selected)
+        self.device_plot = DevicePlot(self)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.table)
+        split.addWidget(self.device_plot)
+        self.records_url = QLineEdit(self)
+        self.records_url.setPlaceholderText("blank: this computer's records file; or "
+                                            "postgresql://user:password@host/db")
+        save = QPushButton("Use", self)
+        save.clicked.connect(self.save_records_url)
+        rec = QHBoxLayout()
+        rec.addWidget(QLabel("Records server", self))
+        rec.addWidget(self.records_url, 1)
+        rec.addWidget(save)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        lay.addLayout(rec)
+        self.pending = PendingNote(status_bar, self)
+        self._load_records_url()
+
+    # ---- broker ------------------------------------------------------------------------
+    def toggle(self) -> None:
+        if self.worker is not None:
+            self.stop()
+            return
+        worker = self.worker = FleetWorker(self.broker.text().strip(),
+                                           self.fleet.text().strip() or "default")
+        worker.summary.connect(self.show_summary)
+        worker.samples.connect(self._samples)
+        worker.failed.connect(self._failed)
+        worker.started.connect(self._started)
+        worker.device = self.device_plot.device
+        self.connect_button.setText("Disconnect")
+        self.state.setText("connecting…")
+        worker.start()
+
+    def stop(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
+            worker.summary.disconnect()
+            worker.samples.disconnect()
+        self.connect_button.setText("Connect")
+        self.state.setText("not connected")
+
+    def _started(self, url: str) -> None:
+        self.state.setText(f"connected to {url}")
+
+    def _failed(self, message: str) -> None:
+        self.stop()
+        self.state.setText(message)
+        report = getattr(self.ctx, "report_error", None)
+        if callable(report):
+            report(message)
+
+    def show_summary(self, summary: dict[str, Any]) -> None:
+        devices = summary.get("devices", [])
+        self.rows = {d["device_id"]: d for d in devices}
+        chosen = self.device_plot.device
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(devices))
+        for r, d in enumerate(devices):
+            drift = "—" if d.get("drift_score") is None else f"{d['drift_score']:.3f}"
+            alerts = "; ".join(f"{a['kind']} {a.get('score', 0):.2f}" for a in d["alerts"])
+            seen = (d.get("last_seen") or "—").replace("T", " ")[:23]
+            values = (d["device_id"], d.get("state") or "?", (d.get("model_sha256") or "—")[:12],
+                      seen, str(d["messages"]), drift, alerts or "—")
+            for c, text in enumerate(values):
+                item = self.table.item(r, c)
+                if item is None:
+                    self.table.setItem(r, c, item := QTableWidgetItem())
+                item.setText(text)
+                item.setForeground(Qt.GlobalColor.red if c == 6 and alerts else
+                                   self.palette().text().color())
+            if d["device_id"] == chosen:
+                self.table.selectRow(r)
+        self.table.blockSignals(False)
+
+    def _selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        item = self.table.item(rows[0].row(), 0) if rows else None
+        device = item.text() if item is not None else None
+        if device != self.device_plot.device:
+            self.device_plot.clear(device)
+            if self.worker is not None:
+                self.worker.device = device
+
+    def choose(self, device_id: str) -> None:
+        """Show ``device_id`` in the device view (as clicking its row does)."""
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.text() == device_id:
+                self.table.selectRow(r)
+                return
+        self.device_plot.clear(device_id)
+        if self.worker is not None:
+            self.worker.device = device_id
+
+    def _samples(self, device: str, batch: list[tuple[float, dict[str, Any]]]) -> None:
+        if device == self.device_plot.device:
+            self.device_plot.add(batch)
+
+    # ---- records server ----------------------------------------------------------------
+    def _load_records_url(self) -> None:
+        from device_drivers.records import records_url
+        from tinyops_base.errors import TinyOpsError
+
+        try:
+            self.records_url.setText(records_url())
+        except TinyOpsError as exc:
+            self.records_url.setText("")
+            self.state.setText(exc.message)
+
+    def save_records_url(self) -> bool:
+        from device_drivers.records import set_records_url
+        from tinyops_base.errors import TinyOpsError
+
+        try:
+            clean = set_records_url(self.records_url.text())
+        except TinyOpsError as exc:
+            report = getattr(self.ctx, "report_error", None)
+            if callable(report):
+                report(exc.message)
+            return False
+        self.records_url.setText(clean)
+        self.pending.refresh()
+        return True
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.pending.shutdown()
+
+
+class PendingNote(QObject):
+    """"N records waiting for the server" in the status bar, counted off the GUI thread."""
+
+    counted = Signal(int)
+
+    def __init__(self, status_bar: QStatusBar | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel("")
+        self.label.setVisible(False)
+        if status_bar is not None:
+            status_bar.addPermanentWidget(self.label)
+        self.count: int | None = None
+        self._busy = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.counted.connect(self._show)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(PENDING_EVERY_MS)
+        self.refresh()
+
+    def refresh(self) -> None:
+        if not self._busy.acquire(blocking=False):
+            return  # the previous count is still running
+        thread = threading.Thread(target=self._count, name="records-pending", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _count(self) -> None:
+        from device_drivers.records import pending_count
+
+        try:
+            n = pending_count()
+        except Exception:  # an unreadable outbox is the records page's problem, not a crash
+            n = -1
+        finally:
+            self._busy.release()
+        self.counted.emit(n)
+
+    def _show(self, n: int) -> None:
+        self.count = n
+        self.label.setVisible(n > 0)
+        noun = "record" if n == 1 else "records"
+        self.label.setText(f"{n} {noun} waiting for the server" if n > 0 else "")
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        for t in self._threads:
+            t.join(5)
