@@ -4,11 +4,12 @@ The GUI's own ``LiveDashboard`` (5 s window) is fed by the real reader path: a w
 thread prints lines with 8 channels at 1 kHz into a pty (``--format arduino``: 8 labelled
 plotter values, one panel of 8 curves; ``--format json``: the runtime's telemetry, 3 class
 scores + latency, arena, heap, temperature, supply over 5 panels); a
-``DeviceSession`` reads the other end (smpclient's serial transport, ``TelemetryParser``);
-a reader thread hands ``session.telemetry()`` batches to the dashboard's ``ChannelStore``
-every 15 ms, as the GUI's ``ReaderThread`` does. Frames are driven here at the dashboard's
-40 Hz: one frame = ``tick()`` (drain, ring buffers, ``setData`` of every curve) plus a
-synchronous repaint of the plot view. Prints one JSON line.
+``DeviceSession`` reads the other end (smpclient's serial transport, ``TelemetryParser``
+on its I/O thread); the dashboard's ``ChannelStore`` is attached to the session, as the
+GUI's ``DeviceLink`` does, so each frame takes what was parsed since the previous one.
+Frames are driven here at the dashboard's 40 Hz: one frame = ``tick()`` (drain, ring
+buffers, ``setData`` of every curve) plus a synchronous repaint of the plot view.
+Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -62,14 +63,6 @@ def _writer(fd: int, stop: threading.Event, make_line) -> None:  # type: ignore[
         stop.wait(0.005)
 
 
-def _reader(session, store, stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
-    while not stop.is_set():
-        batch = session.telemetry()
-        if batch.channels or batch.lines:
-            store.push(batch, time.time())
-        stop.wait(0.015)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time")
@@ -106,9 +99,9 @@ def main() -> int:
     tty.setraw(slave)
     session = DeviceSession.open(os.ttyname(slave), read_params=False, timeout_s=2.0)
     stop = threading.Event()
+    dash.store.attach(session)  # the GUI's path: frames take what the I/O thread parsed
     threads = [threading.Thread(target=_writer, args=(master, stop, LINES[args.format]),
-                                daemon=True),
-               threading.Thread(target=_reader, args=(session, dash.store, stop), daemon=True)]
+                                daemon=True)]
     for thread in threads:
         thread.start()
 

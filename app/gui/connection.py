@@ -1,8 +1,12 @@
 """The GUI's connection to one board: one ``DeviceSession`` per port, owned by a reader thread.
 
 The reader thread opens the session, asks what the board is (model info), turns streaming
-on, then drains the session's parsed telemetry into the dashboard's ``ChannelStore`` every
-few milliseconds. Jobs (flash, validate, console input) borrow the session with
+on, then watches the link until it drops. Telemetry does not pass through it: once the
+session is open the dashboard's ``ChannelStore`` is attached to it and takes what the
+session's I/O thread parsed, frame by frame. When the board goes away the store is told
+(the dashboard greys out and says so) and the link reconnects by itself: to the same port,
+or to the port where a board with the same USB serial number appears (:meth:`board_added`).
+Jobs (flash, validate, console input) borrow the session with
 :meth:`DeviceLink.lend`: the session serialises requests itself, so there is still exactly
 one owner of the port. While a job holds the session the link refuses a disconnect or a
 switch to another board (closing the port would kill the job); :meth:`DeviceLink.when_idle`
@@ -19,56 +23,20 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
+from app.gui.link_info import LinkInfo
 from app.gui.workers import JobError, describe_error
 
 log = logging.getLogger(__name__)
+__all__ = ["DeviceLink", "LinkInfo", "ReaderThread"]
 
-POLL_MS = 15
+WATCH_MS = 50  # how often the reader looks at the link's state (no data goes through it)
+RECONNECT_MS = 400  # retry period while a lost board is away (it is back within 2 s)
 STREAM_OFF_TIMEOUT_S = 0.3  # the reader's goodbye: never worth blocking on
 HANDOVER_TIMEOUT_MS = 8000  # a new reader waits this long for the old one to close
-
-
-@dataclass
-class LinkInfo:
-    """What the GUI learned about a board when it connected."""
-
-    port: str
-    runtime: str | None = None
-    board: str | None = None
-    model_loaded: bool = False
-    model_path: str | None = None
-    model_sha256: str | None = None
-    model_size: int | None = None
-    arena_size: int | None = None
-    arena_used: int | None = None
-    labels: list[str] = field(default_factory=list)
-    default_path: str | None = None
-    params: dict[str, int] | None = None
-    streaming: bool = False
-    warning: str | None = None
-
-    @classmethod
-    def from_model_info(cls, port: str, info: Any, params: dict | None) -> LinkInfo:
-        li = cls(port=port, params=params)
-        if info is None:
-            return li
-        sha = getattr(info, "sha256", None)
-        li.runtime = getattr(info, "runtime", None)
-        li.board = getattr(info, "board", None)
-        li.model_loaded = bool(getattr(info, "loaded", False))
-        li.model_path = getattr(info, "path", None)
-        li.model_sha256 = sha.hex() if isinstance(sha, (bytes, bytearray)) else sha
-        li.model_size = getattr(info, "size", None)
-        li.arena_size = getattr(info, "arena_size", None)
-        li.arena_used = getattr(info, "arena_used", None)
-        li.labels = list(getattr(info, "labels", None) or [])
-        li.default_path = getattr(info, "default_path", None)
-        return li
 
 
 class ReaderThread(QThread):
@@ -123,10 +91,7 @@ class ReaderThread(QThread):
                 if not session.connected:
                     reason = session.disconnect_reason or "the link dropped"
                     break
-                batch = session.telemetry()
-                if batch.channels or batch.lines:
-                    self.store.push(batch, time.time())
-                self.msleep(POLL_MS)
+                self.msleep(WATCH_MS)
         except BaseException as exc:
             err = describe_error(exc)
             log.warning("reader for %s ended: %s", self.port, err.message)
@@ -183,8 +148,11 @@ class DeviceLink(QObject):
         self.port: str | None = None
         self.state = "idle"
         self.info: LinkInfo | None = None
-        self.auto_reconnect = False
+        self.auto_reconnect = False  # also retry a port that failed to open at first
         self.retry_ms = 1000
+        self.serial: str | None = None  # USB serial of the board on ``port``, if known
+        self.lookup: Callable[[str], Any] | None = None  # port -> DeviceEntry (serial)
+        self.outage: str | None = None  # why the board went away, while it is away
         self._reader: ReaderThread | None = None
         self._old: list[ReaderThread] = []
         self._holders: list[Any] = []  # jobs using the session or the released port
@@ -268,6 +236,9 @@ class DeviceLink(QObject):
             return False
         self._retry.stop()
         self._stop_reader()
+        if port != self.port:
+            entry = self.lookup(port) if self.lookup is not None else None
+            self.serial = getattr(entry, "serial", None)
         self.port = port
         self._start()
         return True
@@ -280,6 +251,8 @@ class DeviceLink(QObject):
         self._stop_reader()
         self.port = None
         self.info = None
+        self.outage = None
+        self.store.detach()
         if was is not None:
             self._set_state("idle", f"disconnected from {was}")
             self.disconnected.emit()
@@ -304,6 +277,8 @@ class DeviceLink(QObject):
         reader, self._reader = self._reader, None
         if reader is None:
             return None
+        if reader.session is not None:
+            self.store.detach(reader.session)
         for sig in (reader.opened, reader.failed, reader.lost):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect()
@@ -317,13 +292,21 @@ class DeviceLink(QObject):
 
     def _on_opened(self, info: LinkInfo) -> None:
         self.info = info
+        reader = self._reader
+        if reader is not None and reader.session is not None:
+            back = self.outage is not None
+            self.store.attach(reader.session, break_at=time.time() if back else None)
+        self.outage = None
         what = info.runtime or "no TinyOps runtime (plotting its text output)"
         self._set_state("connected", f"connected to {info.port} · {what}")
         self.connected.emit(info)
 
     def _on_failed(self, err: JobError) -> None:
         self._reader = None
-        if self.auto_reconnect:
+        if self.outage is not None and self.port is not None:  # still away: keep trying
+            self._set_state("lost", f"{self.port} is away · reconnecting")
+            self._retry.start(RECONNECT_MS)
+        elif self.auto_reconnect:
             self._set_state("lost", f"{err.message} · retrying")
             self._retry.start(self.retry_ms)
         else:
@@ -331,17 +314,34 @@ class DeviceLink(QObject):
             self.error.emit(err)
 
     def _on_lost(self, reason: str) -> None:
-        self._reader = None
+        """The board went away: keep its place and reconnect by itself when it is back."""
+        reader, self._reader = self._reader, None
+        if reader is not None and reader.session is not None:
+            self.store.detach(reader.session)
         self.info = None
+        self.outage = reason
+        self.store.outage = reason
         self.disconnected.emit()
-        if self.auto_reconnect and self.port is not None:
-            self._set_state("lost", f"lost {self.port}: {reason} · reconnecting")
-            self._retry.start(self.retry_ms)
-        else:
-            self._set_state("lost", f"lost {self.port}: {reason}")
+        self._set_state("lost", f"lost {self.port}: {reason} · reconnecting")
+        if not self.auto_reconnect:  # the kiosk has nobody to tell; a desk has
             self.error.emit(JobError(f"lost {self.port}: {reason}",
-                                     "check the cable; replug the board and reconnect",
-                                     "DisconnectedError"))
+                                     "TinyOps reconnects when the board is back; check the "
+                                     "cable", "DisconnectedError"))
+        self._retry.start(RECONNECT_MS)
+
+    def board_added(self, entry: Any) -> None:
+        """A board appeared: if it is the one that went away (same USB serial number, or
+        the same port), switch back to it now."""
+        if self.outage is None or self.port is None or self.busy:
+            return
+        serial = getattr(entry, "serial", None)
+        port = getattr(entry, "port", None)
+        if port == self.port or (serial and serial == self.serial):
+            self._retry.stop()
+            if self._reader is None or port != self.port:
+                self._stop_reader()
+                self.port = port
+                self._start()
 
     def _reconnect(self) -> None:
         if self.port is not None and self._reader is None:

@@ -70,7 +70,7 @@ class TelemetryBatch:
             for name, series in batch.channels.items():
                 parts.setdefault(name, []).append(series)
             merged.lines.extend(batch.lines)
-            merged.top_label = batch.top_label
+            merged.top_label = batch.top_label or merged.top_label
             merged.parsed += batch.parsed
             merged.dropped += batch.dropped
             merged.lines_dropped += batch.lines_dropped

@@ -50,8 +50,8 @@ class HostClock:
 
     def map(self, batch: TelemetryBatch) -> TelemetryBatch:
         """The batch with every timestamp in host time (modified in place and returned)."""
-        if not batch.sync and not batch.breaks and self.offset is None:
-            return batch  # host-stamped data
+        if not batch.sync and self.offset is None:
+            return batch  # host-stamped data (its breaks, if any, are host times already)
         sync = sorted(batch.sync)
         cuts = [-math.inf]
         offsets: list[float] = []

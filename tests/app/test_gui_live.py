@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +97,12 @@ def test_record_then_replay_reproduces_the_samples(qtbot, make_window, board,
     assert rows > 0 and not win.live.record_button.isChecked()
     with out.open() as fh:
         recorded = list(csv.reader(fh))
-    assert recorded[0] == ["t", "channel", "value"]
+    assert recorded[0] == ["t", "channel", "value", "wall_time"]
     assert len(recorded) - 1 == rows
+    # wall-clock time: the device's clock mapped to host time, and readable
+    t_last = float(recorded[-1][0])
+    assert abs(t_last - time.time()) < 10
+    assert datetime.fromisoformat(recorded[-1][3]).timestamp() == pytest.approx(t_last, abs=1e-3)
     lat = np.array([float(r[2]) for r in recorded[1:] if r[1] == "latency_us"])
     assert len(lat) >= 3
     # replay it (disconnected) and compare what the dashboard then holds
@@ -155,7 +161,8 @@ def test_garbage_and_huge_batches_stay_bounded(qtbot) -> None:
                                      "latency_us": 900}))
             if i % 100 == 0:
                 lines.append(rng.bytes(40).hex())  # noise between the lines
-        parser.feed(("\n".join(lines) + "\n").encode(), 0.0)
+        # received (host time) as the chunk's last line was sent: no transfer delay
+        parser.feed(("\n".join(lines) + "\n").encode(), (start + 4999) / 1000)
         dash.store.push(parser.drain())
         dash.tick()
 

@@ -1,8 +1,8 @@
 """Measure the live plot under load: a synthetic board through the real reader path.
 
 A feeder thread writes JSON telemetry lines (the runtime's format) at ``rate_hz`` into a
-``TelemetryParser`` exactly as a ``DeviceSession`` does, drains it every 15 ms like the GUI's
-reader thread, and pushes the batches into the dashboard's store. The GUI thread runs the
+``TelemetryParser`` exactly as a ``DeviceSession``'s I/O thread does; the dashboard's store
+is attached to it as to a session and takes what was parsed at each frame. The GUI thread runs the
 dashboard's timer; each frame's time is ``tick()`` (drain, rings, ``setData``) plus a
 synchronous repaint of the plots (the render).
 
@@ -72,24 +72,24 @@ class SyntheticBoard(threading.Thread):
         self.stop_event = threading.Event()
         self.lines = 0
         self.bytes = 0
+        self._lock = threading.Lock()
+
+    def telemetry(self):  # type: ignore[no-untyped-def]
+        """What a ``DeviceSession`` offers: everything parsed since the last call."""
+        with self._lock:
+            return self.parser.drain()
 
     def run(self) -> None:
         start = time.monotonic()
-        next_drain = start
         while not self.stop_event.is_set():
             due = int((time.monotonic() - start) * self.rate_hz)
             if due > self.lines:
                 data = _lines(self.lines * 1000.0 / self.rate_hz, due - self.lines,
                               self.rate_hz, self.lines)
-                self.parser.feed(data, time.time())
+                with self._lock:  # the session's I/O thread parses under the same lock
+                    self.parser.feed(data, time.time())
                 self.bytes += len(data)
                 self.lines = due
-            now = time.monotonic()
-            if now >= next_drain:  # the reader thread's poll
-                batch = self.parser.drain()
-                if batch.channels or batch.lines:
-                    self.store.push(batch, time.time())
-                next_drain = now + 0.015
             self.stop_event.wait(self.chunk_ms / 1000.0)
 
 
@@ -110,6 +110,7 @@ def measure_plot(seconds: float = 10.0, rate_hz: float = 1000.0, window_points: 
     dash.resize(*size)
     dash.show()
     feeder = SyntheticBoard(dash.store, rate_hz)
+    dash.store.attach(feeder)
     frames: list[float] = []
     rss: list[tuple[float, float]] = []
     started = time.monotonic()

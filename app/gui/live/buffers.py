@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.gui.live.store import ChannelStore, Drained  # noqa: F401 - re-exported
+from app.gui.live.store import ChannelStore  # noqa: F401 - re-exported
 
 
 class RingBuffer:
@@ -95,6 +95,18 @@ class RingBuffer:
     @property
     def nbytes(self) -> int:
         return self._t.nbytes + self._v.nbytes
+
+
+def make_room(ring: RingBuffer, x: np.ndarray, window_s: float) -> None:
+    """Grow a ring so that it holds the whole window at the channel's rate (bounded)."""
+    n = len(ring) + len(x)
+    if n <= ring.capacity or ring.capacity >= ring.max_capacity or not len(x):
+        return
+    first = ring.view()[0][0] if len(ring) else x[0]
+    span = float(x[-1] - first)
+    want = n if span <= window_s * 1.1 else n * window_s * 1.1 / span
+    if want > ring.capacity:
+        ring.reserve(1 << int(np.ceil(np.log2(want))))
 
 
 def decimate_peak(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,11 @@
 """The live dashboard widget: the top label large, KPIs, and a grid of linked plots.
 
-Data path: a reader thread pushes parsed batches into :class:`ChannelStore`; a ``QTimer``
-(default 40 Hz) drains it, appends to per-channel ring buffers, and calls ``setData`` once
-per changed curve with the visible window (pyqtgraph clips to the view and peak-downsamples
-to the pixel width). Nothing is parsed or drawn per sample on the GUI thread.
+Data path: the session's I/O thread parses into its ``TelemetryParser``; a ``QTimer``
+(default 40 Hz) drains the :class:`ChannelStore` (which takes from the attached source and
+maps device clocks to host time), appends to per-channel ring buffers, and calls
+``setData`` once per changed curve with the visible window, min/max-decimated to the plot's
+pixel width. Times are host seconds (float64) minus a fixed origin: the axis is wall time,
+across reconnects too; gaps (a device reset, an outage) are drawn as breaks in the line.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import theme
-from app.gui.live.buffers import ChannelStore, RingBuffer
-from app.gui.live.channels import PANELS, channel_spec, format_value
+from app.gui.live.buffers import ChannelStore, RingBuffer, make_room
+from app.gui.live.channels import PANELS, channel_spec
 from app.gui.live.header import LiveHeader, header_state
+from app.gui.live.outage import OutageOverlay
 from app.gui.live.plots import Panel, TimedView, arrange, owned_plot_item
+from app.gui.live.readout import DashboardReadout
 from app.gui.live.recording import open_recorder
 
 log = logging.getLogger(__name__)
@@ -36,12 +40,13 @@ INITIAL_CAPACITY = 2048
 MAX_CAPACITY = 1 << 20
 
 
-class LiveDashboard(QWidget):
+class LiveDashboard(DashboardReadout, QWidget):
     """Plots whatever arrives in :attr:`store`. Public for tests and benchmarks."""
 
     lines_received = Signal(list)  # [(host time, line)]
     status_changed = Signal(str)
     recording_changed = Signal(bool)
+    follow_changed = Signal(bool)  # False once the user zooms or pans; True after follow()
 
     def __init__(self, parent: QWidget | None = None, *, fps: float = 40.0,
                  window_s: float = 30.0, dark: bool | None = None,
@@ -56,8 +61,7 @@ class LiveDashboard(QWidget):
         self.panels: dict[str, Panel] = {}
         self._order: list[str] = []
         self._t0: float | None = None
-        self._rebase = False
-        self._last_x = 0.0
+        self._breaks: list[float] = []  # host times of gaps not yet drawn
         self._latest = 0.0
         self._label_index: dict[str, int] = {}
         self._top_label: str | None = None
@@ -70,6 +74,7 @@ class LiveDashboard(QWidget):
         self.dropped_total = 0
         self.last_data_at = 0.0
         self._syncing = False
+        self.following = True
 
         self.header = LiveHeader(self)
         self.view = TimedView()
@@ -91,6 +96,8 @@ class LiveDashboard(QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.header)
         layout.addWidget(self.stack, 1)
+        self.outage = OutageOverlay(self)
+        self.live = True
 
         self._mouse = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=30,
                                      slot=self._on_mouse)
@@ -127,6 +134,29 @@ class LiveDashboard(QWidget):
                     curve.dirty = True
         self._emit_status()
 
+    def follow(self) -> None:
+        """Back to the rolling window: newest data at the right, y fitted, not paused."""
+        self.following = True
+        self.set_paused(False)
+        for panel in self.panels.values():
+            panel.set_autoscale(self.autoscale)
+            if panel.spec.y_range is not None:
+                lo, hi = panel.spec.y_range
+                panel.plot.setYRange(lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo), padding=0)
+            for curve in panel.curves.values():
+                curve.dirty = True
+        self._set_x_range()
+        self.follow_changed.emit(True)
+
+    def _user_moved_view(self, *_: object) -> None:
+        """The user zoomed or panned: stop following and freeze, so the view stays put."""
+        if self._syncing:
+            return
+        if self.following:
+            self.following = False
+            self.set_paused(True)
+            self.follow_changed.emit(False)
+
     def set_autoscale(self, on: bool) -> None:
         self.autoscale = on
         for panel in self.panels.values():
@@ -138,7 +168,8 @@ class LiveDashboard(QWidget):
         for panel in self.panels.values():
             panel.clear()
         self._t0 = None
-        self._latest = self._last_x = 0.0
+        self._breaks.clear()
+        self._latest = 0.0
         self._top_label = None
         self.header.reset()
         self.samples_total = self.parsed_total = self.dropped_total = 0
@@ -154,8 +185,29 @@ class LiveDashboard(QWidget):
         self.stack.setCurrentWidget(self.empty)
 
     def new_segment(self) -> None:
-        """The next data continues the timeline (a reconnect may restart the device clock)."""
-        self._rebase = True
+        """Another source follows: its first sample is not joined to the previous one."""
+        self._breaks.append(time.time())
+
+    def set_live(self, live: bool, reason: str = "", reconnecting: bool = False) -> None:
+        """Board present (True) or away: away greys the dashboard out, says what happened,
+        and marks the header's values as last seen (they never look live)."""
+        self.live = live
+        if live:
+            self.outage.clear()
+        else:
+            self._breaks.append(time.time())
+            self.outage.show_outage(reason, reconnecting)
+            self._cover()
+        self.header.set_stale(not live, self.outage.since)
+        self._emit_status()
+
+    def _cover(self) -> None:
+        self.outage.setGeometry(self.stack.geometry().united(self.header.geometry()))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.outage.isVisible():
+            self._cover()
 
     def start_recording(self, path: str | Path) -> None:
         self.stop_recording()
@@ -188,11 +240,18 @@ class LiveDashboard(QWidget):
         """Timer slot: drain the store, extend the rings, redraw what changed."""
         started = time.perf_counter()
         drained = self.store.drain()
+        outage = self.store.outage
+        if outage is not None and self.live:
+            self.set_live(False, outage, reconnecting=True)
+        elif not self.live and outage is None and self.store.source is not None:
+            self.set_live(True)
         n_new = 0
+        self._breaks.extend(drained.breaks)
         if drained.channels:
             n_new = self._ingest(drained)
         if drained.lines:
-            self.lines_received.emit(drained.lines)
+            stamp = time.time()
+            self.lines_received.emit([(stamp, line) for line in drained.lines])
         if drained.top_label:
             self._top_label = drained.top_label
         self.parsed_total += drained.parsed
@@ -207,51 +266,43 @@ class LiveDashboard(QWidget):
         if n_new or (self._rate_window and now - self._rate_window[0][0] > 1.0):
             self._emit_status_throttled(now)
 
-    def _ingest(self, drained) -> int:
+    def _ingest(self, batch) -> int:
+        """Append a batch (host time) to the rings; gaps become NaN points (line breaks)."""
         n_new = 0
-        merged = {name: drained.merged(name) for name in drained.channels}
+        channels = batch.channels
         if self.recorder is not None:
             try:
-                self.recorder.write(_Batch(merged))
+                self.recorder.write(batch)
             except (OSError, ValueError) as exc:
                 log.warning("recording stopped: %s", exc)
                 self.stop_recording()
         if self._t0 is None:
-            self._t0 = min(float(t[0]) for t, _ in merged.values())
-        elif self._rebase:
-            first = min(float(t[0]) for t, _ in merged.values())
-            self._t0 = first - (self._last_x + 0.05)
-        self._rebase = False
-        for name, (t, v) in merged.items():
+            self._t0 = min(float(t[0]) for t, _ in channels.values() if len(t))
+            self._breaks.clear()
+        breaks = [b - self._t0 for b in self._breaks]
+        self._breaks.clear()
+        for name, (t, v) in channels.items():
             curve = self._curve(name)
-            if curve is None:
+            if curve is None or not len(t):
                 continue
             spec = channel_spec(name)
             x = t - self._t0
             y = (v * spec.scale) if spec.scale != 1.0 else v
             ring = curve.ring
-            if len(x) and len(ring) and x[0] < ring.view()[0][-1]:  # clock went back
-                x = x - x[0] + ring.view()[0][-1] + 1e-3
-            self._make_room(ring, x)
+            last = ring.last()
+            if last is not None:
+                if x[0] < last[0]:  # never backwards (a remapped clock): clamp, no shift
+                    x = np.maximum.accumulate(np.maximum(x, last[0]))
+                gaps = [b for b in breaks if last[0] <= b <= x[0]]
+                if gaps and np.isfinite(last[1]):
+                    ring.extend(np.array([gaps[0]]), np.array([np.nan]))
+            make_room(ring, x, self.window_s)
             ring.extend(x, y)
             curve.dirty = True
             n_new += len(x)
-            if len(x):
-                self._latest = max(self._latest, float(x[-1]))
-        self._last_x = self._latest
+            self._latest = max(self._latest, float(x[-1]))
         self.samples_total += n_new
         return n_new
-
-    def _make_room(self, ring: RingBuffer, x: np.ndarray) -> None:
-        """Grow a ring so that it holds the whole window at the channel's rate (bounded)."""
-        n = len(ring) + len(x)
-        if n <= ring.capacity or ring.capacity >= ring.max_capacity or not len(x):
-            return
-        first = ring.view()[0][0] if len(ring) else x[0]
-        span = float(x[-1] - first)
-        want = n if span <= self.window_s * 1.1 else n * self.window_s * 1.1 / span
-        if want > ring.capacity:
-            ring.reserve(1 << int(np.ceil(np.log2(want))))
 
     def _curve(self, name: str):
         spec = channel_spec(name)
@@ -275,6 +326,7 @@ class LiveDashboard(QWidget):
         panel = Panel(spec, plot, self.dark)
         panel.set_autoscale(self.autoscale)
         plot.getViewBox().sigXRangeChanged.connect(self._on_x_changed)
+        plot.getViewBox().sigRangeChangedManually.connect(self._user_moved_view)
         self.panels[key] = panel
         self._order = sorted(self.panels, key=lambda k: PANELS[k].order)
         self._relayout()
@@ -333,94 +385,10 @@ class LiveDashboard(QWidget):
     def fps(self) -> float:
         return 1000.0 / self.timer.interval()
 
-    # ------------------------------------------------------------------ header + status
     def _update_header(self) -> None:
         self.header.show_state(*header_state(self.panels, self._top_label, self._label_index))
-
-    def _emit_status_throttled(self, now: float) -> None:
-        if now - getattr(self, "_status_at", 0.0) >= 0.5:
-            self._status_at = now
-            self._emit_status()
-
-    def sample_rate(self) -> float:
-        if len(self._rate_window) < 2:
-            return 0.0
-        span = self._rate_window[-1][0] - self._rate_window[0][0]
-        n = sum(c for _, c in list(self._rate_window)[1:])
-        return n / span if span > 0 else 0.0
-
-    def status_text(self) -> str:
-        parts = [f"{self.sample_rate():,.0f} samples/s", f"{self.samples_total:,} total"]
-        if self.dropped_total or self.store.overflow_dropped:
-            parts.append(f"{self.dropped_total + self.store.overflow_dropped:,} dropped")
-        if self.frame_ms:
-            parts.append(f"frame {np.median(list(self.frame_ms)[-100:]):.1f} ms "
-                         f"@ {self.fps:.0f} fps")
-        if self.paused:
-            parts.append("PAUSED")
-        if self.recorder is not None:
-            parts.append(f"recording {Path(self.recorder.path).name}")
-        return " · ".join(parts)
-
-    def _emit_status(self) -> None:
-        self.status_changed.emit(self.status_text())
-
-    # ------------------------------------------------------------------ cursor readout
-    def _on_mouse(self, event) -> None:
-        pos = event[0]
-        for panel in self.panels.values():
-            vb = panel.plot.getViewBox()
-            if panel.plot.sceneBoundingRect().contains(pos):
-                x = vb.mapSceneToView(pos).x()
-                self.show_cursor(x)
-                return
-        self.show_cursor(None)
-
-    def show_cursor(self, x: float | None) -> str:
-        """Put the cursor line at time ``x`` on every plot; return (and show) the readout."""
-        parts = []
-        for key in self._order:
-            panel = self.panels[key]
-            panel.cursor.setVisible(x is not None)
-            if x is None:
-                continue
-            panel.cursor.setPos(x)
-            for curve in panel.curves.values():
-                value = curve.ring.value_at(x)
-                if value is not None:
-                    parts.append(f"{curve.label} {format_value(value, panel.spec.unit)}")
-        self.cursor_text = "" if x is None else f"t = {x:.3f} s   " + "   ".join(parts)
-        self.header.show_cursor(self.cursor_text)
-        return self.cursor_text
-
-    # ------------------------------------------------------------------ introspection
-    def channel_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Copy of what the dashboard holds for a channel (display units)."""
-        for panel in self.panels.values():
-            if name in panel.curves:
-                t, v = panel.curves[name].ring.view()
-                return t.copy(), v.copy()
-        raise KeyError(name)
-
-    def curve_points(self, name: str) -> int:
-        """Points currently handed to the curve item (after clipping/downsampling)."""
-        for panel in self.panels.values():
-            if name in panel.curves:
-                x, _ = panel.curves[name].item.getData()
-                return 0 if x is None else len(x)
-        raise KeyError(name)
-
-    def channels(self) -> list[str]:
-        return [n for p in self.panels.values() for n in p.curves]
-
-    def memory_bytes(self) -> int:
-        return sum(c.ring.nbytes for p in self.panels.values() for c in p.curves.values())
 
     def shutdown(self) -> None:
         self.timer.stop()
         self.stop_recording()
 
-
-class _Batch:
-    def __init__(self, channels: dict) -> None:
-        self.channels = channels

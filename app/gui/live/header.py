@@ -75,7 +75,7 @@ class LiveHeader(QWidget):
     def show_state(self, label: str | None, score: float | None, color: str | None,
                    kpis: list[tuple[str, str]]) -> None:
         state = (label, None if score is None else round(score, 2), color, tuple(kpis))
-        if state == self._shown:
+        if state == self._shown or getattr(self, "stale", False):
             return
         self._shown = state
         has_label = label is not None
@@ -93,6 +93,23 @@ class LiveHeader(QWidget):
             tile.show()
         for tile in self.tiles[len(kpis):]:
             tile.hide()
+
+    def set_stale(self, stale: bool, since: float | None = None) -> None:
+        """Away: the class and tiles turn grey and say they are the last values seen."""
+        import time
+
+        self.stale = stale
+        self.setProperty("stale", stale)
+        grey = "color: #8a8a8a;" if stale else ""
+        for tile in self.tiles:
+            tile.value.setStyleSheet(grey)
+        if stale:
+            self.label.setStyleSheet(grey + " text-decoration: line-through;")
+            when = time.strftime("%H:%M:%S", time.localtime(since)) if since else "earlier"
+            self.caption.setText(f"Last class seen (at {when}, not live)")
+        else:
+            self.caption.setText("Current class")
+            self._shown = ("stale",)  # redraw the live colours on the next update
 
     def show_cursor(self, text: str) -> None:
         self.cursor.setText(text or " ")

@@ -173,10 +173,14 @@ class Panel:
             if thick != curve.thick:
                 curve.thick = thick
                 curve.item.setPen(self._pen(curve.color, len(t)))
-            curve.item.setData(t, v)
+            lo, hi = (float(v.min()), float(v.max())) if len(v) else (None, None)
+            gap = lo is not None and lo != lo  # NaN: a break in the line (reset, outage)
+            curve.item.setData(t, v, connect="finite" if gap else "all")
             curve.dirty = False
-            if len(v):
-                curve.lo, curve.hi = float(v.min()), float(v.max())
+            if gap:
+                lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+            if lo is not None and lo == lo:
+                curve.lo, curve.hi = lo, hi
             points += len(t)
         if self.autoscale and points:
             self._fit_y()
@@ -209,6 +213,18 @@ class TimedView(pg.GraphicsLayoutWidget):
         self.painted.emit((time.perf_counter() - started) * 1000.0)
 
 
+class TimeViewBox(pg.ViewBox):
+    """The wheel zooms time only; with Ctrl (or Shift) held it zooms the values."""
+
+    def wheelEvent(self, ev, axis=None):  # type: ignore[no-untyped-def]
+        if axis is None:
+            mods = ev.modifiers()
+            value = mods & (Qt.KeyboardModifier.ControlModifier
+                            | Qt.KeyboardModifier.ShiftModifier)
+            axis = 1 if value else 0
+        super().wheelEvent(ev, axis=axis)
+
+
 def owned_plot_item(owner: QWidget) -> pg.PlotItem:
     """A PlotItem whose context menus belong to ``owner``.
 
@@ -216,7 +232,7 @@ def owned_plot_item(owner: QWidget) -> pg.PlotItem:
     outlive the window as top-level widgets; giving them a parent frees them with it.
     """
     before = {id(w) for w in QApplication.topLevelWidgets()}
-    plot = pg.PlotItem()
+    plot = pg.PlotItem(viewBox=TimeViewBox())
     for w in QApplication.topLevelWidgets():
         if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
             w.setParent(owner, w.windowFlags())

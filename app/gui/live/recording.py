@@ -6,17 +6,16 @@ so a recording made here replays in ``tinyops`` tools and vice versa.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from device_drivers.errors import InputError
 from device_drivers.recording import TelemetryRecorder, read_recording
+from device_drivers.telemetry import TelemetryBatch
 
 _HINT = "pick a CSV recorded by TinyOps (Live page, Record; or `tinyops monitor --record`)"
 
@@ -69,42 +68,55 @@ def load_recording(path: str | Path) -> Recording:
     return rec
 
 
-@dataclass
-class ReplayBatch:
-    """TelemetryBatch-shaped chunk of a recording."""
+class ReplaySource:
+    """A recording played back as a telemetry source (what ``ChannelStore.attach`` takes).
 
-    channels: dict[str, tuple[np.ndarray, np.ndarray]]
-    lines: list[str] = field(default_factory=list)
-    top_label: str | None = None
-    parsed: int = 0
-    dropped: int = 0
-    format: str | None = "replay"
+    ``telemetry()`` returns the samples due by now at ``speed`` × real time, with the times
+    they were recorded at (host time: the axis shows when it happened). No thread: the
+    dashboard's frame timer pulls, as it does from a live session. ``seek`` jumps,
+    ``finished`` says the end was reached.
+    """
 
+    def __init__(self, rec: Recording, speed: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rec = rec
+        self._clock = clock
+        self.speed = float(speed)
+        self.duration = rec.end - rec.start
+        self._cursors = dict.fromkeys(rec.channels, 0)
+        self._pos0 = 0.0
+        self._wall0 = clock()
+        self.pushed = 0
 
-def replay(rec: Recording, push: Callable[[Any], Any], stop: threading.Event,
-           speed: float = 1.0, tick_s: float = 0.02) -> int:
-    """Push the recording in batches at its own pace (``speed`` × real time). Blocks."""
-    start = rec.start
-    t_wall0 = time.monotonic()
-    cursors = dict.fromkeys(rec.channels, 0)
-    pushed = 0
-    while not stop.is_set():
-        upto = start + (time.monotonic() - t_wall0) * speed
+    @property
+    def position(self) -> float:
+        """Seconds into the recording."""
+        return min(self.duration, self._pos0 + (self._clock() - self._wall0) * self.speed)
+
+    @property
+    def finished(self) -> bool:
+        return all(self._cursors[n] >= len(t) for n, (t, _) in self.rec.channels.items())
+
+    def set_speed(self, speed: float) -> None:
+        self._pos0, self._wall0 = self.position, self._clock()
+        self.speed = float(speed)
+
+    def seek(self, seconds: float) -> None:
+        """Continue from ``seconds`` into the recording (the caller clears the plots)."""
+        self._pos0, self._wall0 = max(0.0, min(self.duration, seconds)), self._clock()
+        upto = self.rec.start + self._pos0
+        for name, (t, _) in self.rec.channels.items():
+            self._cursors[name] = int(np.searchsorted(t, upto, side="left"))
+
+    def telemetry(self) -> TelemetryBatch:
+        upto = self.rec.start + self.position
         chans = {}
-        done = True
-        for name, (t, v) in rec.channels.items():
-            i = cursors[name]
+        for name, (t, v) in self.rec.channels.items():
+            i = self._cursors[name]
             j = int(np.searchsorted(t, upto, side="right"))
             if j > i:
                 chans[name] = (t[i:j], v[i:j])
-                cursors[name] = j
-            if j < len(t):
-                done = False
-        if chans:
-            n = sum(len(c[0]) for c in chans.values())
-            pushed += n
-            push(ReplayBatch(chans, parsed=n))
-        if done:
-            break
-        stop.wait(tick_s)
-    return pushed
+                self._cursors[name] = j
+        n = sum(len(c[0]) for c in chans.values())
+        self.pushed += n
+        return TelemetryBatch(channels=chans, parsed=n, format="replay")

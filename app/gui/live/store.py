@@ -1,102 +1,125 @@
-"""The hand-off point between a reader thread and the GUI (no Qt, no numpy import at load).
+"""The one store between a telemetry source and the plots (no Qt, numpy imported on use).
 
-The reader thread pushes whole telemetry batches (numpy arrays per channel, parsed in the
-reader) under a lock, O(1) per batch; the GUI timer drains everything pending at once.
-Pending data is bounded: if the GUI stalls, the oldest chunks are dropped and counted,
-never the process's memory. (numpy is imported on first use, so the window can open
-before it loads.)
+Data path: the session's I/O thread feeds its ``TelemetryParser`` (parsing happens there);
+the dashboard's frame timer calls :meth:`ChannelStore.drain`, which takes what the attached
+source parsed since the last frame (``source.telemetry()``: a live ``DeviceSession`` or a
+replay) plus anything pushed, maps device clocks to host time (``HostClock``: the one clock
+policy) and hands over one :class:`TelemetryBatch`. No thread sits in between.
+
+Pushed data is bounded: if the GUI stalls, the oldest chunks are dropped and counted.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
+
+from device_drivers.telemetry import HostClock, TelemetryBatch
+
+log = logging.getLogger(__name__)
 
 MAX_PENDING_SAMPLES = 2_000_000  # per store, across channels
 MAX_PENDING_LINES = 5_000
 
 
-@dataclass
-class Drained:
-    """Everything the GUI takes from the store in one timer tick."""
-
-    channels: dict[str, list[tuple[Any, Any]]] = field(default_factory=dict)
-    lines: list[tuple[float, str]] = field(default_factory=list)
-    top_label: str | None = None
-    parsed: int = 0
-    dropped: int = 0
-    samples: int = 0
-
-    def merged(self, name: str) -> tuple[Any, Any]:
-        chunks = self.channels[name]
-        if len(chunks) == 1:
-            return chunks[0]
-        import numpy as np
-
-        return (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
+class Source(Protocol):
+    def telemetry(self) -> TelemetryBatch: ...
 
 
 class ChannelStore:
-    """Thread-safe hand-off of telemetry batches from a reader thread to the GUI."""
+    """Where the dashboard takes its data from: an attached source, or pushed batches."""
 
     def __init__(self, max_pending: int = MAX_PENDING_SAMPLES) -> None:
         self._lock = threading.Lock()
         self._max_pending = max_pending
-        self._reset()
+        self._pending: deque[TelemetryBatch] = deque()
+        self._pending_samples = 0
+        self._evicted = 0
+        self._top_label: str | None = None
+        self.source: Source | None = None
+        self.outage: str | None = None  # set by the link while its board is away
+        self.clock = HostClock()
         self.overflow_dropped = 0
         self.total_samples = 0
         self.total_batches = 0
         self.last_push = 0.0
 
-    def _reset(self) -> None:
-        self._pending: deque[tuple[str, Any, Any]] = deque()
-        self._pending_samples = 0
-        self._lines: deque[tuple[float, str]] = deque(maxlen=MAX_PENDING_LINES)
-        self._top_label: str | None = None
-        self._parsed = 0
-        self._dropped = 0
-
-    def push(self, batch: Any, now: float | None = None) -> int:
-        """Add a ``TelemetryBatch``-like object; returns the number of samples added."""
-        added = 0
+    # ------------------------------------------------------------------ sources
+    def attach(self, source: Source | None, break_at: float | None = None) -> None:
+        """Take data from ``source`` from now on (a new connection: its own clock mapping).
+        ``break_at``: host time of a gap to show (e.g. a reconnect)."""
         with self._lock:
-            for name, (t, v) in batch.channels.items():
-                n = len(t)
-                if n:
-                    self._pending.append((name, t, v))  # float64 arrays from the parser
-                    added += n
+            self.source = source
+            self.outage = None
+            self.clock = HostClock()
+            if break_at is not None:
+                self._pending.append(TelemetryBatch(breaks=[break_at]))
+
+    def detach(self, source: Source | None = None) -> None:
+        """Stop taking data from ``source`` (any source if None); what it parsed is kept."""
+        with self._lock:
+            if source is None:
+                self.outage = None  # a deliberate disconnect is no outage
+            elif self.source is not source:
+                return
+            old, self.source = self.source, None
+        if old is not None:
+            self._take(old)
+
+    def _take(self, source: Source) -> None:
+        try:
+            batch = source.telemetry()
+        except Exception as exc:  # a closed session must not kill the frame timer
+            log.debug("telemetry source failed: %s", exc)
+            return
+        if batch.channels or batch.lines or batch.breaks or batch.parsed or batch.dropped:
+            self.push(batch)
+
+    # ------------------------------------------------------------------ push / drain
+    def push(self, batch: TelemetryBatch, now: float | None = None) -> int:
+        """Add a batch (host time already, or device time with sync pairs: mapped here)."""
+        added = len(batch)
+        with self._lock:
+            batch = self.clock.map(batch)
+            self._pending.append(batch)
             self._pending_samples += added
-            while self._pending_samples > self._max_pending and len(self._pending) > 1:
-                _, t_old, _ = self._pending.popleft()
-                self._pending_samples -= len(t_old)
-                self.overflow_dropped += len(t_old)
-            if batch.lines:
-                stamp = now if now is not None else 0.0
-                self._lines.extend((stamp, line) for line in batch.lines)
-            if getattr(batch, "top_label", None):
-                self._top_label = batch.top_label
-            self._parsed += int(getattr(batch, "parsed", 0) or 0)
-            self._dropped += int(getattr(batch, "dropped", 0) or 0)
-            self.total_samples += added
+            i = self._evicted  # batches before it hold no samples any more
+            while self._pending_samples > self._max_pending and i < len(self._pending) - 1:
+                old = self._pending[i]  # its samples go; its lines and counts stay
+                n = len(old)
+                old.channels = {}
+                self._pending_samples -= n
+                self.overflow_dropped += n
+                i += 1
+            self._evicted = i
             self.total_batches += 1
-            if now is not None:
-                self.last_push = now
+            self.last_push = now if now is not None else time.time()
         return added
 
-    def push_lines(self, lines: list[str], now: float) -> None:
-        with self._lock:
-            self._lines.extend((now, line) for line in lines)
+    def push_lines(self, lines: list[str], now: float | None = None) -> None:
+        self.push(TelemetryBatch(lines=list(lines)), now)
 
-    def drain(self) -> Drained:
+    def drain(self) -> TelemetryBatch:
+        """Everything new since the previous drain, as one batch in host time."""
+        source = self.source
+        if source is not None:
+            self._take(source)
         with self._lock:
-            pending, lines = self._pending, self._lines
-            out = Drained(lines=list(lines), top_label=self._top_label, parsed=self._parsed,
-                          dropped=self._dropped, samples=self._pending_samples)
-            self._reset()
-        for name, t, v in pending:
-            out.channels.setdefault(name, []).append((t, v))
+            pending = list(self._pending)
+            self._pending.clear()
+            self._pending_samples = 0
+            self._evicted = 0
+        out = TelemetryBatch.merge(pending) if pending else TelemetryBatch()
+        if len(out.lines) > MAX_PENDING_LINES:
+            out.lines_dropped += len(out.lines) - MAX_PENDING_LINES
+            out.lines = out.lines[-MAX_PENDING_LINES:]
+        if out.top_label is None:
+            out.top_label = self._top_label
+        self._top_label = out.top_label
+        self.total_samples += len(out)
         return out
 
     @property

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.live.channels import WINDOWS_S
+from app.gui.live.controls import RecBadge, ReplayBar
 from app.gui.live.store import ChannelStore
 from app.gui.workers import JobError, describe_error
 
@@ -30,27 +32,21 @@ def window_text(seconds: float) -> str:
     return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
 
 
-class ReplayThread(QThread):
-    """Feeds a recording into the dashboard's store at its own pace."""
+class ReplayLoader(QThread):
+    """Reads a recording off the GUI thread; the replay itself needs no thread."""
 
+    loaded = Signal(object)  # Recording
     failed = Signal(object)
 
-    def __init__(self, path: str, store, speed: float = 1.0, parent=None) -> None:
+    def __init__(self, path: str, parent=None) -> None:
         super().__init__(parent)
-        self.path, self.store, self.speed = path, store, speed
-        self.stop_event = threading.Event()
-        self.pushed = 0
-
-    def stop(self, wait_ms: int = 3000) -> bool:
-        self.stop_event.set()
-        return self.wait(wait_ms)
+        self.path = path
 
     def run(self) -> None:
-        from app.gui.live.recording import load_recording, replay
+        from app.gui.live.recording import load_recording
 
         try:
-            rec = load_recording(self.path)
-            self.pushed = replay(rec, self.store.push, self.stop_event, self.speed)
+            self.loaded.emit(load_recording(self.path))
         except BaseException as exc:
             self.failed.emit(describe_error(exc))
 
@@ -73,7 +69,11 @@ class LivePage(QWidget):
         self._window_s = float(window_s)
         self._autoscale = autoscale
         self._empty_text: str | None = None
-        self._replay: ReplayThread | None = None
+        self._replay = None  # ReplaySource while one plays
+        self._loader: ReplayLoader | None = None
+        self._replay_timer = QTimer(self)
+        self._replay_timer.setInterval(200)
+        self._replay_timer.timeout.connect(self._replay_tick)
         self.placeholder = QLabel("Starting the live view…", self)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setProperty("role", "muted")
@@ -104,9 +104,16 @@ class LivePage(QWidget):
         self.export_button.clicked.connect(self._export_clicked)
         self.clear_button = self._tool("Clear", "Forget the plotted data")
         self.clear_button.clicked.connect(lambda: self.dashboard.clear())
-        for b in (self.pause_button, self.auto_button, self.record_button, self.replay_button,
-                  self.export_button, self.clear_button):
+        self.follow_button = self._tool("Follow", "Back to the rolling window, newest data "
+                                        "at the right edge (F). Wheel: zoom time; "
+                                        "Ctrl+wheel: zoom values")
+        self.follow_button.clicked.connect(self.follow)
+        for b in (self.pause_button, self.auto_button, self.follow_button, self.record_button,
+                  self.replay_button, self.export_button, self.clear_button):
             bar.addWidget(b)
+        self.rec_badge = RecBadge(self)
+        self.rec_badge.stop_requested.connect(self._record_clicked)
+        bar.addWidget(self.rec_badge)
         self.source_label = QLabel("", self)
         self.source_label.setProperty("role", "muted")
         self.source_label.setAlignment(Qt.AlignmentFlag.AlignRight
@@ -121,8 +128,18 @@ class LivePage(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.controls)
+        self.replay_bar = ReplayBar(self)
+        self.replay_bar.seek_requested.connect(self._replay_seek)
+        self.replay_bar.speed_changed.connect(self._replay_speed)
+        self.replay_bar.stop_requested.connect(self.stop_replay)
+        lay.addWidget(self.replay_bar)
         lay.addWidget(self.placeholder, 1)
         self.set_window(window_s)
+        # single-key shortcuts act only while this page (or a child) has focus
+        for key, slot in (("F", self.follow), ("Home", self.follow)):
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(slot)
 
     # ------------------------------------------------------------------ the dashboard
     @property
@@ -144,6 +161,9 @@ class LivePage(QWidget):
         dash = LiveDashboard(self, window_s=self._window_s, store=self.store)
         dash.set_autoscale(self._autoscale)
         dash.recording_changed.connect(self.record_button.setChecked)
+        dash.recording_changed.connect(lambda on: self.rec_badge.track(dash.recorder if on
+                                                                       else None))
+        dash.follow_changed.connect(self._follow_changed)
         dash.lines_received.connect(self.lines_received)
         dash.status_changed.connect(self.status_changed)
         if self._empty_text:
@@ -231,31 +251,90 @@ class LivePage(QWidget):
         self.info.emit(f"recording to {path}")
         return True
 
-    def _replay_clicked(self) -> None:
+    def follow(self) -> None:
+        """Rolling window again: newest data at the right edge, y fitted, not paused."""
+        self.pause_button.setChecked(False)
+        self.dashboard.follow()
+
+    def _follow_changed(self, following: bool) -> None:
+        self.follow_button.setText("Follow" if following else "● Follow (reset view)")
+        if not following and not self.pause_button.isChecked():
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(True)
+            self.pause_button.blockSignals(False)
+
+    def pick_replay_file(self) -> str:
         path, _ = QFileDialog.getOpenFileName(self, "Replay a recording", "",
                                               "CSV files (*.csv);;All files (*)")
+        return path
+
+    def _replay_clicked(self, before: Callable[[], object] | None = None) -> None:
+        """Ask for a file; only once one is picked, run ``before`` (disconnect) and play."""
+        path = self.pick_replay_file()
         if path:
+            if before is not None:
+                before()
             self.start_replay(path)
 
-    def start_replay(self, path: str, speed: float = 1.0) -> ReplayThread:
-        """Replay a recording (the caller disconnects any live board first)."""
+    def start_replay(self, path: str, speed: float = 1.0) -> ReplayLoader:
+        """Load a recording (off the GUI thread), then play it through the live data path
+        (the caller disconnects any live board first). Returns the loader thread."""
         self.stop_replay()
+        loader = ReplayLoader(path, self)
+        loader.loaded.connect(lambda rec: self._loader is loader
+                              and self._play(rec, Path(path).name, speed))
+        loader.failed.connect(self._replay_failed)
+        self._loader = loader
+        loader.start()
+        self.set_source(f"loading {Path(path).name}…")
+        return loader
+
+    def _play(self, rec, name: str, speed: float) -> None:  # type: ignore[no-untyped-def]
+        from app.gui.live.recording import ReplaySource
+
         self.dashboard.reset()
-        thread = ReplayThread(path, self.store, speed, self)
-        thread.failed.connect(self._replay_failed)
-        self._replay = thread
-        thread.start()
-        self.set_source(f"replaying {Path(path).name}")
-        return thread
+        self._replay = ReplaySource(rec, speed)
+        self.store.attach(self._replay)
+        self.replay_bar.start(name, self._replay.duration, speed)
+        self._replay_timer.start()
+        self.set_source(f"replaying {name}")
+
+    def _replay_tick(self) -> None:
+        src = self._replay
+        if src is None:
+            return
+        finished = src.finished
+        self.replay_bar.show_position(src.position, finished)
+        if finished:
+            self._replay_timer.stop()
+            self.set_source(f"replay finished · {src.pushed:,} samples")
+
+    def _replay_seek(self, seconds: float) -> None:
+        if self._replay is not None:
+            self.dashboard.clear()
+            self._replay.seek(seconds)
+            self._replay_timer.start()
+
+    def _replay_speed(self, speed: float) -> None:
+        if self._replay is not None:
+            self._replay.set_speed(speed)
+
+    @property
+    def replaying(self) -> bool:
+        return self._replay is not None and not self._replay.finished
 
     def _replay_failed(self, err: JobError) -> None:
         self.set_source("")
         self.error.emit(err)
 
     def stop_replay(self) -> None:
+        self._loader = None
         if self._replay is not None:
-            self._replay.stop()
+            self.store.detach(self._replay)
             self._replay = None
+            self._replay_timer.stop()
+            self.replay_bar.hide()
+            self.set_source("")
 
     def _export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the dashboard", "tinyops-live.png",

@@ -1,0 +1,73 @@
+"""What the dashboard shows while its board is away: everything greyed, and why, in words."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+
+def plain_reason(reason: str) -> str:
+    """A disconnect reason a visitor can read (no errno, no exception names)."""
+    low = reason.lower()
+    if any(k in low for k in ("errno", "no such", "not found", "could not open", "unplug",
+                              "disconnect", "eof", "closed", "i/o error", "input/output")):
+        return "The board was disconnected (unplugged, reset or powered off)."
+    if "timeout" in low or "timed out" in low or "silent" in low or "answer" in low:
+        return "The board stopped answering."
+    if "busy" in low or "permission" in low:
+        return "The board's port cannot be opened right now."
+    return "The connection to the board was lost."
+
+
+class OutageOverlay(QWidget):
+    """A translucent grey sheet over the plots with a centred message box.
+
+    Sized to its parent's ``target`` widget by the owner (``cover()``); hidden when live.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setObjectName("outage")
+        self.setStyleSheet(
+            "#outage { background: rgba(110, 110, 110, 150); }"
+            "#outageBox { background: palette(window); border: 2px solid #c0392b;"
+            " border-radius: 10px; padding: 18px 26px; }")
+        lay = QVBoxLayout(self)
+        lay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.box = QLabel(self)
+        self.box.setObjectName("outageBox")
+        self.box.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.box.setWordWrap(True)
+        self.box.setMaximumWidth(560)
+        f = self.box.font()
+        f.setPointSizeF(f.pointSizeF() * 1.35)
+        self.box.setFont(f)
+        lay.addWidget(self.box)
+        self.since: float | None = None
+        self.reason = ""
+        self.hide()
+
+    def show_outage(self, reason: str, reconnecting: bool) -> None:
+        if self.since is None:
+            self.since = time.time()
+        self.reason = reason
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.since))
+        what = plain_reason(reason)
+        then = ("TinyOps is reconnecting: the view resumes by itself when the board is back."
+                if reconnecting else "Connect a board to resume.")
+        self.box.setText(f"<b>No live data since {stamp}</b><br>{what}<br>{then}<br>"
+                         "<span style='color:gray'>The values shown are the last ones "
+                         "received.</span>")
+        self.show()
+        self.raise_()
+
+    def clear(self) -> None:
+        self.since = None
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self.box.text()
