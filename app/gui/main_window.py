@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ wiring
     def _wire(self) -> None:
         self.watcher.added.connect(self._device_added)
+        self.watcher.added.connect(self.link.board_added)  # the lost board is back
+        self.link.lookup = self.devices.entry
         self.watcher.removed.connect(self._device_removed)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
@@ -335,9 +337,8 @@ class MainWindow(QMainWindow):
         if self.link.busy:
             self._busy("replay a recording", self._replay)
             return
-        self.link.disconnect_port()
         self.show_page("live")
-        self.live._replay_clicked()
+        self.live._replay_clicked(before=self.link.disconnect_port)  # once a file is picked
 
     def follow_color_scheme(self) -> None:
         """Re-theme when the OS switches between light and dark."""
