@@ -18,7 +18,7 @@ def test_window_opens_with_its_pages(make_window, fake_enumerator) -> None:
     win = make_window(enumerate_fn=fake_enumerator)
     assert win.isVisible()
     titles = [win.tabs.tabText(i) for i in range(win.tabs.count())]
-    assert titles == ["Model", "Flash", "Live", "Console", "Records"]
+    assert titles == ["Model", "Flash", "Live", "Console", "Records", "Fleet"]
     assert win.current_page() == "live"  # first start shows the live view
     assert win.windowTitle() == "TinyOps"
 
@@ -99,7 +99,7 @@ def test_shortcuts_switch_pages(qtbot, make_window) -> None:
     win = make_window(watch=False)
     with qtbot.waitActive(win):
         win.activateWindow()
-    keys = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5)
+    keys = (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5, Qt.Key.Key_6)
     for key, page in zip(keys, PAGES, strict=True):
         qtbot.keyClick(win, key, Qt.KeyboardModifier.ControlModifier)
         assert win.current_page() == page
