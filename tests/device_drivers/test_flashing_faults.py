@@ -66,12 +66,14 @@ class Burst(FaultInjector):
 
 
 class DelayWindow:
-    """A FaultConfig stand-in whose ``delay_ms`` applies to frames in a short window."""
-
-    disconnect_after = None
+    """A FaultConfig stand-in whose ``delay_ms`` applies to frames in a short window; every
+    other switch reads as in a clean ``FaultConfig`` (so new switches need no change here)."""
 
     def __init__(self, ms: float, window_s: float = 0.05) -> None:
         self.ms, self.until = ms, time.monotonic() + window_s
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(FaultConfig(), name)
 
     @property
     def delay_ms(self) -> float:
