@@ -125,8 +125,10 @@ class LiveDashboard(DashboardReadout, QWidget):
             return
         self.paused = paused
         if paused:
+            lo, hi = self._view_x()
             for panel in self.panels.values():
                 panel.freeze()
+                panel.show_range(lo, hi)
         else:
             for panel in self.panels.values():
                 panel.freeze(False)
@@ -352,10 +354,18 @@ class LiveDashboard(DashboardReadout, QWidget):
         finally:
             self._syncing = False
 
+    def _view_x(self) -> tuple[float, float]:
+        for panel in self.panels.values():
+            lo, hi = panel.plot.getViewBox().viewRange()[0]
+            return lo, hi
+        return 0.0, self.window_s
+
     def _on_x_changed(self, vb, rng) -> None:
         if self._syncing or not self.paused:
             return
         self._apply_x(rng[0], rng[1], skip=vb)
+        for panel in self.panels.values():
+            panel.show_range(rng[0], rng[1])
 
     def _redraw(self) -> None:
         lo = self._latest - self.window_s

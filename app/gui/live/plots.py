@@ -43,6 +43,7 @@ class Curve:
         self.thick = False
         self.lo: float | None = None  # of the data on screen, for autoscale
         self.hi: float | None = None
+        self.frozen: tuple[np.ndarray, np.ndarray] | None = None  # private copy while paused
 
 
 class Panel:
@@ -115,8 +116,10 @@ class Panel:
         return pg.mkPen(color, width=width)
 
     def add_curve(self, name: str, label: str, color: str, ring: RingBuffer) -> Curve:
-        item = self.plot.plot(name=label, pen=self._pen(color, 0))
-        item.setSkipFiniteCheck(True)
+        # a bare PlotCurveItem: PlotDataItem's own clipping/downsampling layer would re-scan
+        # the data every frame; ours (decimate_peak) already hands over one pair per column
+        item = pg.PlotCurveItem(pen=self._pen(color, 0), skipFiniteCheck=True)
+        self.plot.addItem(item)
         curve = Curve(name, label, color, item, ring)
         self.curves[name] = curve
         self._set_title()
@@ -187,14 +190,23 @@ class Panel:
         return points
 
     def freeze(self, frozen: bool = True) -> None:
-        """Paused: give the curves private full-resolution copies (the rings keep moving)
-        and let pyqtgraph clip and decimate them as the user zooms."""
+        """Paused: the curves keep private full-resolution copies (the rings keep moving);
+        :meth:`show_range` decimates the visible part of them as the user zooms."""
         for curve in self.curves.values():
-            curve.item.setClipToView(frozen)
-            curve.item.setDownsampling(auto=frozen, method="peak")
-            if frozen:
-                t, v = curve.ring.view()
-                curve.item.setData(np.array(t), np.array(v))
+            curve.frozen = tuple(np.array(a) for a in curve.ring.view()) if frozen else None
+
+    def show_range(self, lo: float, hi: float) -> None:
+        """Paused: draw the frozen data between ``lo`` and ``hi`` (min/max per column)."""
+        max_points = max(200, 2 * int(self.plot.getViewBox().width()))
+        for curve in self.curves.values():
+            if curve.frozen is None:
+                continue
+            t, v = curve.frozen
+            i = max(0, int(np.searchsorted(t, lo)) - 1)
+            j = min(len(t), int(np.searchsorted(t, hi)) + 1)
+            td, vd = decimate_peak(t[i:j], v[i:j], max_points)
+            gap = len(vd) > 0 and bool(np.isnan(vd).any())
+            curve.item.setData(td, vd, connect="finite" if gap else "all")
 
     def clear(self) -> None:
         for curve in self.curves.values():
