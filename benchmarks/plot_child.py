@@ -27,11 +27,15 @@ CHANNELS = 8
 RATE_HZ = 1000
 
 
-def _plotter_line(i: int) -> str:
-    """8 labelled values: one "Signals" panel with 8 curves."""
+def _plotter_line(i: int, channels: int = CHANNELS) -> str:
+    """Labelled values: one "Signals" panel with one curve per channel."""
     t = i / RATE_HZ
     return ",".join(f"ch{c}:{math.sin(2 * math.pi * (0.5 + c) * t) * (c + 1) + (i % 7) * 0.01:.3f}"
-                    for c in range(CHANNELS))
+                    for c in range(channels))
+
+
+def _plotter16_line(i: int) -> str:
+    return _plotter_line(i, 16)
 
 
 def _json_line(i: int) -> str:
@@ -45,7 +49,7 @@ def _json_line(i: int) -> str:
         "vcc_mv": 3300 + i % 7}, separators=(",", ":"))
 
 
-LINES = {"arduino": _plotter_line, "json": _json_line}
+LINES = {"arduino": _plotter_line, "arduino16": _plotter16_line, "json": _json_line}
 
 
 def _writer(fd: int, stop: threading.Event, make_line) -> None:  # type: ignore[no-untyped-def]

@@ -113,8 +113,10 @@ def measure_plot(seconds: float = 10.0, rate_hz: float = 1000.0, window_points: 
     dash.store.attach(feeder)
     frames: list[float] = []
     rss: list[tuple[float, float]] = []
+    cpu: list[tuple[float, float]] = []  # (s, % of one core over the last interval)
     started = time.monotonic()
     last_rss = [0.0]
+    last_cpu = [time.process_time()]
 
     def frame() -> None:
         t = time.perf_counter()
@@ -125,8 +127,13 @@ def measure_plot(seconds: float = 10.0, rate_hz: float = 1000.0, window_points: 
             frames.append((time.perf_counter() - t) * 1000.0)
         now = time.monotonic()
         if now - last_rss[0] >= rss_every_s:
+            span = now - last_rss[0] if last_rss[0] else 0.0
             last_rss[0] = now
             rss.append((round(now - started, 2), round(rss_mb(), 1)))
+            used = time.process_time()
+            if span > 0:  # the whole process: GUI thread, parser thread, numpy
+                cpu.append((round(now - started, 2), round(100 * (used - last_cpu[0]) / span, 1)))
+            last_cpu[0] = used
         if now - started >= seconds:
             app.quit()
 
@@ -155,7 +162,7 @@ def measure_plot(seconds: float = 10.0, rate_hz: float = 1000.0, window_points: 
         "frame_ms_p50": pct(0.5), "frame_ms_p95": pct(0.95), "frame_ms_max": pct(1.0),
         "points_in_rings_max": max(window.values(), default=0),
         "points_drawn_max": max(points.values(), default=0),
-        "rss_mb": rss, "pid": os.getpid(),
+        "rss_mb": rss, "cpu_pct": cpu, "pid": os.getpid(),
     }
 
 
@@ -164,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=float, default=1000.0, help="lines per second (8 channels)")
     p.add_argument("--window-points", type=int, default=5000)
+    p.add_argument("--every", type=float, default=1.0, help="RSS/CPU sampling period, s")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    result = measure_plot(args.seconds, args.rate, args.window_points)
+    result = measure_plot(args.seconds, args.rate, args.window_points,
+                          rss_every_s=args.every)
     if args.json:
         print(json.dumps(result))
     else:
