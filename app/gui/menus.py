@@ -22,6 +22,13 @@ def _action(win: Any, menu: Any, text: str, shortcut: Any, slot: Callable[..., A
     return action
 
 
+def page_only(win: Any, page: Any, action: QAction) -> None:
+    """A single-key shortcut fires only while focus is on its page (the menu item always)."""
+    win.removeAction(action)
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    page.addAction(action)
+
+
 def build_menus(win: Any) -> None:
     from app.gui import help_dialogs, window_state
     from app.gui.main_window import PAGES
@@ -43,8 +50,9 @@ def build_menus(win: Any) -> None:
     for i, (key, title) in enumerate(zip(PAGES, PAGE_TITLES, strict=True)):
         _action(win, v, title, f"Ctrl+{i + 1}", lambda _=False, k=key: win.show_page(k))
     v.addSeparator()
-    _action(win, v, "Pause live plots", "Space", win._toggle_pause)
-    _action(win, v, "Autoscale", "A", win.live.toggle_autoscale)
+    for text, key, slot in (("Pause live plots", "Space", win._toggle_pause),
+                            ("Autoscale", "A", win.live.toggle_autoscale)):
+        page_only(win, win.live, _action(win, v, text, key, slot))
     _action(win, v, "Full screen", "F11", win._toggle_full_screen)
     win.sidebar_action = _action(win, v, "Device list", "Ctrl+B",
                                  lambda checked: window_state.toggle_sidebar(win, checked))
@@ -58,8 +66,8 @@ def build_menus(win: Any) -> None:
 
 
 def show_shortcuts(win: Any) -> None:
-    rows = [f"{a.text().replace('&', '')}: {a.shortcut().toString()}" for a in win.actions()
-            if not a.shortcut().isEmpty()]
+    rows = [f"{a.text().replace('&', '')}: {a.shortcut().toString()}"
+            for a in [*win.actions(), *win.live.actions()] if not a.shortcut().isEmpty()]
     win.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
 
 

@@ -135,11 +135,17 @@ class LivePage(QWidget):
         lay.addWidget(self.replay_bar)
         lay.addWidget(self.placeholder, 1)
         self.set_window(window_s)
-        # single-key shortcuts act only while this page (or a child) has focus
+        # single-key shortcuts act only while this page (or a child) has focus: it takes
+        # the focus when shown
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         for key, slot in (("F", self.follow), ("Home", self.follow)):
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(slot)
+
+    def showEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().showEvent(event)
+        QTimer.singleShot(0, self.setFocus)
 
     # ------------------------------------------------------------------ the dashboard
     @property
@@ -313,6 +319,7 @@ class LivePage(QWidget):
         if self._replay is not None:
             self.dashboard.clear()
             self._replay.seek(seconds)
+            self.replay_bar.show_position(self._replay.position, False)
             self._replay_timer.start()
 
     def _replay_speed(self, speed: float) -> None:
