@@ -43,11 +43,11 @@ def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) ->
     qtbot.waitUntil(lambda: not dash.live, timeout=5000)
     assert link.outage is not None and link.state in ("lost", "connecting")  # retrying
     assert dash.outage.isVisible()
-    assert "reconnecting" in dash.outage.text and "No live data" in dash.outage.text
+    assert "Reconnecting" in dash.outage.text and "No live data" in dash.outage.text
     assert "errno" not in dash.outage.text.lower()
     assert "not live" in dash.header.caption.text()  # the big label says it is stale
     assert "#8a8a8a" in dash.header.tiles[0].value.styleSheet()  # tiles greyed
-    assert "NO LIVE DATA" in dash.status_text()
+    assert dash.status_text().startswith("NO LIVE DATA")  # no stale samples/s figure
     t_before = dash.channel_data("latency_us")[0][-1]
     away_s = 1.5
     qtbot.wait(int(away_s * 1000))  # the outage lasts a while (wall time goes on)

@@ -41,9 +41,9 @@ class OutageOverlay(QWidget):
         self.box.setObjectName("outageBox")
         self.box.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.box.setWordWrap(True)
-        self.box.setMaximumWidth(560)
+        self.box.setMaximumWidth(520)
         f = self.box.font()
-        f.setPointSizeF(f.pointSizeF() * 1.35)
+        f.setPointSizeF(f.pointSizeF() * 1.2)
         self.box.setFont(f)
         lay.addWidget(self.box)
         self.since: float | None = None
@@ -56,11 +56,10 @@ class OutageOverlay(QWidget):
         self.reason = reason
         stamp = time.strftime("%H:%M:%S", time.localtime(self.since))
         what = plain_reason(reason)
-        then = ("TinyOps is reconnecting: the view resumes by itself when the board is back."
+        then = ("Reconnecting: the view resumes by itself when it is back."
                 if reconnecting else "Connect a board to resume.")
         self.box.setText(f"<b>No live data since {stamp}</b><br>{what}<br>{then}<br>"
-                         "<span style='color:gray'>The values shown are the last ones "
-                         "received.</span>")
+                         "<span style='color:gray'>Values shown are the last received.</span>")
         self.show()
         self.raise_()
 

@@ -27,14 +27,13 @@ class DashboardReadout:
         return n / span if span > 0 else 0.0
 
     def status_text(self) -> str:
-        parts = [f"{self.sample_rate():,.0f} samples/s", f"{self.samples_total:,} total"]
+        rate = f"{self.sample_rate():,.0f} samples/s" if self.live else "NO LIVE DATA"
+        parts = [rate, f"{self.samples_total:,} total"]
         if self.dropped_total or self.store.overflow_dropped:
             parts.append(f"{self.dropped_total + self.store.overflow_dropped:,} dropped")
         if self.frame_ms:
             parts.append(f"frame {np.median(list(self.frame_ms)[-100:]):.1f} ms "
                          f"@ {self.fps:.0f} fps")
-        if not self.live:
-            parts.append("NO LIVE DATA")
         if self.paused:
             parts.append("PAUSED")
         if self.recorder is not None:
