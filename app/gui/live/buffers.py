@@ -127,6 +127,65 @@ def decimate_peak(t: np.ndarray, v: np.ndarray, max_points: int) -> tuple[np.nda
     return t[sel], v[sel]
 
 
+class PeakCache:
+    """Min/max decimation of a ring's sliding window, computed only for what is new.
+
+    Bins of ``k`` samples are aligned to the ring's absolute sample count, so a bin that was
+    complete last frame is the same bin this frame: its two points are kept, and each frame
+    decimates only the samples that arrived since (plus the partial bins at both ends).
+    ``k`` follows the window's sample count and the plot's width (one min/max pair per
+    pixel column); when it changes, everything is recomputed once.
+    """
+
+    def __init__(self) -> None:
+        self.k = 0
+        self.done = 0  # absolute index up to which complete bins are cached
+        self._abs = np.empty(0, dtype=np.int64)  # absolute bin start of each cached point
+        self._t = np.empty(0, dtype=np.float64)
+        self._v = np.empty(0, dtype=np.float32)
+
+    def window(self, ring: RingBuffer, t0: float, max_points: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The samples of ``ring`` from ``t0`` on, decimated to about ``max_points``."""
+        t, v = ring.since(t0)
+        n = len(t)
+        if n <= max_points or max_points < 4:
+            return t, v
+        k = int(np.ceil(2 * n / max_points))
+        first = ring.total - n  # absolute index of t[0]
+        if k != self.k or self.done < first:
+            self.k, self.done = k, first + (-first) % k
+            self._abs = self._abs[:0]
+            self._t, self._v = self._t[:0], self._v[:0]
+        lead_end = first + (-first) % k  # first bin boundary in the window
+        end_full = ring.total - ring.total % k
+        if end_full > self.done:  # new complete bins
+            a, b = self.done - first, end_full - first
+            bins = v[a:b].reshape(-1, k)
+            sel = _bin_extremes(bins, np.arange(len(bins)) * k) + a
+            self._abs = np.concatenate([self._abs, first + a + (sel - a) // k * k])
+            self._t = np.concatenate([self._t, t[sel]])
+            self._v = np.concatenate([self._v, v[sel]])
+            self.done = end_full
+        keep = int(np.searchsorted(self._abs, lead_end))
+        if keep:
+            self._abs, self._t, self._v = self._abs[keep:], self._t[keep:], self._v[keep:]
+        parts_t, parts_v = [], []
+        if lead_end > first:  # the partial bin at the window's start
+            i = min(n, lead_end - first)
+            sel = _bin_extremes(v[:i].reshape(1, -1), np.array([0]))
+            parts_t.append(t[sel])
+            parts_v.append(v[sel])
+        parts_t.append(self._t)
+        parts_v.append(self._v)
+        if ring.total > end_full and end_full - first < n:  # the partial bin at the end
+            i = max(0, end_full - first)
+            sel = _bin_extremes(v[i:].reshape(1, -1), np.array([0])) + i
+            parts_t.append(t[sel])
+            parts_v.append(v[sel])
+        return np.concatenate(parts_t), np.concatenate(parts_v)
+
+
 def _bin_extremes(bins: np.ndarray, base: np.ndarray) -> np.ndarray:
     k = bins.shape[1]
     lo = bins.argmin(axis=1)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QPaintEvent, QPen
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from app.gui import theme
-from app.gui.live.buffers import RingBuffer, decimate_peak
+from app.gui.live.buffers import PeakCache, RingBuffer, decimate_peak
 from app.gui.live.channels import PanelSpec
 
 pg.setConfigOptions(useOpenGL=False, exitCleanup=False)
@@ -31,6 +31,23 @@ def _nice_step(raw: float) -> float:
     return float(10 ** (exp + 1))
 
 
+class Trace(pg.PlotCurveItem):
+    """A curve whose data bounds come with its data (pyqtgraph would re-scan both arrays,
+    twice per frame, to find them)."""
+
+    bounds: tuple | None = None
+
+    def show(self, t: np.ndarray, v: np.ndarray, lo: float | None, hi: float | None,
+             gap: bool) -> None:
+        self.bounds = ((float(t[0]), float(t[-1])), (lo, hi)) if len(t) else None
+        self.setData(t, v, connect="finite" if gap else "all")
+
+    def dataBounds(self, ax, frac=1.0, orthoRange=None):  # type: ignore[no-untyped-def]
+        if self.bounds is not None and frac == 1.0 and orthoRange is None:
+            return self.bounds[ax]
+        return super().dataBounds(ax, frac, orthoRange)
+
+
 class Curve:
     """A channel's ring buffer and the curve that draws it."""
 
@@ -44,6 +61,7 @@ class Curve:
         self.lo: float | None = None  # of the data on screen, for autoscale
         self.hi: float | None = None
         self.frozen: tuple[np.ndarray, np.ndarray] | None = None  # private copy while paused
+        self.peaks = PeakCache()  # the decimated window, extended frame by frame
 
 
 class Panel:
@@ -118,7 +136,7 @@ class Panel:
     def add_curve(self, name: str, label: str, color: str, ring: RingBuffer) -> Curve:
         # a bare PlotCurveItem: PlotDataItem's own clipping/downsampling layer would re-scan
         # the data every frame; ours (decimate_peak) already hands over one pair per column
-        item = pg.PlotCurveItem(pen=self._pen(color, 0), skipFiniteCheck=True)
+        item = Trace(pen=self._pen(color, 0), skipFiniteCheck=True)
         self.plot.addItem(item)
         curve = Curve(name, label, color, item, ring)
         self.curves[name] = curve
@@ -171,17 +189,17 @@ class Panel:
         for curve in self.curves.values():
             if not curve.dirty:
                 continue
-            t, v = decimate_peak(*curve.ring.since(t0), max_points)
+            t, v = curve.peaks.window(curve.ring, t0, max_points)
             thick = self.spec.key == "scores" and len(t) <= THICK_MAX_POINTS
             if thick != curve.thick:
                 curve.thick = thick
                 curve.item.setPen(self._pen(curve.color, len(t)))
             lo, hi = (float(v.min()), float(v.max())) if len(v) else (None, None)
             gap = lo is not None and lo != lo  # NaN: a break in the line (reset, outage)
-            curve.item.setData(t, v, connect="finite" if gap else "all")
-            curve.dirty = False
             if gap:
                 lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+            curve.item.show(t, v, lo, hi, gap)
+            curve.dirty = False
             if lo is not None and lo == lo:
                 curve.lo, curve.hi = lo, hi
             points += len(t)
@@ -206,11 +224,13 @@ class Panel:
             j = min(len(t), int(np.searchsorted(t, hi)) + 1)
             td, vd = decimate_peak(t[i:j], v[i:j], max_points)
             gap = len(vd) > 0 and bool(np.isnan(vd).any())
+            curve.item.bounds = None  # paused: rarely, let pyqtgraph scan
             curve.item.setData(td, vd, connect="finite" if gap else "all")
 
     def clear(self) -> None:
         for curve in self.curves.values():
             curve.ring.clear()
+            curve.peaks = PeakCache()
             curve.item.setData([], [])
 
 
