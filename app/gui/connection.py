@@ -315,9 +315,7 @@ class DeviceLink(QObject):
 
     def _on_lost(self, reason: str) -> None:
         """The board went away: keep its place and reconnect by itself when it is back."""
-        reader, self._reader = self._reader, None
-        if reader is not None and reader.session is not None:
-            self.store.detach(reader.session)
+        self._stop_reader()  # it is ending (or, if not, is told to): referenced until then
         self.info = None
         self.outage = reason
         self.store.outage = reason

@@ -68,3 +68,40 @@ def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) ->
     # and the newest sample is at "now" on the axis (no drift from wall time)
     assert abs((dash._t0 + t[-1]) - time.time()) < 1.0
     link.shutdown()
+
+
+def test_the_kiosk_returns_to_a_board_restarted_on_the_same_port(qtbot, make_window,
+                                                                  tcp_board) -> None:
+    win = make_window(watch=False, kiosk=True, port=tcp_board.port)
+    dash = win.live.dashboard
+    qtbot.waitUntil(lambda: win.link.state == "connected" and "latency_us" in dash.channels(),
+                    timeout=15000)
+    tcp_board.stop()
+    qtbot.waitUntil(lambda: not dash.live, timeout=5000)
+    assert dash.outage.isVisible()
+    tcp_board.start()
+    back = time.monotonic()
+    qtbot.waitUntil(lambda: win.link.state == "connected", timeout=5000)
+    assert time.monotonic() - back < 2.0
+    qtbot.waitUntil(lambda: dash.live and not dash.outage.isVisible(), timeout=5000)
+    assert win.link.port == tcp_board.port
+
+
+def test_a_lost_board_is_followed_to_a_new_port_by_its_usb_serial(qtbot, tmp_path) -> None:
+    from app.gui.devices import DeviceEntry
+    from app.gui.live.store import ChannelStore
+
+    link = DeviceLink(ChannelStore())
+    entries = {"/dev/ttyACM0": DeviceEntry(port="/dev/ttyACM0", name="b", serial="E66138")}
+    link.lookup = entries.get
+    link.connect_port("/dev/ttyACM0")
+    assert link.serial == "E66138"
+    link._on_lost("device reports readiness to read but returned no data")  # unplugged
+    assert link.outage is not None and link.store.outage is not None
+    link.board_added(DeviceEntry(port="/dev/ttyACM1", name="other", serial="XYZ"))
+    assert link.port == "/dev/ttyACM0"  # another board: not followed
+    link.board_added(DeviceEntry(port="/dev/ttyACM1", name="b", serial="E66138"))
+    assert link.port == "/dev/ttyACM1" and link.state == "connecting"
+    link.disconnect_port()
+    assert link.outage is None and link.store.outage is None
+    assert link.shutdown(3000)
