@@ -109,3 +109,24 @@ def test_replay_has_a_timeline_speed_and_an_end(qtbot, tmp_path) -> None:
     assert page.replaying
     qtbot.waitUntil(lambda: "finished" in page.replay_bar.state.text(), timeout=5000)
     assert len(page.dashboard.channel_data("latency_us")[0]) == len(t) // 2
+
+
+def test_replay_disconnects_only_once_a_file_is_picked(qtbot, make_window, tmp_path,
+                                                       monkeypatch) -> None:
+    from device_drivers.recording import TelemetryRecorder
+    from device_drivers.telemetry import TelemetryBatch
+
+    path = tmp_path / "rec.csv"
+    t = 1.8e9 + np.arange(0, 1.0, 0.01)
+    with TelemetryRecorder(path) as rec:
+        rec.write(TelemetryBatch(channels={"latency_us": (t, np.full(len(t), 1000.0))}))
+    win = make_window(watch=False)
+    calls: list[str] = []
+    win.live.before_replay = lambda: calls.append("disconnect")
+    monkeypatch.setattr(win.live, "pick_replay_file", lambda: "")  # the user cancels
+    win.live.replay_button.click()
+    assert calls == [] and not win.live.replay_bar.isVisible()
+    monkeypatch.setattr(win.live, "pick_replay_file", lambda: str(path))
+    win.live.replay_button.click()
+    assert calls == ["disconnect"]
+    qtbot.waitUntil(lambda: win.live.replay_bar.isVisible(), timeout=5000)

@@ -99,7 +99,8 @@ class LivePage(QWidget):
                                         checkable=True)
         self.record_button.clicked.connect(self._record_clicked)
         self.replay_button = self._tool("Replay…", "Play back a CSV recording")
-        self.replay_button.clicked.connect(self._replay_clicked)
+        self.replay_button.clicked.connect(lambda: self._replay_clicked(self.before_replay))
+        self.before_replay: Callable[[], object] | None = None  # e.g. disconnect the board
         self.export_button = self._tool("Export PNG…", "Save the dashboard as an image (Ctrl+E)")
         self.export_button.clicked.connect(self._export_clicked)
         self.clear_button = self._tool("Clear", "Forget the plotted data")
