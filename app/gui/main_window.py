@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.watcher.added.connect(self._device_added)
         self.watcher.added.connect(self.link.board_added)  # the lost board is back
         self.link.lookup = self.devices.entry
+        self.live.before_replay = self.link.disconnect_port  # once a file is picked
         self.watcher.removed.connect(self._device_removed)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
