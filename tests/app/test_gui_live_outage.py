@@ -30,7 +30,7 @@ def tcp_board(tmp_path):
 
 
 def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) -> None:
-    dash = LiveDashboard()
+    dash = LiveDashboard(window_s=1.0)  # a full window from the start: right edge = newest
     qtbot.addWidget(dash)
     dash.resize(1024, 600)
     dash.show()
@@ -51,6 +51,10 @@ def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) ->
     t_before = dash.channel_data("latency_us")[0][-1]
     away_s = 1.5
     qtbot.wait(int(away_s * 1000))  # the outage lasts a while (wall time goes on)
+    vb = dash.panels["latency"].plot.getViewBox()
+    # the greyed plots keep to wall time meanwhile: the right edge is "now", not the last sample
+    qtbot.waitUntil(lambda: abs(dash._t0 + vb.viewRange()[0][1] - time.time()) < 0.6,
+                    timeout=2000)
 
     tcp_board.start()  # the same board, same port
     back = time.monotonic()

@@ -29,7 +29,7 @@ from app.gui import theme
 from app.gui.live.buffers import ChannelStore, RingBuffer, make_room
 from app.gui.live.channels import PANELS, channel_spec
 from app.gui.live.header import LiveHeader, header_state
-from app.gui.live.outage import OutageOverlay
+from app.gui.live.outage import OutageOverlay, OutageView
 from app.gui.live.plots import Panel, TimedView, arrange, owned_plot_item
 from app.gui.live.readout import DashboardReadout
 from app.gui.live.recording import open_recorder
@@ -40,7 +40,7 @@ INITIAL_CAPACITY = 2048
 MAX_CAPACITY = 1 << 20
 
 
-class LiveDashboard(DashboardReadout, QWidget):
+class LiveDashboard(DashboardReadout, OutageView, QWidget):
     """Plots whatever arrives in :attr:`store`. Public for tests and benchmarks."""
 
     lines_received = Signal(list)  # [(host time, line)]
@@ -190,27 +190,6 @@ class LiveDashboard(DashboardReadout, QWidget):
         """Another source follows: its first sample is not joined to the previous one."""
         self._breaks.append(time.time())
 
-    def set_live(self, live: bool, reason: str = "", reconnecting: bool = False) -> None:
-        """Board present (True) or away: away greys the dashboard out, says what happened,
-        and marks the header's values as last seen (they never look live)."""
-        self.live = live
-        if live:
-            self.outage.clear()
-        else:
-            self._breaks.append(time.time())
-            self.outage.show_outage(reason, reconnecting)
-            self._cover()
-        self.header.set_stale(not live, self.outage.since)
-        self._emit_status()
-
-    def _cover(self) -> None:
-        self.outage.setGeometry(self.stack.geometry().united(self.header.geometry()))
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        if self.outage.isVisible():
-            self._cover()
-
     def start_recording(self, path: str | Path) -> None:
         self.stop_recording()
         self.recorder = open_recorder(path)
@@ -265,6 +244,11 @@ class LiveDashboard(DashboardReadout, QWidget):
         if n_new and not self.paused:
             self._redraw()
             self._tick_ms = (time.perf_counter() - started) * 1000.0
+        elif not self.live and not self.paused and self._t0 is not None and (
+                now - self.last_data_at > 0.25):  # away: the axis keeps to wall time
+            self.last_data_at = now
+            self._latest = max(self._latest, time.time() - self._t0)
+            self._set_x_range()
         if n_new or (self._rate_window and now - self._rate_window[0][0] > 1.0):
             self._emit_status_throttled(now)
 

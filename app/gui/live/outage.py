@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
@@ -70,3 +71,30 @@ class OutageOverlay(QWidget):
     @property
     def text(self) -> str:
         return self.box.text()
+
+
+class OutageView:
+    """``LiveDashboard``'s outage state (a mixin: needs ``outage``, ``header``, ``stack``,
+    ``_breaks``, ``_emit_status``)."""
+
+    def set_live(self, live: bool, reason: str = "", reconnecting: bool = False) -> None:
+        """Board present (True) or away: away greys the dashboard out, says what happened,
+        and marks the header's values as last seen (they never look live)."""
+        self.live = live
+        if live:
+            self.outage.clear()
+        else:
+            self._breaks.append(time.time())
+            self.outage.show_outage(reason, reconnecting)
+            self._cover()
+        self.header.set_stale(not live, self.outage.since)
+        self._emit_status()
+
+    def _cover(self) -> None:
+        self.outage.setGeometry(self.stack.geometry().united(self.header.geometry()))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)  # type: ignore[misc]
+        if self.outage.isVisible():
+            self._cover()
+
