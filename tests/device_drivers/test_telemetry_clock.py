@@ -57,3 +57,26 @@ def test_host_stamped_data_passes_unchanged() -> None:
     batch = clock.map(p.drain())
     assert batch.series("ch0")[0].tolist() == [1234.5, 1234.5, 1234.5]
     assert batch.breaks == []
+
+
+def test_the_recorder_writes_host_time_and_wall_clock_and_reads_old_files(tmp_path) -> None:
+    import csv
+    from datetime import datetime
+
+    from device_drivers.recording import TelemetryRecorder, read_recording
+
+    p = TelemetryParser()
+    host0 = 1_800_000_000.25
+    feed_lines(p, [5000, 5010, 5020], host0)  # straight from a parser (the CLI's path)
+    out = tmp_path / "rec.csv"
+    with TelemetryRecorder(out) as rec:
+        rec.write(p.drain())
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["t", "channel", "value", "wall_time"]
+    assert float(rows[-1][0]) == host0  # device seconds mapped to host time
+    assert datetime.fromisoformat(rows[-1][3]).timestamp() == host0
+    t, _ = read_recording(out)["a"]
+    assert t.dtype == np.float64 and t[-1] == host0
+    old = tmp_path / "old.csv"
+    old.write_text("t,channel,value\n1.5,a,2.0\n")
+    assert read_recording(old)["a"][0].tolist() == [1.5]
