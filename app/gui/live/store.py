@@ -7,6 +7,7 @@ replay) plus anything pushed, maps device clocks to host time (``HostClock``: th
 policy) and hands over one :class:`TelemetryBatch`. No thread sits in between.
 
 Pushed data is bounded: if the GUI stalls, the oldest chunks are dropped and counted.
+(numpy comes with the telemetry package on first use, so the window opens before it loads.)
 """
 
 from __future__ import annotations
@@ -15,14 +16,21 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from device_drivers.telemetry import HostClock, TelemetryBatch
+if TYPE_CHECKING:
+    from device_drivers.telemetry import TelemetryBatch
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_SAMPLES = 2_000_000  # per store, across channels
 MAX_PENDING_LINES = 5_000
+
+
+def _telemetry() -> Any:
+    import device_drivers.telemetry as telemetry
+
+    return telemetry
 
 
 class Source(Protocol):
@@ -41,7 +49,7 @@ class ChannelStore:
         self._top_label: str | None = None
         self.source: Source | None = None
         self.outage: str | None = None  # set by the link while its board is away
-        self.clock = HostClock()
+        self.clock: Any = None  # a HostClock once data arrives (one per source)
         self.overflow_dropped = 0
         self.total_samples = 0
         self.total_batches = 0
@@ -54,9 +62,9 @@ class ChannelStore:
         with self._lock:
             self.source = source
             self.outage = None
-            self.clock = HostClock()
+            self.clock = None
             if break_at is not None:
-                self._pending.append(TelemetryBatch(breaks=[break_at]))
+                self._pending.append(_telemetry().TelemetryBatch(breaks=[break_at]))
 
     def detach(self, source: Source | None = None) -> None:
         """Stop taking data from ``source`` (any source if None); what it parsed is kept."""
@@ -83,6 +91,8 @@ class ChannelStore:
         """Add a batch (host time already, or device time with sync pairs: mapped here)."""
         added = len(batch)
         with self._lock:
+            if self.clock is None:
+                self.clock = _telemetry().HostClock()
             batch = self.clock.map(batch)
             self._pending.append(batch)
             self._pending_samples += added
@@ -100,7 +110,7 @@ class ChannelStore:
         return added
 
     def push_lines(self, lines: list[str], now: float | None = None) -> None:
-        self.push(TelemetryBatch(lines=list(lines)), now)
+        self.push(_telemetry().TelemetryBatch(lines=list(lines)), now)
 
     def drain(self) -> TelemetryBatch:
         """Everything new since the previous drain, as one batch in host time."""
@@ -112,7 +122,8 @@ class ChannelStore:
             self._pending.clear()
             self._pending_samples = 0
             self._evicted = 0
-        out = TelemetryBatch.merge(pending) if pending else TelemetryBatch()
+        batch_type = _telemetry().TelemetryBatch
+        out = batch_type.merge(pending) if pending else batch_type()
         if len(out.lines) > MAX_PENDING_LINES:
             out.lines_dropped += len(out.lines) - MAX_PENDING_LINES
             out.lines = out.lines[-MAX_PENDING_LINES:]
