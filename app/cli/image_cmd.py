@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = actions.add_parser(name, help=text, description=text)
         p.add_argument("--port", required=True, help=PORT_HELP)
         p.add_argument("--baud", type=int, default=115200)
-        p.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
+        p.add_argument("--timeout", type=float, default=5.0,
+                       help="seconds per request (a board may hash its slots first)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         if name in ("test", "confirm"):
             p.add_argument("hash", nargs="?", type=_hash, help="image hash (64 hex digits)")

@@ -134,6 +134,7 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
     if window is not None:
         plan.window = max(1, min(plan.window, window))
     off, retries, budget = 0, 0, max_retries
+    stalled_at = -1
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {target.label} cancelled at {off}/{total} B")
@@ -156,9 +157,13 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
                 continue
         except TimeoutError:
             reason = "no answer"
-            if plan.shrink(f"frames unanswered at {transfer.off} B"):
+            # A device that drops frames this big stalls at the same place every time; a
+            # lost frame (noise, a busy moment) does not: shrink only on a repeated stall.
+            if transfer.off == stalled_at and plan.shrink(
+                    f"frames unanswered twice at {transfer.off} B"):
                 session.apply_plan()  # smaller bursts fix a device that drops big ones
                 budget += 1
+            stalled_at = transfer.off
         except SMPErrorResponse as exc:
             raise target.refused(exc, transfer.off, total) from exc
         retries += 1
