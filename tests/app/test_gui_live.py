@@ -108,8 +108,7 @@ def test_record_then_replay_reproduces_the_samples(qtbot, make_window, board,
     # replay it (disconnected) and compare what the dashboard then holds
     win.disconnect()
     thread = win.live.start_replay(str(out), speed=20.0)
-    with qtbot.waitSignal(thread.finished, timeout=10000):
-        pass
+    qtbot.waitUntil(thread.isFinished, timeout=10000)  # the file is read off the GUI thread
     qtbot.waitUntil(lambda: "latency_us" in dash.channels() and len(
         dash.channel_data("latency_us")[0]) == len(lat), timeout=5000)
     np.testing.assert_allclose(dash.channel_data("latency_us")[1], lat / 1000.0, rtol=1e-6)

@@ -82,6 +82,7 @@ def test_rec_badge_shows_time_size_and_stops(qtbot, tmp_path) -> None:
     qtbot.waitUntil(lambda: "B · " in page.rec_badge.text
                     and " 0 samples" not in page.rec_badge.text, timeout=3000)
     assert page.rec_badge.text.startswith("● REC 0:0")
+    assert page.minimumSizeHint().width() <= 780  # fits 1024 px beside the device list
     page.rec_badge.stop.click()
     assert not page.rec_badge.isVisible() and page.dashboard.recorder is None
 
@@ -99,11 +100,10 @@ def test_replay_has_a_timeline_speed_and_an_end(qtbot, tmp_path) -> None:
     qtbot.addWidget(page)
     page.show()
     loader = page.start_replay(str(path), speed=20.0)
-    with qtbot.waitSignal(loader.loaded, timeout=5000):
-        pass
-    assert page.replay_bar.isVisible()
+    qtbot.waitUntil(lambda: loader.isFinished() and page.replay_bar.isVisible(), timeout=5000)
     qtbot.waitUntil(lambda: "finished" in page.replay_bar.state.text(), timeout=5000)
     assert page.replay_bar.slider.value() == 1000
+    assert page.minimumSizeHint().width() <= 780  # fits 1024 px beside the device list
     assert len(page.dashboard.channel_data("latency_us")[0]) == len(t)
     page._replay_seek(1.0)  # jump back to the middle: plays again from there
     assert page.replaying

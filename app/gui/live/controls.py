@@ -33,7 +33,7 @@ class RecBadge(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         lay = QHBoxLayout(self)
-        lay.setContentsMargins(6, 0, 0, 0)
+        lay.setContentsMargins(8, 4, 8, 0)
         lay.setSpacing(4)
         self.label = QLabel(self)
         self.label.setStyleSheet("color: white; background: #c0392b; border-radius: 4px;"
@@ -66,12 +66,14 @@ class RecBadge(QWidget):
         rec = self._recorder
         if rec is None:
             return
+        # compact: the bar must still fit a 1024-px screen with the badge showing
         self.label.setText(f"● REC {clock_text(time.monotonic() - self._since)} · "
-                           f"{size_text(rec.bytes)} · {rec.rows:,} samples")
+                           f"{size_text(rec.bytes)}")
+        self.label.setToolTip(f"Recording to {rec.path}: {rec.rows:,} samples written")
 
     @property
     def text(self) -> str:
-        return self.label.text()
+        return f"{self.label.text()} · {self.label.toolTip()}"
 
 
 class ReplayBar(QWidget):
@@ -87,10 +89,12 @@ class ReplayBar(QWidget):
         lay.setContentsMargins(8, 2, 8, 0)
         lay.setSpacing(6)
         self.name = QLabel(self)
+        self.name.setMaximumWidth(260)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setRange(0, 1000)
         self.slider.setToolTip("Where the replay is; drag to jump")
         self.slider.sliderReleased.connect(self._seek)
+        self.slider.setMinimumWidth(80)
         self.position = QLabel("0:00 / 0:00", self)
         self.speed = QComboBox(self)
         for s in SPEEDS:
@@ -111,7 +115,10 @@ class ReplayBar(QWidget):
         self.hide()
 
     def start(self, name: str, duration: float, speed: float) -> None:
-        self.name.setText(f"Replaying {name}")
+        self.file = name
+        self.name.setText(self.name.fontMetrics().elidedText(
+            f"Replaying {name}", Qt.TextElideMode.ElideMiddle, 240))
+        self.name.setToolTip(name)
         self.duration = duration
         idx = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - speed))
         self.speed.blockSignals(True)
@@ -125,7 +132,9 @@ class ReplayBar(QWidget):
             frac = seconds / self.duration if self.duration > 0 else 1.0
             self.slider.setValue(round(1000 * frac))
         self.position.setText(f"{clock_text(seconds)} / {clock_text(self.duration)}")
-        self.state.setText("finished: the end of the recording" if finished else "playing")
+        self.state.setText("finished" if finished else "playing")
+        self.state.setToolTip("the end of the recording was reached; drag the timeline to "
+                              "play a part again" if finished else "")
 
     def _seek(self) -> None:
         self.seek_requested.emit(self.slider.value() / 1000 * self.duration)

@@ -112,9 +112,8 @@ class LivePage(QWidget):
         for b in (self.pause_button, self.auto_button, self.follow_button, self.record_button,
                   self.replay_button, self.export_button, self.clear_button):
             bar.addWidget(b)
-        self.rec_badge = RecBadge(self)
+        self.rec_badge = RecBadge(self)  # its own row: the bar must fit 1024 px with it
         self.rec_badge.stop_requested.connect(self._record_clicked)
-        bar.addWidget(self.rec_badge)
         self.source_label = QLabel("", self)
         self.source_label.setProperty("role", "muted")
         self.source_label.setAlignment(Qt.AlignmentFlag.AlignRight
@@ -129,6 +128,7 @@ class LivePage(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
         lay.addWidget(self.controls)
+        lay.addWidget(self.rec_badge, 0, Qt.AlignmentFlag.AlignLeft)
         self.replay_bar = ReplayBar(self)
         self.replay_bar.seek_requested.connect(self._replay_seek)
         self.replay_bar.speed_changed.connect(self._replay_speed)
