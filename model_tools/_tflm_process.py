@@ -20,11 +20,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, ClassVar
 
 from model_tools import _tflm_wire as wire
 from model_tools.errors import InvalidModelError, ModelToolsError, RuntimeUnavailable
-from tinyops_base.limits import env_limit, limit_argv
+from tinyops_base.limits import ChildLimits
 from tinyops_base.wire import fd_reader
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def _signal_name(code: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class WorkerLimits:
+class WorkerLimits(ChildLimits):
     """Resource limits of the worker process (0: unlimited). Defaults from the environment:
     ``TINYOPS_TFLM_MAX_AS_MB``, ``TINYOPS_TFLM_MAX_CPU_S``, ``TINYOPS_TFLM_MAX_LOG_MB``."""
 
@@ -90,15 +90,8 @@ class WorkerLimits:
     """``RLIMIT_CPU`` over the worker's life (SIGXCPU, then the worker is restarted)."""
     file_size: int = 64 << 20
     """``RLIMIT_FSIZE``: bounds the runtime log the worker can write."""
-
-    @classmethod
-    def from_env(cls) -> WorkerLimits:
-        return cls(env_limit("TINYOPS_TFLM_MAX_AS_MB", cls.address_space, 1 << 20),
-                   env_limit("TINYOPS_TFLM_MAX_CPU_S", cls.cpu_s, 1),
-                   env_limit("TINYOPS_TFLM_MAX_LOG_MB", cls.file_size, 1 << 20))
-
-    def argv(self) -> list[str]:
-        return limit_argv(self.address_space, self.cpu_s, self.file_size)
+    ENV: ClassVar[tuple[str, str, str]] = (
+        "TINYOPS_TFLM_MAX_AS_MB", "TINYOPS_TFLM_MAX_CPU_S", "TINYOPS_TFLM_MAX_LOG_MB")
 
 
 class WorkerProcess:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +52,31 @@ def env_limit(name: str, default: int, scale: int) -> int:
     except ValueError:
         log.warning("%s=%r is not a number; using the default", name, value)
         return default
+
+
+_L = TypeVar("_L", bound="ChildLimits")
+
+
+@dataclass(frozen=True)
+class ChildLimits:
+    """Resource limits of one kind of child process (0: unlimited). A subclass sets the
+    defaults (its fields) and ``ENV``: the variables that override them (MB, s, MB)."""
+
+    address_space: int = 0
+    """``RLIMIT_AS`` in bytes."""
+    cpu_s: int = 0
+    """``RLIMIT_CPU`` over the child's life, in seconds (SIGXCPU, then SIGKILL 5 s later)."""
+    file_size: int = 0
+    """``RLIMIT_FSIZE`` in bytes."""
+    ENV: ClassVar[tuple[str, str, str]] = ("", "", "")
+
+    @classmethod
+    def from_env(cls: type[_L]) -> _L:
+        as_mb, cpu_s, file_mb = cls.ENV
+        return cls(env_limit(as_mb, cls.address_space, 1 << 20) if as_mb else cls.address_space,
+                   env_limit(cpu_s, cls.cpu_s, 1) if cpu_s else cls.cpu_s,
+                   env_limit(file_mb, cls.file_size, 1 << 20) if file_mb else cls.file_size)
+
+    def argv(self) -> list[str]:
+        """The flags the child passes to :func:`set_limits`."""
+        return limit_argv(self.address_space, self.cpu_s, self.file_size)

@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from device_drivers.virtual import worker_wire
-from tinyops_base.limits import env_limit, limit_argv
+from tinyops_base.limits import ChildLimits
 from tinyops_base.wire import WireError, encode, fd_reader, read_message
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class ModelError(Exception):
 
 
 @dataclass(frozen=True)
-class WorkerLimits:
+class WorkerLimits(ChildLimits):
     """Resource limits of the interpreter child (0: unlimited). From the environment:
     ``TINYOPS_SIM_MAX_AS_MB``, ``TINYOPS_SIM_MAX_CPU_S``, ``TINYOPS_SIM_MAX_FILE_MB``."""
 
@@ -58,12 +58,8 @@ class WorkerLimits:
     a hung request is killed by its own timeout (``LOAD_TIMEOUT_S``, ``INFER_TIMEOUT_S``)."""
     file_size: int = 64 << 20
     """``RLIMIT_FSIZE``: the child writes only TFLM's allocation report."""
-
-    @classmethod
-    def from_env(cls) -> WorkerLimits:
-        return cls(env_limit("TINYOPS_SIM_MAX_AS_MB", cls.address_space, 1 << 20),
-                   env_limit("TINYOPS_SIM_MAX_CPU_S", cls.cpu_s, 1),
-                   env_limit("TINYOPS_SIM_MAX_FILE_MB", cls.file_size, 1 << 20))
+    ENV: ClassVar[tuple[str, str, str]] = (
+        "TINYOPS_SIM_MAX_AS_MB", "TINYOPS_SIM_MAX_CPU_S", "TINYOPS_SIM_MAX_FILE_MB")
 
 
 class WorkerProcess:
@@ -77,7 +73,7 @@ class WorkerProcess:
         limits = limits or WorkerLimits.from_env()
         base = command or [sys.executable, "-m", "device_drivers.virtual.worker"]
         self._proc = subprocess.Popen(
-            [*base, *limit_argv(limits.address_space, limits.cpu_s, limits.file_size)],
+            [*base, *limits.argv()],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if quiet else None, env=env, close_fds=True,
             start_new_session=True,  # a Ctrl-C at the terminal is for the board, not for it
