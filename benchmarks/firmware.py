@@ -125,14 +125,27 @@ def _tinyops_image(port: str, image: bytes) -> float:
     return time.perf_counter() - started
 
 
-async def _smpclient_image(port: str, image: bytes) -> float:
+def _socket_transport(strategy: Any) -> Any:
+    """smpclient's serial transport on an emulator's ``socket://`` port (its ``connect``
+    opens local device names only; the framing and the upload loop stay smpclient's)."""
+    from smpclient.transport.serial import SMPSerialTransport
+
+    from device_drivers.link import transport as link
+
+    class SocketSerial(SMPSerialTransport):
+        async def connect(self, address: str, timeout_s: float) -> None:
+            self._reset_state()
+            link._adopt(self, link._open(address, 115200, True))
+
+    return SocketSerial(fragmentation_strategy=strategy)
+
+
+async def _smpclient_image(port: str, image: bytes, strategy: Any) -> float:
     from smpclient import SMPClient
     from smpclient.requests import image_management as imgreq
 
-    from device_drivers.link.transport import ConsoleTransport, LinkOptions
-
     started = time.perf_counter()
-    client = SMPClient(ConsoleTransport(LinkOptions()), port)  # smpclient + socket:// open
+    client = SMPClient(_socket_transport(strategy), port)
     await client.connect()
     try:
         async for _ in client.upload(image, slot=0, first_timeout_s=40.0,
@@ -146,23 +159,47 @@ async def _smpclient_image(port: str, image: bytes) -> float:
     return time.perf_counter() - started
 
 
+def _peer_image(image: bytes) -> tuple[float, str, dict[str, str]]:
+    import zephyr_fixtures as zephyr
+    from smpclient.transport.serial import Auto, BufferParams
+
+    tried: dict[str, str] = {}
+    best: tuple[float, str] | None = None
+    for name, strategy in (("Auto", Auto()), ("BufferParams(128, 3)", BufferParams(128, 3)),
+                           ("BufferParams(128, 2)", BufferParams(128, 2))):
+        try:
+            with zephyr.start("qemu_cortex_m0_serial") as fw:
+                seconds = asyncio.run(asyncio.wait_for(
+                    _smpclient_image(fw.port, image, strategy), 300))
+        except Exception as exc:  # a strategy the firmware cannot take: not the peer
+            tried[name] = f"failed ({type(exc).__name__})"
+            continue
+        tried[name] = f"{seconds:.2f} s"
+        if best is None or seconds < best[0]:
+            best = (seconds, name)
+    if best is None:
+        raise BenchmarkError(f"no smpclient strategy worked: {tried}")
+    return best[0], best[1], tried
+
+
 def _image_figure(repeats: int) -> Figure:
     import zephyr_fixtures as zephyr
 
     ours, theirs = [], []
+    peer, tried = "", {}
     for _ in range(repeats):
         with zephyr.start("qemu_cortex_m0_serial") as fw:
             image = Path(fw.spec.signed_image()).read_bytes()
             ours.append(_tinyops_image(fw.port, image))
-        with zephyr.start("qemu_cortex_m0_serial") as fw:
-            theirs.append(asyncio.run(_smpclient_image(fw.port, image)))
+        seconds, peer, tried = _peer_image(image)
+        theirs.append(seconds)
     ratio = median(ours) / median(theirs)
     return Figure("fw_image_vs_smpclient", round(ratio, 3), "×", 1.0, "<=",
-                  reference="smpclient upload() on qemu_cortex_m0_serial",
+                  reference=f"smpclient upload() {peer} on qemu_cortex_m0_serial",
                   note=f"{len(image)} B signed image to slot 1: TinyOps {median(ours):.2f} s, "
                        f"smpclient {median(theirs):.2f} s",
                   samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
-                  extra={"tinyops_s": ours, "smpclient_s": theirs})
+                  extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": tried})
 
 
 def run(quick: bool) -> list[Figure]:

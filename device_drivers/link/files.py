@@ -20,7 +20,8 @@ from smpclient.requests import file_management as fsreq
 
 from device_drivers.errors import DeviceError, DisconnectedError, VerifyError
 from device_drivers.link.smp_errors import SMPErrorResponse
-from device_drivers.link.upload import CancelToken, FileTarget, Progress, windowed_upload
+from device_drivers.link.upload import FileTarget, windowed_upload
+from tinyops_base.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
 

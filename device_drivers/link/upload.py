@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,14 +21,10 @@ from smpclient.requests import image_management as imgreq
 
 from device_drivers.errors import Cancelled, DeviceError, DisconnectedError
 from device_drivers.link.smp_errors import SMPErrorResponse
+from tinyops_base.progress import CancelToken, Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 class Resync(Exception):
@@ -46,6 +41,8 @@ class Target(Protocol):
     label: str
     first_chunk_extra_s: float
     """Extra time the first chunk may take (an image slot is erased on the first chunk)."""
+    chunk_extra_s: float
+    """Extra time any chunk may take (erasing the next flash sector on the way)."""
 
     def request(self, off: int, data: bytes, total: int) -> Any: ...
 
@@ -58,6 +55,7 @@ class Target(Protocol):
 class FileTarget:
     name: str
     first_chunk_extra_s: float = 0.0
+    chunk_extra_s: float = 0.0
 
     @property
     def label(self) -> str:
@@ -90,6 +88,8 @@ class ImageTarget:
     sha256: bytes
     image: int = 0
     first_chunk_extra_s: float = 10.0
+    chunk_extra_s: float = 3.0
+    """img-mgmt erases the slot progressively: a chunk that starts a sector waits for it."""
 
     @property
     def label(self) -> str:
@@ -198,7 +198,8 @@ class _Pass:
         if self.room <= 0:
             raise DeviceError(f"the device's SMP buffer is too small to upload to "
                               f"{target.label}", "check its MCUmgr buffer configuration")
-        self.chunk_timeout = _chunk_timeout(session, self.room, window) * timeout_scale
+        self.chunk_timeout = (_chunk_timeout(session, self.room, window)
+                              + target.chunk_extra_s) * timeout_scale
         self.first_extra = target.first_chunk_extra_s * timeout_scale
 
     def _room(self, off: int) -> int:
