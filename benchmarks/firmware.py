@@ -69,21 +69,22 @@ async def _smpclient_file(port: str, data: bytes, dest: str, strategy: Any) -> f
     return time.perf_counter() - started
 
 
-def _peer_file(fixture: str, data: bytes, dest: str) -> tuple[float, str, dict[str, str]]:
+def _best_of(fixture: str, attempt: Any) -> tuple[float, str, dict[str, str]]:
+    """Run ``attempt(port, strategy)`` for each smpclient strategy, each on a fresh start of
+    ``fixture``; the fastest that worked is the peer."""
     import zephyr_fixtures as zephyr
     from smpclient.transport.serial import Auto, BufferParams
 
     tried: dict[str, str] = {}
     best: tuple[float, str] | None = None
     for name, strategy in (("BufferParams(128, 2)", BufferParams(128, 2)),
-                           ("BufferParams(128, 1)", BufferParams(128, 1)),
+                           ("BufferParams(128, 3)", BufferParams(128, 3)),
                            ("Auto", Auto())):
         try:
             with zephyr.start(fixture) as fw:
-                seconds = asyncio.run(asyncio.wait_for(
-                    _smpclient_file(fw.port, data, dest, strategy), 120))
+                seconds = asyncio.run(asyncio.wait_for(attempt(fw.port, strategy), 300))
         except Exception as exc:  # a strategy the firmware cannot take: not the peer
-            tried[name] = f"failed ({type(exc).__name__}: {str(exc)[:80]})"
+            tried[name] = f"failed ({type(exc).__name__}: {str(exc)[:60]})"
             continue
         tried[name] = f"{seconds:.2f} s"
         if best is None or seconds < best[0]:
@@ -102,7 +103,10 @@ def _file_figure(key: str, fixture: str, size: int, repeats: int) -> Figure:
         data = _payload(size, run)
         with zephyr.start(fixture) as fw:
             ours.append(_tinyops_file(fw.port, data, "/lfs1/bench.bin"))
-        seconds, peer, tried = _peer_file(fixture, data, "/lfs1/bench.bin")
+        def attempt(port: str, strategy: Any, data: bytes = data) -> Any:
+            return _smpclient_file(port, data, "/lfs1/bench.bin", strategy)
+
+        seconds, peer, tried = _best_of(fixture, attempt)
         theirs.append(seconds)
     ratio = median(ours) / median(theirs)
     return Figure(key, round(ratio, 3), "×", 1.0, "<=",
@@ -159,29 +163,6 @@ async def _smpclient_image(port: str, image: bytes, strategy: Any) -> float:
     return time.perf_counter() - started
 
 
-def _peer_image(image: bytes) -> tuple[float, str, dict[str, str]]:
-    import zephyr_fixtures as zephyr
-    from smpclient.transport.serial import Auto, BufferParams
-
-    tried: dict[str, str] = {}
-    best: tuple[float, str] | None = None
-    for name, strategy in (("Auto", Auto()), ("BufferParams(128, 3)", BufferParams(128, 3)),
-                           ("BufferParams(128, 2)", BufferParams(128, 2))):
-        try:
-            with zephyr.start("qemu_cortex_m0_serial") as fw:
-                seconds = asyncio.run(asyncio.wait_for(
-                    _smpclient_image(fw.port, image, strategy), 300))
-        except Exception as exc:  # a strategy the firmware cannot take: not the peer
-            tried[name] = f"failed ({type(exc).__name__})"
-            continue
-        tried[name] = f"{seconds:.2f} s"
-        if best is None or seconds < best[0]:
-            best = (seconds, name)
-    if best is None:
-        raise BenchmarkError(f"no smpclient strategy worked: {tried}")
-    return best[0], best[1], tried
-
-
 def _image_figure(repeats: int) -> Figure:
     import zephyr_fixtures as zephyr
 
@@ -191,7 +172,9 @@ def _image_figure(repeats: int) -> Figure:
         with zephyr.start("qemu_cortex_m0_serial") as fw:
             image = Path(fw.spec.signed_image()).read_bytes()
             ours.append(_tinyops_image(fw.port, image))
-        seconds, peer, tried = _peer_image(image)
+        seconds, peer, tried = _best_of(
+            "qemu_cortex_m0_serial",
+            lambda port, strategy, image=image: _smpclient_image(port, image, strategy))
         theirs.append(seconds)
     ratio = median(ours) / median(theirs)
     return Figure("fw_image_vs_smpclient", round(ratio, 3), "×", 1.0, "<=",
