@@ -9,7 +9,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest_ratio", "ingest_parser_ratio"),
     "transfer": ("transfer_efficiency_raw", "transfer_efficiency", "upload_vs_smpmgr",
                  "upload_vs_smpmgr_default"),
-    "plot": ("plot_p95_ms",),
+    "plot": ("plot_p95_ms", "plot16_p95_ms", "live_cpu_drift_pct", "live_rss_growth_mb"),
     "gui": ("gui_start_s", "tf_imported_at_start", "rss_mb_idle", "rss_mb_live"),
     "quantize": ("quantize_s",),
     "models": ("models_analyze_s", "models_quantize_s"),
