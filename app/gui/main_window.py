@@ -17,6 +17,7 @@ from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
 from app.gui.device_panel import DevicePanel
 from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
+from app.gui.live.mqtt_source import FleetLive
 from app.gui.menus import build_menus
 from app.gui.message_bar import MessageBar
 from app.gui.pages.console_page import ConsolePage
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.fleet_page = FleetPage(self.ctx, self.status, self)
         self.tabs.addTab(self.fleet_page, "Fleet")
+        self.fleet_live = FleetLive(self.live)
 
         self.watcher = DeviceWatcher(self.options.enumerate_fn, self.options.watch_interval_s,
                                      self)
@@ -113,7 +115,8 @@ class MainWindow(QMainWindow):
         self.watcher.added.connect(self._device_added)
         self.watcher.added.connect(self.link.board_added)  # the lost board is back
         self.link.lookup = self.devices.entry
-        self.live.before_replay = self.link.disconnect_port  # once a file is picked
+        self.live.before_replay = lambda: (self.fleet_live.close(), self.link.disconnect_port())
+        self.fleet_page.device_chosen.connect(self._fleet_device)
         self.watcher.removed.connect(self._device_removed)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
@@ -204,12 +207,20 @@ class MainWindow(QMainWindow):
             self._busy("switch to " + port, lambda: self.connect_port(port))
             return
         self.live.stop_replay()
+        self.fleet_live.close()
         if self.link.port != port:
             self.live.new_segment()
         self.link.auto_reconnect = self.options.kiosk
         self.link.connect_port(port)
         self.devices.select(port)
         window_state.set_kiosk_demo(self, self.demo.running and port == self.demo.port)
+
+    def _fleet_device(self, url: str, fleet: str, device_id: str) -> None:
+        if not self.link.disconnect_port():  # a job holds the port: try again after it
+            self._busy("show " + device_id, lambda: self._fleet_device(url, fleet, device_id))
+            return
+        self.fleet_live.open(url, fleet, device_id)
+        self.show_page("live")
 
     def _connect_selected(self) -> None:
         sel = self.devices.selected()
@@ -339,7 +350,7 @@ class MainWindow(QMainWindow):
             self._busy("replay a recording", self._replay)
             return
         self.show_page("live")
-        self.live._replay_clicked(before=self.link.disconnect_port)  # once a file is picked
+        self.live._replay_clicked(before=self.live.before_replay)  # once a file is picked
 
     def follow_color_scheme(self) -> None:
         """Re-theme when the OS switches between light and dark."""
@@ -372,6 +383,7 @@ class MainWindow(QMainWindow):
         self.runner.cancel_all()  # first: a job holding the port stops between blocks
         self.model_page.shutdown()  # the model worker process (TensorFlow) ends now
         self.fleet_page.shutdown()
+        self.fleet_live.close()
         self.watcher.stop()
         self.live.shutdown()
         self.runner.shutdown(5000)

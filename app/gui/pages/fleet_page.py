@@ -6,10 +6,11 @@ thread: a :class:`FleetWorker` thread connects it (which may block for seconds) 
 half second takes its summary; paho's own network thread does the counting. The GUI thread
 only fills the table and the selected device's plot from what the worker hands over.
 
-The device view is a per-device plot on this page (top score and latency of each message,
-or the class counts of summary messages), fed from the messages the aggregator counted
-(``FleetMonitor.on_counted``), not the Live page: the live dashboard's telemetry path is
-being reworked, so the Fleet page does not yet feed it.
+Choosing a device emits :attr:`FleetPage.device_chosen` (broker URL, fleet, device id): the
+window then opens the Live dashboard fed from that device's MQTT telemetry through the same
+path as a serial board (``app/gui/live/mqtt_source.py``). The small per-device plot on this
+page (top score and latency of each message, or the class counts of summary messages) stays,
+fed from the messages the aggregator counted (``FleetMonitor.on_counted``).
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ class DevicePlot(QWidget):
 
 
 class FleetPage(QWidget):
+    device_chosen = Signal(str, str, str)  # broker URL, fleet, device id
+
     def __init__(self, ctx: Any, status_bar: QStatusBar | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -266,9 +269,15 @@ class FleetPage(QWidget):
         item = self.table.item(rows[0].row(), 0) if rows else None
         device = item.text() if item is not None else None
         if device != self.device_plot.device:
-            self.device_plot.clear(device)
-            if self.worker is not None:
-                self.worker.device = device
+            self._show_device(device)
+
+    def _show_device(self, device: str | None) -> None:
+        self.device_plot.clear(device)
+        if self.worker is not None:
+            self.worker.device = device
+        w = self.worker  # the connection the table came from, not edited fields
+        if device and w is not None:
+            self.device_chosen.emit(w.url, w.fleet, device)
 
     def choose(self, device_id: str) -> None:
         """Show ``device_id`` in the device view (as clicking its row does)."""
@@ -277,9 +286,7 @@ class FleetPage(QWidget):
             if item is not None and item.text() == device_id:
                 self.table.selectRow(r)
                 return
-        self.device_plot.clear(device_id)
-        if self.worker is not None:
-            self.worker.device = device_id
+        self._show_device(device_id)
 
     def _samples(self, device: str, batch: list[tuple[float, dict[str, Any]]]) -> None:
         if device == self.device_plot.device:

@@ -1,0 +1,116 @@
+"""A fleet device's MQTT telemetry as a live-view source (what ``ChannelStore.attach`` takes).
+
+The device publishes the same JSON lines a serial board prints
+(``resources/protocol/fleet_mqtt.md``), so each payload goes, as one line, into a
+``TelemetryParser`` like a session's text; ``telemetry()`` drains it into the one
+``TelemetryBatch`` type. Connecting (which may block for seconds) runs on a short-lived
+thread, then paho's own network thread feeds the parser: never the GUI thread.
+:class:`FleetLive` is the window's glue (Qt only through the live page it is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy comes with telemetry: imported on use, not when the window opens
+    from app.gui.pages.live_page import LivePage
+    from device_drivers.telemetry import TelemetryBatch
+
+log = logging.getLogger(__name__)
+
+
+class MqttSource:
+    """One device's ``tinyops/<fleet>/<device>/telemetry`` messages, parsed as JSON lines."""
+
+    def __init__(self, url: str, fleet: str, device_id: str) -> None:
+        from device_drivers.fleet.mqtt import check_name, topic
+        from device_drivers.telemetry.parser import TelemetryParser
+
+        self.url, self.fleet = url, check_name(fleet, "fleet name")
+        self.device_id = check_name(device_id)
+        self.topic = topic(self.fleet, self.device_id, "telemetry")
+        self.name = f"fleet: {device_id} via MQTT"
+        self.error: str | None = None
+        self.messages = 0
+        self.subscribed = threading.Event()
+        self.feed_threads: set[int] = set()  # where payloads were parsed (tests check it)
+        self._parser = TelemetryParser("json")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._client: Any = None
+        self._thread = threading.Thread(target=self._connect, name="fleet-live", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _connect(self) -> None:
+        from device_drivers.fleet.mqtt import connect
+        from tinyops_base.errors import TinyOpsError
+
+        try:
+            client = connect(self.url)
+        except TinyOpsError as exc:
+            self.error = exc.message
+            return
+        client.on_message = self._message
+        client.on_subscribe = lambda *_a: self.subscribed.set()
+        with self._lock:
+            if self._stop.is_set():  # stopped while connecting
+                client.loop_stop()
+                client.disconnect()
+                return
+            self._client = client
+        client.subscribe(self.topic, qos=0)
+
+    def _message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        """On paho's network thread: parse here, as a session parses on its I/O thread."""
+        self.feed_threads.add(threading.get_ident())
+        with self._lock:
+            self.messages += 1
+            self._parser.feed(bytes(msg.payload).rstrip(b"\r\n") + b"\n", time.time())
+
+    def telemetry(self) -> TelemetryBatch:
+        with self._lock:
+            return self._parser.drain()
+
+    @property
+    def running(self) -> bool:
+        return self._client is not None or self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Disconnect and end paho's thread. Never waits for a connect still under way:
+        that thread sees the stop and disconnects on its own."""
+        self._stop.set()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+
+class FleetLive:
+    """Shows a fleet device on the Live page; ``close`` detaches and stops it."""
+
+    def __init__(self, live: LivePage) -> None:
+        self.live = live
+        self.source: MqttSource | None = None
+
+    def open(self, url: str, fleet: str, device_id: str) -> MqttSource:
+        self.close()
+        self.live.stop_replay()
+        self.live.new_segment()
+        source = self.source = MqttSource(url, fleet, device_id)
+        source.start()
+        self.live.store.attach(source)
+        self.live.set_source(source.name)
+        return source
+
+    def close(self) -> None:
+        source, self.source = self.source, None
+        if source is not None:
+            self.live.store.detach(source)
+            source.stop()
+            self.live.set_source("")
