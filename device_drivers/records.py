@@ -320,20 +320,7 @@ class RecordStore:
     def list(self, limit: int | None = None, operation: str | None = None,
              usb_serial: str | None = None) -> list[Record]:
         """Records, newest first."""
-        where, args = [], []
-        if operation:
-            where.append("operation = ?")
-            args.append(operation)
-        if usb_serial:
-            where.append("usb_serial = ?")
-            args.append(usb_serial)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
+        sql, args = list_query("records", "?", limit, operation, usb_serial)
         if not self.path.exists():
             return []
         with self._connect() as conn:
@@ -343,6 +330,22 @@ class RecordStore:
     def export_csv(self, dest: str | Path) -> int:
         """Write every record (oldest first) to ``dest`` as CSV; return the row count."""
         return write_csv((rec.to_dict() for rec in reversed(self.list())), dest)
+
+
+def list_query(table: str, mark: str, limit: int | None, operation: str | None,
+               usb_serial: str | None) -> tuple[str, list[Any]]:
+    """The newest-first SELECT both stores run (``mark``: the driver's placeholder)."""
+    filters = [(col, v) for col, v in (("operation", operation), ("usb_serial", usb_serial)) if v]
+    where = [f"{col} = {mark}" for col, _ in filters]
+    args: list[Any] = [v for _, v in filters]
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        args.append(int(limit))
+    return sql, args
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], dest: str | Path) -> int:

@@ -30,6 +30,7 @@ from device_drivers.records import (
     _row_to_record,
     check_records_url,
     fill_defaults,
+    list_query,
     record_row,
 )
 
@@ -256,20 +257,7 @@ class SharedRecordStore(RecordStore):
              usb_serial: str | None = None) -> list[Record]:
         """Records on the server, newest first (what waits is delivered first)."""
         self.deliver()
-        where, args = [], []
-        if operation:
-            where.append("operation = %s")
-            args.append(operation)
-        if usb_serial:
-            where.append("usb_serial = %s")
-            args.append(usb_serial)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM tinyops_records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(int(limit))
+        sql, args = list_query("tinyops_records", "%s", limit, operation, usb_serial)
         with self._pg() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [_row_to_record(tuple(row)) for row in rows]

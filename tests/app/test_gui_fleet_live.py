@@ -12,20 +12,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
-from fleet_servers import Mosquitto, missing, mosquitto_binary
+from fleet_servers import Mosquitto, running_mosquitto
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[Mosquitto]:
-    binary = mosquitto_binary()
-    if binary is None:
-        missing("Mosquitto")
-    server = Mosquitto(binary)  # type: ignore[arg-type]
-    server.start()
-    try:
+    with running_mosquitto() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _publish(client, dev: str, kind: str, payload: dict) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fleet_servers import Mosquitto, Postgres, missing, mosquitto_binary, postgres_bindir
+from fleet_servers import Mosquitto, Postgres, missing, postgres_bindir, running_mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +34,5 @@ def postgres(postgres_server: Postgres) -> Postgres:
 
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[Mosquitto]:
-    binary = mosquitto_binary()
-    if binary is None:
-        missing("Mosquitto")
-    broker = Mosquitto(binary)  # type: ignore[arg-type]
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    with running_mosquitto() as server:
+        yield server

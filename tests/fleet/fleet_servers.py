@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,18 @@ def error_lines(stderr: str) -> list[str]:
     lines = stderr.strip().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("error: "))
     return lines[start:]
+
+
+@contextlib.contextmanager
+def running_mosquitto() -> Iterator[Mosquitto]:
+    """A throwaway Mosquitto on a free loopback port (skipped locally if missing, a failure in
+    CI); stopped on exit. The one way every test module starts its broker."""
+    binary = mosquitto_binary()
+    if binary is None:
+        missing("Mosquitto")
+    broker = Mosquitto(binary)  # type: ignore[arg-type]
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
