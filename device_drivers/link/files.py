@@ -55,8 +55,8 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
                 verify: bool = True, window: int | None = None) -> UploadResult:
     """Upload ``data`` to ``dest`` on the device and verify it there.
 
-    Up to ``window`` chunks are in flight at once (default: 2 when the device reports at
-    least two SMP buffers), so the link does not idle while the device writes a chunk.
+    Chunks fill the session's frame plan, with up to ``plan.window`` in flight (so the link
+    does not idle while the device writes one); ``window`` caps that for this upload only.
     ``progress`` may be called from the session's I/O thread.
     """
     started = time.monotonic()

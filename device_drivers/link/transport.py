@@ -90,6 +90,11 @@ def is_udp(address: str) -> bool:
     return address.lower().startswith("udp://")
 
 
+def _capped(size: int, limit: int | None) -> int:
+    """The transport's own maximum, lowered to the frame the device was found to take."""
+    return min(size, limit) if limit else size
+
+
 def _open(address: str, baudrate: int, exclusive: bool) -> Any:
     conn = ports.open_serial(address, baudrate=baudrate, timeout=0.0, exclusive=exclusive)
     with contextlib.suppress(OSError):  # some URL handlers and ptys refuse; nothing lost
@@ -150,8 +155,7 @@ class ConsoleTransport(SMPSerialTransport):
     @override
     @property
     def max_unencoded_size(self) -> int:
-        size = super().max_unencoded_size
-        return min(size, self.frame_limit) if self.frame_limit else size
+        return _capped(super().max_unencoded_size, self.frame_limit)
 
     def set_buffer(self, buf_size: int) -> None:
         """The device's MCUmgr ``buf_size``: a message may fill it, less the 4 framing bytes."""
@@ -249,8 +253,7 @@ class UdpTransport(SMPUDPTransport):
     @override
     @property
     def max_unencoded_size(self) -> int:
-        size = super().max_unencoded_size
-        return min(size, self.frame_limit) if self.frame_limit else size
+        return _capped(super().max_unencoded_size, self.frame_limit)
 
     def set_buffer(self, buf_size: int) -> None:
         if self.options.mtu is None:

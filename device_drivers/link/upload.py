@@ -130,15 +130,15 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
                     timeout_scale: float = 1.0) -> Outcome:
     """Upload ``data`` to ``target``; raise DeviceError (with what to do) when it cannot."""
     total = len(data)
-    plan = session.frame_plan()
-    if window is not None:
-        plan.window = max(1, min(plan.window, window))
+    plan = session.frame_plan()  # the session's plan: a shrink here serves later uploads too
     off, retries, budget = 0, 0, max_retries
     stalled_at = -1
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {target.label} cancelled at {off}/{total} B")
-        transfer = _Pass(session, data, target, off, plan.window, progress, cancel,
+        # a caller's window caps this upload only, never the session's plan
+        in_flight = plan.window if window is None else max(1, min(plan.window, window))
+        transfer = _Pass(session, data, target, off, in_flight, progress, cancel,
                          timeout_scale)
         try:
             last = session.run_exclusive(transfer.run, transfer.overall_timeout())
