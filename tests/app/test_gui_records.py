@@ -29,3 +29,8 @@ def test_records_page_filters_and_exports(qtbot, make_window, tmp_path) -> None:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1 and rows[0]["usb_serial"] == "SN-B" and rows[0]["result"] == "failed"
     assert rows[0]["artifact_sha256"] == "ab" * 32  # the full digest in the file
+    # an unwritable destination is reported, nothing half-written, no exception
+    errors: list[object] = []
+    page.ctx.report_error = errors.append  # type: ignore[method-assign]
+    assert page.export_csv(str(tmp_path)) == 0  # a directory
+    assert errors and "cannot write" in str(getattr(errors[0], "message", errors[0]))

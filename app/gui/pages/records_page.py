@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import re
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -31,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.gui import theme
 from app.gui.context import AppContext
 from app.gui.workers import describe_error
+from tinyops_base.errors import TinyOpsError
 
 SHOWN = ("time", "operation", "result", "verify", "board", "port", "usb_serial", "artifact",
          "artifact_sha256", "backend", "duration_s", "operator", "error")
@@ -174,18 +172,12 @@ class RecordsPage(QWidget):
 
     def export_csv(self, path: str) -> int:
         """Write the rows the filter shows (all columns) to ``path``."""
-        from device_drivers.records import COLUMNS
+        from device_drivers.records import write_csv
 
         rows = self.visible_rows()
         try:
-            with Path(path).open("w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow(COLUMNS)
-                for row in rows:
-                    values = dict(row)
-                    values["details"] = json.dumps(values.get("details") or {}, sort_keys=True)
-                    w.writerow(["" if values.get(c) is None else values[c] for c in COLUMNS])
-        except OSError as exc:
+            write_csv(rows, path)
+        except TinyOpsError as exc:
             self.ctx.report_error(describe_error(exc))
             return 0
         self.ctx.report_info(f"exported {len(rows)} records to {path}")
