@@ -2,8 +2,10 @@
 
 smpclient's source distribution on PyPI ships prebuilt Zephyr SMP servers under
 ``tests/fixtures/smp-server/`` with a ``manifest.json`` (how each one starts) and
-``SHA256SUMS``. This module downloads that sdist once through pip (pinned version, the
-archive's sha256 checked), unpacks only the fixtures into a cache outside the repository,
+``SHA256SUMS``. This module downloads that sdist once through a package client (the venv's
+pip, else a pinned pip run by ``uv tool run``, since a ``uv run`` venv has no pip, else the
+system's), checks the archive's sha256, unpacks only the fixtures into a cache outside the
+repository,
 checks every artifact against ``SHA256SUMS`` and starts a fixture by name:
 
     with start("native_sim_serial_fs") as fw:
@@ -43,6 +45,7 @@ SDIST = "smpclient-7.3.0.tar.gz"
 SDIST_REQUIREMENT = "smpclient==7.3.0"
 SDIST_SHA256 = "86aa4bc1c621805d97f449793a4077f049aa88a98a1e916bf59423d072bd2a3b"
 _INNER = "smpclient-7.3.0/tests/fixtures/smp-server/"
+PIP_REQUIREMENT = "pip==25.3"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PTY = re.compile(r"connected to pseudotty: (\S+)")
@@ -67,19 +70,43 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pip_commands() -> list[list[str]]:
+    """Package clients that can run ``pip download``, best first.
+
+    Inside ``uv run`` the interpreter is the project's venv, which has no pip; uv itself is
+    there (``$UV`` names it) and runs a pinned pip from the registry with ``uv tool run``.
+    """
+    commands = [[sys.executable, "-m", "pip"]]
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv:
+        commands.append([uv, "tool", "run", "--quiet", "--from", PIP_REQUIREMENT, "pip"])
+    commands.append(["python3", "-m", "pip"])
+    return commands
+
+
 def _download(dest: Path) -> Path:
     archive = dest / SDIST
     if archive.is_file() and _sha256(archive) == SDIST_SHA256:
         return archive
     dest.mkdir(parents=True, exist_ok=True)
-    pip = [sys.executable, "-m", "pip"]
-    if subprocess.run([*pip, "--version"], capture_output=True, check=False).returncode:
-        pip = ["python3", "-m", "pip"]
-    cmd = [*pip, "download", "--no-deps", "--no-binary", ":all:",
-           "-d", str(dest), SDIST_REQUIREMENT]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
-    if done.returncode or not archive.is_file():
-        raise Unavailable(f"could not download {SDIST_REQUIREMENT}: {done.stderr[-400:]}")
+    errors = []
+    for pip in _pip_commands():
+        probe = subprocess.run([*pip, "--version"], capture_output=True, text=True,
+                               check=False, timeout=300)
+        if probe.returncode:
+            errors.append(f"{shlex.join(pip)}: {(probe.stderr or probe.stdout).strip()[-200:]}")
+            continue
+        cmd = [*pip, "download", "--no-deps", "--no-binary", ":all:",
+               "-d", str(dest), SDIST_REQUIREMENT]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600)
+        if not done.returncode and archive.is_file():
+            break
+        last = (done.stderr or done.stdout).strip().splitlines()
+        errors.append(f"{shlex.join(pip)} download: {last[-1] if last else 'failed'}")
+    else:
+        raise Unavailable(
+            f"could not download {SDIST_REQUIREMENT} (the Zephyr test firmware); is the "
+            f"package index reachable? " + " | ".join(errors))
     got = _sha256(archive)
     if got != SDIST_SHA256:
         archive.unlink()
