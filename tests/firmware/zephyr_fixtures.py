@@ -28,6 +28,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -238,6 +239,7 @@ class Firmware:
     workdir: Path
     output: deque[str] = field(default_factory=lambda: deque(maxlen=4000))
     _seen: threading.Condition = field(default_factory=threading.Condition)
+    _pump_thread: threading.Thread | None = None
 
     def log_text(self) -> str:
         with self._seen:
@@ -275,7 +277,16 @@ class Firmware:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5.0)
-        if self.proc.stdout is not None:
+        # The pump ends at EOF; closing stdout under a pump still reading crashes it, so
+        # end the whole process group (a fixture may leave children holding the pipe) first.
+        if self._pump_thread is not None:
+            self._pump_thread.join(5.0)
+            if self._pump_thread.is_alive():
+                with contextlib.suppress(OSError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self._pump_thread.join(5.0)
+        if self.proc.stdout is not None and not (
+                self._pump_thread is not None and self._pump_thread.is_alive()):
             self.proc.stdout.close()
 
 
@@ -307,7 +318,8 @@ def start(name: str, ready_timeout_s: float = 30.0) -> Iterator[Firmware]:
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         fw = Firmware(spec, "", proc, work)
-        threading.Thread(target=fw._pump, name=f"fw:{name}", daemon=True).start()
+        fw._pump_thread = threading.Thread(target=fw._pump, name=f"fw:{name}", daemon=True)
+        fw._pump_thread.start()
         try:
             fw.port = _wait_ready(fw, tcp_port, ready_timeout_s)
             yield fw
