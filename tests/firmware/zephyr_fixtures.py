@@ -5,8 +5,7 @@ smpclient's source distribution on PyPI ships prebuilt Zephyr SMP servers under
 ``SHA256SUMS``. This module downloads that sdist once through a package client (the venv's
 pip, else a pinned pip run by ``uv tool run``, since a ``uv run`` venv has no pip, else the
 system's), checks the archive's sha256, unpacks only the fixtures into a cache outside the
-repository,
-checks every artifact against ``SHA256SUMS`` and starts a fixture by name:
+repository, checks every artifact against ``SHA256SUMS`` and starts a fixture by name:
 
     with start("native_sim_serial_fs") as fw:
         DeviceSession.open(fw.port) ...
