@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from device_drivers.errors import (
+    Cancelled,
     DeviceError,
     DisconnectedError,
     InputError,
@@ -63,6 +64,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PATH = "/lfs/model.tflite"
 MAX_CHUNK_RETRIES = 8
+
+
+def _cancelled(exc: Cancelled, port: str, previous: str | None, runtime: bool) -> Cancelled:
+    """A cancel before ``load-model``: the board still runs what it ran (the load is atomic)."""
+    if not runtime:
+        runs = f"the file on {port} is incomplete (a stock SMP server loads nothing): flash again"
+    elif previous:
+        runs = f"{port} still runs the previous model (sha256 {previous[:16]}…)"
+    else:
+        runs = f"{port} still runs no model (none was loaded before)"
+    out = Cancelled(f"{exc.message}; {runs}")
+    out.board_runs = previous  # type: ignore[attr-defined]
+    return out
 
 
 def is_tflite(data: bytes, name: str = "") -> bool:
@@ -125,9 +139,12 @@ class SmpBackend(BackendClass):
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
             dest = options.dest or _model_dest(info) or (
                 getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
-            check_cancel(cancel, "flash")
-            upload = dev.upload_file(artifact.data, dest,
-                                     progress=sub_progress(progress, 0.02, 0.85), cancel=cancel)
+            try:
+                check_cancel(cancel, "flash")
+                upload = dev.upload_file(artifact.data, dest, cancel=cancel,
+                                         progress=sub_progress(progress, 0.02, 0.85))
+            except Cancelled as exc:
+                raise _cancelled(exc, port, previous, info is not None) from None
             local = artifact.sha256
             notes = [f"upload verified by the device ({upload.verify_method})",
                      f"{upload.retries} chunk retries"]
@@ -139,7 +156,10 @@ class SmpBackend(BackendClass):
                 progress(1.0, "verified by the device's file hash")
                 return self._result(artifact, port, clock, local, upload.device_sha256, dest,
                                     board, previous, notes, algo=upload.verify_method)
-            check_cancel(cancel, "flash")
+            try:
+                check_cancel(cancel, "flash")
+            except Cancelled as exc:
+                raise _cancelled(exc, port, previous, True) from None
             progress(0.88, "loading the model (the previous one runs until it verifies)")
             loaded = dev.load_model(dest, sha256=bytes.fromhex(local),
                                     timeout_s=30.0 * options.timeout_scale)

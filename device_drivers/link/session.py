@@ -51,6 +51,14 @@ _DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueErro
                   SMPClientException)
 
 
+async def _cancel_pending() -> None:
+    """Cancel every other task on the running loop and wait for them to end."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class DeviceSession(DeviceCommands):
     """One open port. Create with :meth:`open`; close with :meth:`close` or ``with``."""
 
@@ -133,6 +141,10 @@ class DeviceSession(DeviceCommands):
 
     def _shutdown(self) -> None:
         if self._thread.is_alive():
+            # a request interrupted on the caller's side (Ctrl-C, a timeout) may still run on
+            # the loop: end it here, so no task is destroyed while pending
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(2.0)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5.0)
         if not self._thread.is_alive() and not self._loop.is_closed():
