@@ -1,11 +1,9 @@
 """The smp back end: models as files (fs group), firmware as MCUboot images (img group).
 
-Model: upload the file (chunks sized from the device's MCUmgr params, resumed from the
-offset the device reports after a hiccup: ``link.files.upload_file``), have the device
-hash what it stored (fs hash/checksum), then — on the TinyOps runtime — ``load-model``
-with the expected sha256 (atomic: the previous model keeps running unless the new one is
-verified and allocated) and read model-info back. A stock Zephyr SMP server (no group 64)
-gets the upload and the fs-hash verification only.
+Model: upload the file (``link.files.upload_file``), have the device hash what it stored,
+then — on the TinyOps runtime — ``load-model`` with the expected sha256 (atomic: the
+previous model keeps running unless the new one is verified and allocated; a cancel before
+it says so) and read model-info back. A stock SMP server gets the upload and fs hash only.
 
 Firmware (an MCUboot image): checked on the host first (``device_drivers.mcuboot_image``:
 header, sizes, TLVs, hash, signature with ``--key``); a bad image never opens the port.
@@ -50,6 +48,7 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    cancelled_before_load,
     check_cancel,
     lookup_board,
     sub_progress,
@@ -64,19 +63,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PATH = "/lfs/model.tflite"
 MAX_CHUNK_RETRIES = 8
-
-
-def _cancelled(exc: Cancelled, port: str, previous: str | None, runtime: bool) -> Cancelled:
-    """A cancel before ``load-model``: the board still runs what it ran (the load is atomic)."""
-    if not runtime:
-        runs = f"the file on {port} is incomplete (a stock SMP server loads nothing): flash again"
-    elif previous:
-        runs = f"{port} still runs the previous model (sha256 {previous[:16]}…)"
-    else:
-        runs = f"{port} still runs no model (none was loaded before)"
-    out = Cancelled(f"{exc.message}; {runs}")
-    out.board_runs = previous  # type: ignore[attr-defined]
-    return out
 
 
 def is_tflite(data: bytes, name: str = "") -> bool:
@@ -139,12 +125,14 @@ class SmpBackend(BackendClass):
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
             dest = options.dest or _model_dest(info) or (
                 getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
-            try:
+            try:  # a cancel before load-model leaves the board running what it ran
                 check_cancel(cancel, "flash")
                 upload = dev.upload_file(artifact.data, dest, cancel=cancel,
                                          progress=sub_progress(progress, 0.02, 0.85))
+                if info is not None:
+                    check_cancel(cancel, "flash")
             except Cancelled as exc:
-                raise _cancelled(exc, port, previous, info is not None) from None
+                raise cancelled_before_load(exc, port, previous, info is not None) from None
             local = artifact.sha256
             notes = [f"upload verified by the device ({upload.verify_method})",
                      f"{upload.retries} chunk retries"]
@@ -156,10 +144,6 @@ class SmpBackend(BackendClass):
                 progress(1.0, "verified by the device's file hash")
                 return self._result(artifact, port, clock, local, upload.device_sha256, dest,
                                     board, previous, notes, algo=upload.verify_method)
-            try:
-                check_cancel(cancel, "flash")
-            except Cancelled as exc:
-                raise _cancelled(exc, port, previous, True) from None
             progress(0.88, "loading the model (the previous one runs until it verifies)")
             loaded = dev.load_model(dest, sha256=bytes.fromhex(local),
                                     timeout_s=30.0 * options.timeout_scale)

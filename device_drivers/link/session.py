@@ -51,8 +51,7 @@ _DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueErro
                   SMPClientException)
 
 
-async def _cancel_pending() -> None:
-    """Cancel every other task on the running loop and wait for them to end."""
+async def _cancel_pending() -> None:  # every other task on the loop, waited for
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()
@@ -141,8 +140,7 @@ class DeviceSession(DeviceCommands):
 
     def _shutdown(self) -> None:
         if self._thread.is_alive():
-            # a request interrupted on the caller's side (Ctrl-C, a timeout) may still run on
-            # the loop: end it here, so no task is destroyed while pending
+            # a request its caller gave up on may still run: end it, none is destroyed pending
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(2.0)
             self._loop.call_soon_threadsafe(self._loop.stop)
