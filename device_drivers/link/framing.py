@@ -186,7 +186,7 @@ async def _grow(session: Any, plan: FramePlan, rtt: float, cap_s: float) -> None
 
 # ------------------------------------------------------------------ remembered plans
 # A station flashes many boards of one kind on one port: what a device was measured to
-# take is remembered per (port, transport, advertised buffer), so the next board skips the
+# take is remembered per (port, transport, advertised buffer, baud), so the next board skips the
 # probes. A wrong memory costs little: a plan too big shrinks on the first stalled frame.
 _CACHE_NAME = "frame-plans.json"
 _CACHE_MAX = 64
@@ -198,9 +198,12 @@ def _cache_path() -> Any:
     return paths.cache_dir() / _CACHE_NAME
 
 
-def plan_key(port: str, kind: str, params: dict[str, int] | None, line: int | None) -> str:
+def plan_key(port: str, kind: str, params: dict[str, int] | None, line: int | None,
+             baudrate: int) -> str:
+    """What a plan holds for: the port, transport, advertised buffer, line length and baud
+    rate (a device that keeps up with a slow UART can drop the same frames on a fast one)."""
     buf = f"{params['buf_size']}x{params['buf_count']}" if params else "noparams"
-    return f"{port}|{kind}|{buf}|{line or '-'}"
+    return f"{port}|{kind}|{buf}|{line or '-'}|{baudrate}"
 
 
 def remembered(key: str) -> FramePlan | None:

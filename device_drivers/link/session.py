@@ -315,8 +315,7 @@ class DeviceSession(DeviceCommands):
             raise self._disconnected_error() from exc
 
     @property
-    def smp_client(self) -> SMPClient:
-        """The smpclient client, for helpers that size upload chunks."""
+    def smp_client(self) -> SMPClient:  # for helpers that size upload chunks
         return self._client
 
     def params(self) -> dict[str, int] | None:
@@ -335,7 +334,8 @@ class DeviceSession(DeviceCommands):
         if self._plan is not None:
             return self._plan
         plan = connect.initial_plan(self)
-        key = framing.plan_key(self.port, self.transport_kind, self._params, plan.line_length)
+        key = framing.plan_key(self.port, self.transport_kind, self._params,
+                               plan.line_length, self.baudrate)
         known = framing.remembered(key) if connect.needs_measuring(self) else None
         if known is not None and known.message <= plan.message:
             plan = known

@@ -132,7 +132,7 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
     total = len(data)
     plan = session.frame_plan()  # the session's plan: a shrink here serves later uploads too
     off, retries, budget = 0, 0, max_retries
-    stalled_at = -1
+    stalled_early = False
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {target.label} cancelled at {off}/{total} B")
@@ -157,13 +157,17 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
                 continue
         except TimeoutError:
             reason = "no answer"
-            # A device that drops frames this big stalls at the same place every time; a
-            # lost frame (noise, a busy moment) does not: shrink only on a repeated stall.
-            if transfer.off == stalled_at and plan.shrink(
-                    f"frames unanswered twice at {transfer.off} B"):
+            # One lost frame (noise, a busy moment) is retried as it was. A device that drops
+            # bursts this big stalls within the first window of every pass — at the same
+            # place, or a chunk further when the first frame in flight got through and the
+            # second was dropped (a receive pool that overruns): two such passes in a row
+            # shrink the bursts. A pass that got further before it stalled lost one frame.
+            early = transfer.off - off < in_flight * transfer.room
+            if early and stalled_early and plan.shrink(
+                    f"frames unanswered at the start of two passes in a row ({transfer.off} B)"):
                 session.apply_plan()  # smaller bursts fix a device that drops big ones
                 budget += 1
-            stalled_at = transfer.off
+            stalled_early = early
         except SMPErrorResponse as exc:
             raise target.refused(exc, transfer.off, total) from exc
         retries += 1
