@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -95,8 +96,12 @@ def test_unplug_ends_the_session_with_a_clear_error(pty_pair) -> None:
 
         asker = threading.Thread(target=ask)
         asker.start()
-        time.sleep(0.2)
-        os.close(master)  # the "cable" is pulled: the pty hangs up
+        deadline, wire = time.monotonic() + 10, b""
+        while b"\x06\x09" not in wire:  # the echo's SMP console frame: the request is out
+            assert time.monotonic() < deadline, f"the request never went out: {wire!r}"
+            if select.select([master], [], [], 0.5)[0]:
+                wire += os.read(master, 4096)
+        os.close(master)  # the "cable" is pulled mid-request: the pty hangs up
         asker.join(timeout=5.0)
         assert not asker.is_alive(), "a request hung after the unplug"
         assert lost.wait(3.0)
