@@ -38,7 +38,9 @@ class Resync(Exception):
 class Target(Protocol):
     """Where an upload writes: builds each chunk's request and knows how to resume."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
+
     first_chunk_extra_s: float
     """Extra time the first chunk may take (an image slot is erased on the first chunk)."""
     chunk_extra_s: float
