@@ -24,6 +24,7 @@ import numpy as np
 from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing.base import CancelToken, Progress, check_cancel, null_progress
 from device_drivers.protocol.runtime import TensorSpec
+from tinyops_base.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -177,15 +178,10 @@ def validate(session: Any, x: np.ndarray, reference: Reference | np.ndarray, *,
 
 
 def failure_of(exc: BaseException) -> tuple[str, str]:
-    """``(outcome, error text)`` of a validation that raised ``exc``, whatever raised it: the
-    host reference is the caller's code (model_tools' TFLM run has its own error classes)."""
-    from device_drivers.errors import Cancelled
-
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    if not isinstance(text, str):
-        text = str(text)
-    cancelled = isinstance(exc, Cancelled) or type(exc).__name__ == "Cancelled"
-    return ("cancelled" if cancelled else "failed"), text
+    """``(outcome, error text)`` of a validation that raised ``exc``, whatever raised it (the
+    host reference is the caller's code): ``tinyops_base.errors.describe`` decides."""
+    said = describe(exc)
+    return ("cancelled" if said.cancelled else "failed"), said.message
 
 
 def record_validation(result: ValidationResult | None, *, port: str, artifact: str,
@@ -229,7 +225,7 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
         with DeviceSession.open(port, timeout_s=timeout_s) as dev:
             result = validate(dev, x, reference, labels=labels, model_sha256=model_sha256,
                               progress=progress, cancel=cancel, limit=limit, atol=atol)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C included: recorded as cancelled
         if record:
             outcome, text = failure_of(exc)
             record_validation(None, port=port, artifact=artifact, artifact_sha256=model_sha256,

@@ -1,4 +1,10 @@
-"""Test isolation: every test gets its own TinyOps home (settings, records, runtime dir)."""
+"""Test isolation: every test gets its own TinyOps home (settings, records, runtime dir).
+
+What may be missing on a developer's machine (emulators, PostgreSQL, Mosquitto) skips there
+and fails in CI, through the one reading of ``CI`` in ``tests/ci_guard.py`` (``in_ci``,
+``unavailable``: a module, since conftest files cannot be imported by name). Hard
+dependencies are imported plainly, never ``importorskip``-ed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,12 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_report_header() -> str:
+    from ci_guard import in_ci
+
+    return f"CI mode: {'on (missing tools fail)' if in_ci() else 'off (missing tools skip)'}"
 
 
 @pytest.fixture(autouse=True)

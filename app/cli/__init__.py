@@ -1,7 +1,8 @@
 """The ``tinyops`` command line: one sub-command module per area, each with ``--json``.
 
-Exit codes: 0 ok, 1 the operation failed, 2 bad usage or input. Expected failures
-print one line (``error: …`` plus the fix) and never a traceback.
+Exit codes: 0 ok, 1 the operation failed, 2 bad usage or input, 130 cancelled (Ctrl-C).
+Expected failures print one line (``error: …`` plus the fix) and never a traceback; the
+mapping is ``tinyops_base.errors.describe``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 from app.logging_setup import setup_logging
 from device_drivers.records import OPERATOR_ENV, RECORDS_URL_ENV
+from tinyops_base.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -59,29 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def exit_code_for(exc: BaseException) -> int | None:
-    """The CLI exit code for an expected failure, or None for a bug (which gets a traceback)."""
-    code = getattr(exc, "exit_code", None)
-    if isinstance(code, int):
-        return code
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, NotADirectoryError,
-                        FileExistsError, PermissionError)):
-        return 2  # a path the user gave cannot be used as given
-    return None
-
-
-def report_error(exc: BaseException, as_json: bool) -> None:
-    hint = getattr(exc, "hint", None)
-    message = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, OSError) and exc.filename and not hint:
-        message = f"{exc.strerror or exc}: {exc.filename}"
-        hint = "check the path: pick another file or folder"
+def report_error(exc: BaseException, as_json: bool) -> int:
+    """Print ``exc`` as the user reads it (``tinyops_base.errors.describe``); its exit code."""
+    said = describe(exc)
     if as_json:
-        print(json.dumps({"ok": False, "error": message, "hint": hint}))
-    line = f"error: {message}"
-    if hint:
-        line += f"\n  fix: {hint}"
+        print(json.dumps({"ok": False, "error": said.message, "hint": said.hint}))
+    line = f"{'cancelled' if said.cancelled else 'error'}: {said.message}"
+    if said.hint:
+        line += f"\n  fix: {said.hint}"
     print(line, file=sys.stderr)
+    return said.exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,13 +102,11 @@ def _run(args: argparse.Namespace, as_json: bool) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        code = exit_code_for(exc)
-        if code is None:
+        if not describe(exc).expected:
             log.exception("unexpected error in %s", args.command)
             raise
         log.info("%s failed: %s", args.command, exc)
-        report_error(exc, as_json)
-        return code
+        return report_error(exc, as_json)
     return int(result or 0)
 
 

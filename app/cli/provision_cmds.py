@@ -13,12 +13,14 @@ import json
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.cli.link_opts import add_link_options, link_options
 from app.flash_prep import prepare_artifact
 from device_drivers.errors import InputError
+from tinyops_base.errors import describe
 from tinyops_base.validators import positive_float, positive_int
 
 
@@ -109,18 +111,53 @@ def cmd_flash(args: argparse.Namespace) -> int:
         if not station:
             line = _ProgressLine(args.port[0], quiet=args.json)
             try:
-                result = flash(artifact, args.port[0], backend=backend, options=options,
-                               progress=line.update)
+                result = _flash_cancellable(
+                    lambda cancel: flash(artifact, args.port[0], backend=backend,
+                                         options=options, progress=line.update,
+                                         cancel=cancel), line)
             except TinyOpsError as exc:
                 line.done()
                 if args.json and getattr(exc, "result", None) is not None:
                     print(json.dumps({**exc.result.to_dict(), "ok": False}))
-                    return 1
+                    return 130 if describe(exc).cancelled else 1
                 raise
             line.done()
             _print_result(result, args.json)
             return 0
         return _station(args, artifact, backend, options)
+
+
+def _flash_cancellable(run: Callable[[threading.Event], Any], line: _ProgressLine) -> Any:
+    """``run(cancel)`` on a worker thread; Ctrl-C sets ``cancel`` and waits for the flash to
+    stop at its next safe point, so it ends through its own path: the session closes, the
+    record is written and the error says what the board runs now. A second Ctrl-C stops
+    waiting."""
+    cancel, done = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = run(cancel)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    # waited for on an Event, not Thread.join: a join interrupted by Ctrl-C can report the
+    # thread as ended while it still runs
+    threading.Thread(target=work, name="flash", daemon=True).start()
+    try:
+        while not done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        cancel.set()
+        line.done()
+        print("cancelling: waiting for the board to finish its current step…", file=sys.stderr,
+              flush=True)
+        done.wait()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def _station(args: argparse.Namespace, artifact: Any, backend: str | None,
@@ -169,22 +206,30 @@ def _print_result(result: Any, as_json: bool) -> None:
 
 
 class _ProgressLine:
-    """One updating line on stderr for a single-board flash (only on a terminal)."""
+    """A single-board flash's progress on stderr: one updating line on a terminal, else a
+    line at every 25 % (like the station's board lines); nothing with ``--json``."""
 
     def __init__(self, port: str, quiet: bool) -> None:
         self.port = port
+        self.quiet = quiet
         self.live = not quiet and sys.stderr.isatty()
         self.shown = False
+        self.step = -1
 
     def update(self, fraction: float, message: str) -> None:
         if self.live:
             print(f"\r[{fraction * 100:5.1f}%] {self.port}: {message[:60]:60s}", end="",
                   file=sys.stderr, flush=True)
             self.shown = True
+        elif not self.quiet and int(fraction * 4) > self.step:
+            self.step = int(fraction * 4)
+            print(f"[{fraction * 100:5.1f}%] {self.port}: {message}", file=sys.stderr,
+                  flush=True)
 
     def done(self) -> None:
         if self.shown:
             print(file=sys.stderr)
+            self.shown = False
 
 
 class _StationBoard:

@@ -6,17 +6,20 @@
 ``flash`` picks the back end (explicit, else the one that claims the artifact's kind, else
 the board registry's, else smp: :mod:`device_drivers.flashing.registry`), runs it, refuses
 any result the device did not verify, and writes one provisioning record whatever happens.
-A failure raises the back end's error with the failed ``FlashResult`` attached as
-``exc.result``.
+A failure (any exception, Ctrl-C included: recorded as ``cancelled``) raises the back end's
+error with the failed ``FlashResult`` attached as ``exc.result``; a cancelled flash says in
+its message what the board runs now (``exc.board_runs``: the previous model's sha256, since
+the load is atomic).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
-from device_drivers.errors import Cancelled, TinyOpsError, VerifyError
+from device_drivers.errors import VerifyError
 from device_drivers.flashing.base import (
     Artifact,
     Backend,
@@ -29,6 +32,7 @@ from device_drivers.flashing.base import (
     null_progress,
 )
 from device_drivers.flashing.registry import choose_backend, get_backend
+from tinyops_base.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +78,19 @@ def flash(artifact: Artifact | str | Path, port: str | None, *,
         if not (result.ok and result.verified and result.device_digest):
             raise VerifyError(f"{port}: the device did not verify {artifact.name}",
                               "no verification, no success: flash again")
-    except TinyOpsError as exc:
+    except BaseException as exc:  # every outcome is recorded: errors, bugs, Ctrl-C
+        said = describe(exc)
         failed = FlashResult(
             ok=False, backend=str(name or "?"), port=port, artifact=artifact.name,
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             local_digest=artifact.expected_model_sha256 or artifact.sha256,
             device_digest=result.device_digest if result else None,
-            board=options.board, usb_serial=serial_no, error=exc.message, hint=exc.hint,
-            dest=options.dest)
-        exc.result = failed  # type: ignore[attr-defined]
+            board=options.board, usb_serial=serial_no, error=said.message, hint=said.hint,
+            dest=options.dest, previous_sha256=getattr(exc, "board_runs", None))
+        with contextlib.suppress(AttributeError):
+            exc.result = failed  # type: ignore[attr-defined]
         if record:
-            _write_record(failed, artifact, "cancelled" if isinstance(exc, Cancelled) else
-                          "failed")
+            _write_record(failed, artifact, "cancelled" if said.cancelled else "failed")
         raise
     if record:
         _write_record(result, artifact, "ok")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from device_drivers.errors import InputError
+from device_drivers.errors import Cancelled, InputError
 from tinyops_base.progress import (
     CancelToken,
     Progress,
@@ -30,8 +30,9 @@ from tinyops_base.progress import (
 )
 
 __all__ = ["KINDS", "Artifact", "Backend", "BackendClass", "CancelToken", "FlashOptions",
-           "FlashResult", "Progress", "Recogniser", "Stopwatch", "check_cancel", "lookup_board",
-           "null_progress", "scaled_timeout", "sniff_kind", "sub_progress", "wait_until"]
+           "FlashResult", "Progress", "Recogniser", "Stopwatch", "cancelled_before_load",
+           "check_cancel", "lookup_board", "null_progress", "scaled_timeout", "sniff_kind",
+           "sub_progress", "wait_until"]
 
 # ---------------------------------------------------------------- artifacts
 KINDS = ("model", "mcuboot-image", "uf2", "esp-image", "arduino-sketch", "binary")
@@ -240,3 +241,17 @@ def lookup_board(board_id: str | None) -> Any | None:
     from device_drivers import boards
 
     return boards.get_board(board_id)
+
+
+def cancelled_before_load(exc: Cancelled, port: str, previous: str | None,
+                          runtime: bool) -> Cancelled:
+    """A cancel before ``load-model``: the board still runs what it ran (the load is atomic)."""
+    if not runtime:
+        runs = f"the file on {port} is incomplete (a stock SMP server loads nothing): flash again"
+    elif previous:
+        runs = f"{port} still runs the previous model (sha256 {previous[:16]}…)"
+    else:
+        runs = f"{port} still runs no model (none was loaded before)"
+    out = Cancelled(f"{exc.message}; {runs}")
+    out.board_runs = previous  # type: ignore[attr-defined]
+    return out

@@ -1,11 +1,9 @@
 """The smp back end: models as files (fs group), firmware as MCUboot images (img group).
 
-Model: upload the file (chunks sized from the device's MCUmgr params, resumed from the
-offset the device reports after a hiccup: ``link.files.upload_file``), have the device
-hash what it stored (fs hash/checksum), then — on the TinyOps runtime — ``load-model``
-with the expected sha256 (atomic: the previous model keeps running unless the new one is
-verified and allocated) and read model-info back. A stock Zephyr SMP server (no group 64)
-gets the upload and the fs-hash verification only.
+Model: upload the file (``link.files.upload_file``), have the device hash what it stored,
+then — on the TinyOps runtime — ``load-model`` with the expected sha256 (atomic: the
+previous model keeps running unless the new one is verified and allocated; a cancel before
+it says so) and read model-info back. A stock SMP server gets the upload and fs hash only.
 
 Firmware (an MCUboot image): checked on the host first (``device_drivers.mcuboot_image``:
 header, sizes, TLVs, hash, signature with ``--key``); a bad image never opens the port.
@@ -33,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from device_drivers.errors import (
+    Cancelled,
     DeviceError,
     DisconnectedError,
     InputError,
@@ -49,6 +48,7 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    cancelled_before_load,
     check_cancel,
     lookup_board,
     sub_progress,
@@ -125,9 +125,14 @@ class SmpBackend(BackendClass):
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
             dest = options.dest or _model_dest(info) or (
                 getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
-            check_cancel(cancel, "flash")
-            upload = dev.upload_file(artifact.data, dest,
-                                     progress=sub_progress(progress, 0.02, 0.85), cancel=cancel)
+            try:  # a cancel before load-model leaves the board running what it ran
+                check_cancel(cancel, "flash")
+                upload = dev.upload_file(artifact.data, dest, cancel=cancel,
+                                         progress=sub_progress(progress, 0.02, 0.85))
+                if info is not None:
+                    check_cancel(cancel, "flash")
+            except Cancelled as exc:
+                raise cancelled_before_load(exc, port, previous, info is not None) from None
             local = artifact.sha256
             notes = [f"upload verified by the device ({upload.verify_method})",
                      f"{upload.retries} chunk retries"]
@@ -139,7 +144,6 @@ class SmpBackend(BackendClass):
                 progress(1.0, "verified by the device's file hash")
                 return self._result(artifact, port, clock, local, upload.device_sha256, dest,
                                     board, previous, notes, algo=upload.verify_method)
-            check_cancel(cancel, "flash")
             progress(0.88, "loading the model (the previous one runs until it verifies)")
             loaded = dev.load_model(dest, sha256=bytes.fromhex(local),
                                     timeout_s=30.0 * options.timeout_scale)

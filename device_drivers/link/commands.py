@@ -6,12 +6,15 @@ time, with a timeout) so none of them touches the port directly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from smpclient.requests import os_management as osreq
 
 from device_drivers.link.smp_errors import SMPErrorResponse, UnexpectedResponse
 from device_drivers.protocol import runtime
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 
 class DeviceCommands:
@@ -76,9 +79,10 @@ class DeviceCommands:
         """Upload and verify on the device; see ``device_drivers.link.files.upload_file``."""
         from device_drivers.link.files import upload_file
 
-        return upload_file(self, data, dest, progress=progress, cancel=cancel, **options)
+        return upload_file(cast("DeviceSession", self), data, dest, progress=progress,
+                           cancel=cancel, **options)
 
     def file_sha256(self, path: str) -> bytes:
         from device_drivers.link.files import device_sha256
 
-        return device_sha256(self, path)
+        return device_sha256(cast("DeviceSession", self), path)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from smp import exceptions as smpexc
 from smpclient.exceptions import SMPClientException
@@ -22,7 +22,15 @@ from smpclient.generics import error
 from smpclient.requests import os_management as osreq
 
 from device_drivers.link import framing
-from device_drivers.link.transport import RawTransport, first_kind, make_transport
+from device_drivers.link.transport import (
+    ConsoleTransport,
+    RawTransport,
+    first_kind,
+    make_transport,
+)
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -43,64 +51,67 @@ def _seen(port: str) -> str | None:
     return kind if kind and time.monotonic() - when < SEEN_FOR_S else None
 
 
-async def open_link(session: Any, read_params: bool) -> None:
+async def open_link(session: DeviceSession, read_params: bool) -> None:
     options = session.options
     kind = first_kind(session.port, options)
     seen = _seen(session.port) if options.transport == "auto" else None
     if seen == "raw" and kind == "console" and read_params:
         raw = make_transport(session.port, options, "raw")
-        session._use(raw)
+        session.use_transport(raw)
         await raw.connect(session.port, session.timeout_s)
         if await read_params_into(session, min(session.timeout_s, 1.0)):
             _SEEN[session.port] = ("raw", time.monotonic())
             return
         await raw.disconnect()  # not raw any more: detect from scratch
     transport = make_transport(session.port, options, kind)
-    session._use(transport)
+    session.use_transport(transport)
     await transport.connect(session.port, session.timeout_s)
-    if seen == "raw" and kind == "console":  # end the line the raw probe left behind
+    console = transport if isinstance(transport, ConsoleTransport) else None
+    if seen == "raw" and console is not None:  # end the line the raw probe left behind
         with contextlib.suppress(OSError):
-            transport.serial.write(b"\n")
+            console.serial.write(b"\n")
     if not read_params:
         return
     if await read_params_into(session, min(session.timeout_s, 1.0)):
         _SEEN[session.port] = (transport.kind, time.monotonic())
         return
-    if options.transport != "auto" or kind != "console" or session.bytes_in:
+    if options.transport != "auto" or console is None or session.bytes_in:
         return
-    text = await transport.read_serial()
+    text = await console.read_serial()
     if text:
-        session._feed(text)
+        session.feed(text)
         return
     if not await _try_raw(session):
         # a console server ignores the raw probe's bytes until a newline: end that line
         with contextlib.suppress(OSError):
-            transport.serial.write(b"\n")
+            console.serial.write(b"\n")
 
 
-async def read_params_into(session: Any, timeout_s: float) -> bool:
+async def read_params_into(session: DeviceSession, timeout_s: float) -> bool:
     """Ask for MCUmgr params; True if the device answered at all (an error counts)."""
     try:
-        response = await session._request(osreq.MCUMgrParametersRead(), timeout_s)
+        response = await session.request_async(osreq.MCUMgrParametersRead(), timeout_s)
     except TimeoutError:
         log.info("%s: no answer to MCUmgr params over %s", session.port,
-                 session._transport.kind)
+                 session.transport.kind)
         return False
     session.answered = True
     if error(response):
         log.info("%s: no MCUmgr params (%s); conservative frames", session.port, response)
         return True
     buf_size, buf_count = int(response.buf_size), int(response.buf_count)
-    session._params = {"buf_size": buf_size, "buf_count": buf_count}
+    session.note_params(buf_size, buf_count)
     try:
-        session._transport.set_buffer(buf_size)
+        session.transport.set_buffer(buf_size)
     except ValueError as exc:  # a buffer too small to carry any message
         log.warning("%s: unusable MCUmgr buf_size %d (%s)", session.port, buf_size, exc)
     return True
 
 
-async def _try_raw(session: Any) -> bool:
-    console = session._transport
+async def _try_raw(session: DeviceSession) -> bool:
+    console = session.transport
+    if not isinstance(console, ConsoleTransport):
+        return False
     raw = RawTransport(session.options)
     object.__setattr__(raw, "_conn", console.serial)  # same open port, other framing
     await asyncio.sleep(RAW_INPUT_TIMEOUT_S)  # the raw server's own timer, not a guess
@@ -118,16 +129,16 @@ async def _try_raw(session: Any) -> bool:
         return False
     log.info("%s: the device speaks raw SMP (unencoded UART transport)", session.port)
     _SEEN[session.port] = ("raw", time.monotonic())
-    session._use(raw)
+    session.use_transport(raw)
     await read_params_into(session, min(session.timeout_s, 1.0))
     return True
 
 
-def initial_plan(session: Any) -> framing.FramePlan:
+def initial_plan(session: DeviceSession) -> framing.FramePlan:
     """Frames from the options and what the device reported, before any measurement."""
     options = session.options
-    transport = session._transport
-    params = session._params or {}
+    transport = session.transport
+    params = session.params() or {}
     message = transport.max_unencoded_size
     if options.mtu:
         message = min(message, options.mtu)
@@ -139,8 +150,8 @@ def initial_plan(session: Any) -> framing.FramePlan:
     return framing.FramePlan(message=message, window=window, source=source, line_length=line)
 
 
-def needs_measuring(session: Any) -> bool:
+def needs_measuring(session: DeviceSession) -> bool:
     options = session.options
-    if session._transport.kind == "udp":
+    if session.transport.kind == "udp":
         return False  # datagrams: no line pool to overrun
     return not (options.mtu and options.window)

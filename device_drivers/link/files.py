@@ -13,7 +13,7 @@ import logging
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from smp import file_management as smpfs
 from smpclient.requests import file_management as fsreq
@@ -22,6 +22,9 @@ from device_drivers.errors import DeviceError, DisconnectedError, VerifyError
 from device_drivers.link.smp_errors import SMPErrorResponse
 from device_drivers.link.upload import FileTarget, windowed_upload
 from tinyops_base.progress import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class UploadResult:
         return self.sha256 == self.device_sha256
 
 
-def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | None = None,
+def upload_file(session: DeviceSession, data: bytes, dest: str, *, progress: Progress | None = None,
                 cancel: CancelToken | None = None, max_retries: int = 5,
                 verify: bool = True, window: int | None = None) -> UploadResult:
     """Upload ``data`` to ``dest`` on the device and verify it there.
@@ -86,7 +89,7 @@ def upload_file(session: Any, data: bytes, dest: str, *, progress: Progress | No
     return result
 
 
-def _close_files(session: Any) -> None:
+def _close_files(session: DeviceSession) -> None:
     """Have the device close the file it wrote (fs close): Zephyr keeps an upload open
     between chunks, and a hash read through another handle may see the old content."""
     try:
@@ -116,12 +119,12 @@ def upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> Devi
                        exc.hint or "retry; if it keeps failing, replug the board")
 
 
-def _hash_timeout(session: Any, size: int | None) -> float:
+def _hash_timeout(session: DeviceSession, size: int | None) -> float:
     """Hashing reads the whole file on the device: allow ~100 kB/s of flash reads."""
     return float(session.timeout_s) + (size or 0) / 100_000
 
 
-def device_sha256(session: Any, path: str, size: int | None = None) -> bytes:
+def device_sha256(session: DeviceSession, path: str, size: int | None = None) -> bytes:
     """The device's own sha256 of ``path`` (fs hash/checksum command)."""
     response = session.request(fsreq.FileHashChecksum(name=path, type="sha256"),
                                _hash_timeout(session, size), retries=2)
@@ -131,7 +134,7 @@ def device_sha256(session: Any, path: str, size: int | None = None) -> bytes:
     return output
 
 
-def verify_file(session: Any, dest: str, data: bytes) -> tuple[str, str, str]:
+def verify_file(session: DeviceSession, dest: str, data: bytes) -> tuple[str, str, str]:
     """(local digest, device digest, method): sha256, else crc32, else read back."""
     local_sha = hashlib.sha256(data).hexdigest()
     try:
@@ -149,7 +152,7 @@ def verify_file(session: Any, dest: str, data: bytes) -> tuple[str, str, str]:
     return local_sha, hashlib.sha256(back).hexdigest(), "readback"
 
 
-def download_file(session: Any, path: str) -> bytes:
+def download_file(session: DeviceSession, path: str) -> bytes:
     out = bytearray()
     total: int | None = None
     while total is None or len(out) < total:

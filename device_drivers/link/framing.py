@@ -21,10 +21,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smp import header as smphdr
 from smpclient.requests import os_management as osreq
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +94,19 @@ def echo_of_size(size: int) -> Any:
     return osreq.EchoWrite(d="x" * text)
 
 
-async def _answered(session: Any, requests: list[Any], timeout_s: float) -> bool:
+async def _answered(session: DeviceSession, requests: list[Any], timeout_s: float) -> bool:
     """Send all requests back to back; True if every one of them is answered in time."""
     for request in requests:
-        await session._transport.send(request.BYTES)
+        await session.transport.send(request.BYTES)
     try:
         for request in requests:
-            await asyncio.wait_for(session._receive_for(request), timeout_s)
+            await asyncio.wait_for(session.receive_for(request), timeout_s)
     except asyncio.TimeoutError:
         return False
     return True
 
 
-async def round_trip(session: Any, timeout_s: float) -> float | None:
+async def round_trip(session: DeviceSession, timeout_s: float) -> float | None:
     """Seconds for a small echo to come back (None: no answer)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -119,7 +122,7 @@ def probe_timeout(rtt: float, message: int, baudrate: int) -> float:
     return max(0.1, 4 * rtt + 2 * wire + 0.05)
 
 
-async def measure(session: Any, plan: FramePlan, timeout_s: float) -> FramePlan:
+async def measure(session: DeviceSession, plan: FramePlan, timeout_s: float) -> FramePlan:
     """Find the largest frame (and window) the device answers, starting from ``plan``.
 
     Probe timeouts scale with the device's own round trip (a small echo first), so a
@@ -165,9 +168,9 @@ MAX_GROWN_LINES = 16
 (~1.5 KB; MCUboot's serial recovery takes 1 KB by default and reports no params)."""
 
 
-async def _grow(session: Any, plan: FramePlan, rtt: float, cap_s: float) -> None:
+async def _grow(session: DeviceSession, plan: FramePlan, rtt: float, cap_s: float) -> None:
     """No params: double the frame while the device answers (it tells no buffer size)."""
-    transport = session._transport
+    transport = session.transport
     line = plan.line_length or 128
     start = plan.message
     lines = console_lines(plan.message, line)
@@ -186,7 +189,7 @@ async def _grow(session: Any, plan: FramePlan, rtt: float, cap_s: float) -> None
 
 # ------------------------------------------------------------------ remembered plans
 # A station flashes many boards of one kind on one port: what a device was measured to
-# take is remembered per (port, transport, advertised buffer), so the next board skips the
+# take is remembered per (port, transport, advertised buffer, baud), so the next board skips the
 # probes. A wrong memory costs little: a plan too big shrinks on the first stalled frame.
 _CACHE_NAME = "frame-plans.json"
 _CACHE_MAX = 64
@@ -198,9 +201,12 @@ def _cache_path() -> Any:
     return paths.cache_dir() / _CACHE_NAME
 
 
-def plan_key(port: str, kind: str, params: dict[str, int] | None, line: int | None) -> str:
+def plan_key(port: str, kind: str, params: dict[str, int] | None, line: int | None,
+             baudrate: int) -> str:
+    """What a plan holds for: the port, transport, advertised buffer, line length and baud
+    rate (a device that keeps up with a slow UART can drop the same frames on a fast one)."""
     buf = f"{params['buf_size']}x{params['buf_count']}" if params else "noparams"
-    return f"{port}|{kind}|{buf}|{line or '-'}"
+    return f"{port}|{kind}|{buf}|{line or '-'}|{baudrate}"
 
 
 def remembered(key: str) -> FramePlan | None:

@@ -7,7 +7,7 @@ slots and MCUboot mode (where it has the img group), and the TinyOps runtime.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smpclient.requests import enumeration_management as enumreq
 from smpclient.requests import file_management as fsreq
@@ -18,6 +18,9 @@ from smpclient.requests import statistics_management as statreq
 from device_drivers.errors import DeviceError
 from device_drivers.link.smp_errors import GROUPS, SMPErrorResponse
 from device_drivers.protocol import runtime
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 # one harmless read per group, for firmware without the enumeration group
 _PROBES: dict[int, Any] = {
@@ -33,7 +36,8 @@ def group_name(group: int) -> str:
     return GROUPS.get(int(group), (f"group {int(group)}", "", ""))[0]
 
 
-def supported_groups(session: Any, timeout_s: float | None = None) -> tuple[list[int], str]:
+def supported_groups(session: DeviceSession,
+                     timeout_s: float | None = None) -> tuple[list[int], str]:
     """(group ids, how they were found): ``enumeration`` or ``probing``."""
     try:
         listed = session.request(enumreq.ListSupportedGroups(), timeout_s)
@@ -55,7 +59,7 @@ def supported_groups(session: Any, timeout_s: float | None = None) -> tuple[list
     return found, "probing"
 
 
-def device_info(session: Any) -> dict[str, Any]:
+def device_info(session: DeviceSession) -> dict[str, Any]:
     """Everything a board tells about itself, at the level it supports."""
     out: dict[str, Any] = {"port": session.port, "smp": False, "runtime": None,
                            "transport": session.transport_kind}
@@ -84,7 +88,7 @@ def device_info(session: Any) -> dict[str, Any]:
     return out
 
 
-def _images(session: Any, out: dict[str, Any]) -> None:
+def _images(session: DeviceSession, out: dict[str, Any]) -> None:
     from device_drivers.flashing import mcuboot  # lazy: flashing builds on the link
 
     try:
@@ -99,7 +103,7 @@ def _images(session: Any, out: dict[str, Any]) -> None:
     out["bootloader"] = boot.to_dict()
 
 
-def _runtime(session: Any, out: dict[str, Any]) -> None:
+def _runtime(session: DeviceSession, out: dict[str, Any]) -> None:
     info = session.model_info()
     if info is None:
         return

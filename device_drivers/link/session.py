@@ -39,8 +39,9 @@ from device_drivers.errors import DeviceError, DisconnectedError
 from device_drivers.link import connect, framing, smp_errors
 from device_drivers.link.commands import DeviceCommands
 from device_drivers.link.framing import FramePlan
+from device_drivers.link.pipe import PipeIO
 from device_drivers.link.smp_errors import SMPErrorResponse, UnexpectedResponse
-from device_drivers.link.transport import LinkOptions
+from device_drivers.link.transport import ConsoleTransport, LinkOptions, LinkTransport
 from device_drivers.telemetry import TelemetryBatch, TelemetryParser
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ T = TypeVar("T")
 
 _DECODE_ERRORS = (smpexc.SMPDecodeError, binascii.Error, struct.error, ValueError, IndexError,
                   SMPClientException)
+
+
+async def _cancel_pending() -> None:  # every other task on the loop, waited for
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class DeviceSession(DeviceCommands):
@@ -60,7 +68,7 @@ class DeviceSession(DeviceCommands):
         self.port = port
         self.timeout_s = timeout_s
         self.options = options or LinkOptions(baudrate=baudrate, exclusive=exclusive)
-        self._transport: Any = None
+        self._transport: LinkTransport | None = None
         self._client: SMPClient | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name=f"io:{port}", daemon=True)
@@ -114,7 +122,7 @@ class DeviceSession(DeviceCommands):
     @property
     def transport_kind(self) -> str:
         """``console``, ``raw`` or ``udp``: how SMP travels on this link."""
-        return str(self._transport.kind)
+        return str(self.transport.kind)
 
     @property
     def baudrate(self) -> int:
@@ -133,6 +141,9 @@ class DeviceSession(DeviceCommands):
 
     def _shutdown(self) -> None:
         if self._thread.is_alive():
+            # a request its caller gave up on may still run: end it, none is destroyed pending
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(2.0)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5.0)
         if not self._thread.is_alive() and not self._loop.is_closed():
@@ -142,19 +153,19 @@ class DeviceSession(DeviceCommands):
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
-    def _use(self, transport: Any) -> None:
+    def use_transport(self, transport: LinkTransport) -> None:  # connect.py: the framing
         self._transport = transport
         self._client = SMPClient(transport, self.port, timeout_s=self.timeout_s)
 
     async def _connect(self, read_params: bool) -> None:
         await connect.open_link(self, read_params)
-        if self._transport.kind == "console":  # text between frames: telemetry
+        if self.transport.kind == "console":  # text between frames: telemetry
             self._pump_task = self._loop.create_task(self._pump())
 
     async def _disconnect(self) -> None:
         if self._pump_task is not None:
             self._pump_task.cancel()
-        await self._transport.disconnect()
+        await self.transport.disconnect()
 
     # ---------------------------------------------------------------- plumbing
     def _call(self, coro: Any, timeout: float, allow_closed: bool = False) -> Any:
@@ -211,26 +222,29 @@ class DeviceSession(DeviceCommands):
 
     async def _pump(self) -> None:
         """Move non-SMP bytes into the telemetry parser while no request is reading."""
+        console = self.transport
         try:
-            while True:
+            while isinstance(console, ConsoleTransport):
                 # read_serial() itself sleeps 5 ms when nothing came; while data flows, go
                 # straight back for more (a tty read returns at most ~4 KB), yielding only
                 # so a waiting request can run.
-                data = await self._transport.read_serial()
+                data = await console.read_serial()
                 if data:
-                    self._feed(data)
+                    self.feed(data)
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except (SMPTransportDisconnected, OSError) as exc:
             self._mark_disconnected(str(exc) or type(exc).__name__)
 
-    def _feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
+        """Text the link read outside SMP frames: into the telemetry parser."""
         self.bytes_in += len(data)
         with self._telemetry_lock:
             self._parser.feed(data, time.time())
 
-    async def _request(self, request: Any, timeout_s: float) -> Any:
+    async def request_async(self, request: Any, timeout_s: float) -> Any:
+        """One SMP request and its answer on the I/O loop (TimeoutError when none)."""
         try:
             return await self._guarded(asyncio.wait_for(self._exchange(request), timeout_s))
         except asyncio.TimeoutError:
@@ -238,23 +252,22 @@ class DeviceSession(DeviceCommands):
                 from None
 
     async def _exchange(self, request: Any) -> Any:
-        await self._transport.send(request.BYTES)
-        return await self._receive_for(request)
+        await self.transport.send(request.BYTES)
+        return await self.receive_for(request)
 
-    async def _receive_for(self, request: Any) -> Any:
+    async def receive_for(self, request: Any) -> Any:
         """The response to ``request``: corrupt frames and stale answers are skipped."""
         want = request.header
         while True:
             try:
-                frame = await self._transport.receive()
+                frame = await self.transport.receive()
                 header = smphdr.Header.loads(frame[: smphdr.Header.SIZE])
             except _DECODE_ERRORS as exc:  # a corrupted frame: wait for the retry/timeout
                 log.info("%s: dropped a corrupt SMP frame (%s)", self.port, exc)
                 continue
-            if self._transport.kind == "console":
-                serial_text = await self._transport.read_serial()
-                if serial_text:
-                    self._feed(serial_text)
+            console = self.transport
+            if isinstance(console, ConsoleTransport) and (text := await console.read_serial()):
+                self.feed(text)
             self.answered = True
             if header.sequence != want.sequence or int(header.group_id) != int(want.group_id):
                 log.info("%s: discarded a stale SMP response (seq %d, want %d)", self.port,
@@ -272,7 +285,7 @@ class DeviceSession(DeviceCommands):
         with self._locked(timeout):
             for attempt in range(retries + 1):
                 try:
-                    response = self._call(self._request(request, timeout), timeout + 1.0)
+                    response = self._call(self.request_async(request, timeout), timeout + 1.0)
                     break
                 except TimeoutError:
                     if attempt == retries:
@@ -305,9 +318,21 @@ class DeviceSession(DeviceCommands):
             raise self._disconnected_error() from exc
 
     @property
-    def smp_client(self) -> SMPClient:
-        """The smpclient client, for helpers that size upload chunks."""
+    def transport(self) -> LinkTransport:
+        """The open transport (console, raw or udp framing)."""
+        if self._transport is None:
+            raise self._disconnected_error()
+        return self._transport
+
+    @property
+    def smp_client(self) -> SMPClient:  # for helpers that size upload chunks
+        if self._client is None:
+            raise self._disconnected_error()
         return self._client
+
+    def note_params(self, buf_size: int, buf_count: int) -> None:
+        """The MCUmgr params the device reported (connect.py reads them)."""
+        self._params = {"buf_size": buf_size, "buf_count": buf_count}
 
     def params(self) -> dict[str, int] | None:
         return dict(self._params) if self._params else None
@@ -325,7 +350,8 @@ class DeviceSession(DeviceCommands):
         if self._plan is not None:
             return self._plan
         plan = connect.initial_plan(self)
-        key = framing.plan_key(self.port, self.transport_kind, self._params, plan.line_length)
+        key = framing.plan_key(self.port, self.transport_kind, self._params,
+                               plan.line_length, self.baudrate)
         known = framing.remembered(key) if connect.needs_measuring(self) else None
         if known is not None and known.message <= plan.message:
             plan = known
@@ -344,17 +370,17 @@ class DeviceSession(DeviceCommands):
         """Send no frame larger than the plan's (after a measurement or a shrink), and
         remember it for the next session on this port."""
         if self._plan is not None:
-            self._transport.frame_limit = self._plan.message
+            self.transport.frame_limit = self._plan.message
             if self._plan.source != "remembered" and connect.needs_measuring(self):
                 framing.remember(self._plan_key, self._plan)
 
     def _write_text(self, data: bytes) -> None:
-        if self._transport.kind != "console":
-            raise DeviceError(f"{self.port} carries {self._transport.kind} SMP: no text "
-                              "console on this link")
+        console = self.transport
+        if not isinstance(console, ConsoleTransport):
+            raise DeviceError(f"{self.port} carries {console.kind} SMP: no text console here")
 
         async def send() -> None:
-            self._transport.serial.write(data)
+            console.serial.write(data)
 
         with self._locked(self.timeout_s):  # never in the middle of an SMP frame
             self._call(self._guarded(send()), self.timeout_s)
@@ -364,22 +390,6 @@ class DeviceSession(DeviceCommands):
         """Everything parsed from the non-SMP bytes since the last call (a TelemetryBatch)."""
         with self._telemetry_lock:
             return self._parser.drain()
-
-
-class PipeIO:
-    """What a :meth:`DeviceSession.run_exclusive` job may do on the I/O loop."""
-
-    def __init__(self, session: DeviceSession) -> None:
-        self._session = session
-
-    async def send(self, request: Any) -> None:
-        await self._session._transport.send(request.BYTES)
-
-    async def receive(self, request: Any, timeout_s: float) -> Any:
-        try:
-            return await asyncio.wait_for(self._session._receive_for(request), timeout_s)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"no answer to {type(request).__name__}") from None
 
 
 def _make_parser(fmt: str | None) -> TelemetryParser:

@@ -100,7 +100,7 @@ class SMPErrorResponse(DeviceError):
             super().__init__(f"this firmware does not support {name}: it has no "
                              f"{group_label(request_group)}, or that group lacks the command",
                              missing_group_hint(request_group))
-            self.missing_group = request_group
+            self.missing_group: int | None = request_group
         else:
             super().__init__(f"the device refused {name}: {text}")
             self.missing_group = None

@@ -260,7 +260,11 @@ class UdpTransport(SMPUDPTransport):
             self.frame_limit = buf_size
 
 
-def make_transport(address: str, options: LinkOptions, kind: str) -> Any:
+LinkTransport = ConsoleTransport | RawTransport | UdpTransport
+"""The transports a session talks through (``kind``: console, raw or udp)."""
+
+
+def make_transport(address: str, options: LinkOptions, kind: str) -> LinkTransport:
     """A transport of ``kind`` (console, raw or udp) for ``address``."""
     if kind == "udp":
         return UdpTransport(options)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smp import file_management as smpfs
 from smpclient.generics import error
@@ -22,6 +22,9 @@ from smpclient.requests import image_management as imgreq
 from device_drivers.errors import Cancelled, DeviceError, DisconnectedError
 from device_drivers.link.smp_errors import SMPErrorResponse
 from tinyops_base.progress import CancelToken, Progress
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,9 @@ class Resync(Exception):
 class Target(Protocol):
     """Where an upload writes: builds each chunk's request and knows how to resume."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
+
     first_chunk_extra_s: float
     """Extra time the first chunk may take (an image slot is erased on the first chunk)."""
     chunk_extra_s: float
@@ -46,7 +51,7 @@ class Target(Protocol):
 
     def request(self, off: int, data: bytes, total: int) -> Any: ...
 
-    def resume_offset(self, session: Any, acknowledged: int, total: int) -> int: ...
+    def resume_offset(self, session: DeviceSession, acknowledged: int, total: int) -> int: ...
 
     def refused(self, exc: SMPErrorResponse, off: int, total: int) -> Exception: ...
 
@@ -65,7 +70,7 @@ class FileTarget:
         return fsreq.FileUpload(name=self.name, off=off, data=data,
                                 len=total if off == 0 else None)
 
-    def resume_offset(self, session: Any, acknowledged: int, total: int) -> int:
+    def resume_offset(self, session: DeviceSession, acknowledged: int, total: int) -> int:
         """The stored length, if the device tells (nothing acknowledged: start over)."""
         if acknowledged == 0:
             return 0
@@ -101,7 +106,7 @@ class ImageTarget:
                                            sha=self.sha256, upgrade=False)
         return imgreq.ImageUploadWrite(off=off, data=data)
 
-    def resume_offset(self, session: Any, acknowledged: int, total: int) -> int:
+    def resume_offset(self, session: DeviceSession, acknowledged: int, total: int) -> int:
         # img-mgmt answers a chunk at the wrong offset with the offset it really has
         return acknowledged
 
@@ -118,13 +123,13 @@ class Outcome:
     """The device's answer to the last chunk (an image's ``match`` is in it)."""
 
 
-def _chunk_timeout(session: Any, room: int, window: int) -> float:
+def _chunk_timeout(session: DeviceSession, room: int, window: int) -> float:
     """The session's base plus the chunks' time on a slow link (10 bits/B, base64 ×1.4)."""
     baud = getattr(session, "baudrate", 115200) or 115200
     return float(session.timeout_s) + 2.0 * (room * window * 1.4 * 10.0 / baud)
 
 
-def windowed_upload(session: Any, data: bytes, target: Target, *,
+def windowed_upload(session: DeviceSession, data: bytes, target: Target, *,
                     progress: Progress | None = None, cancel: CancelToken | None = None,
                     max_retries: int = 5, window: int | None = None,
                     timeout_scale: float = 1.0) -> Outcome:
@@ -132,7 +137,7 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
     total = len(data)
     plan = session.frame_plan()  # the session's plan: a shrink here serves later uploads too
     off, retries, budget = 0, 0, max_retries
-    stalled_at = -1
+    stalled_early = False
     while True:
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"upload to {target.label} cancelled at {off}/{total} B")
@@ -157,13 +162,17 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
                 continue
         except TimeoutError:
             reason = "no answer"
-            # A device that drops frames this big stalls at the same place every time; a
-            # lost frame (noise, a busy moment) does not: shrink only on a repeated stall.
-            if transfer.off == stalled_at and plan.shrink(
-                    f"frames unanswered twice at {transfer.off} B"):
+            # One lost frame (noise, a busy moment) is retried as it was. A device that drops
+            # bursts this big stalls within the first window of every pass — at the same
+            # place, or a chunk further when the first frame in flight got through and the
+            # second was dropped (a receive pool that overruns): two such passes in a row
+            # shrink the bursts. A pass that got further before it stalled lost one frame.
+            early = transfer.off - off < in_flight * transfer.room
+            if early and stalled_early and plan.shrink(
+                    f"frames unanswered at the start of two passes in a row ({transfer.off} B)"):
                 session.apply_plan()  # smaller bursts fix a device that drops big ones
                 budget += 1
-            stalled_at = transfer.off
+            stalled_early = early
         except SMPErrorResponse as exc:
             raise target.refused(exc, transfer.off, total) from exc
         retries += 1
@@ -174,7 +183,7 @@ def windowed_upload(session: Any, data: bytes, target: Target, *,
         log.info("upload %s: resuming at %d after %s", target.label, off, reason)
 
 
-def stall_hint(session: Any) -> str:
+def stall_hint(session: DeviceSession) -> str:
     if getattr(session, "answered", False):
         return ("the device answered smaller requests, so the link works: it stopped "
                 "taking chunks (busy, or out of buffers); retry with --mtu 128 --window 1")
@@ -184,7 +193,7 @@ def stall_hint(session: Any) -> str:
 class _Pass:
     """One pass of chunks from ``off`` with up to ``window`` requests in flight."""
 
-    def __init__(self, session: Any, data: bytes, target: Target, off: int, window: int,
+    def __init__(self, session: DeviceSession, data: bytes, target: Target, off: int, window: int,
                  progress: Progress | None, cancel: CancelToken | None,
                  timeout_scale: float) -> None:
         self.session = session

@@ -87,6 +87,8 @@ class VirtualBoard(LinkServer):
         self._tx_pacer = Pacer(self.faults.baud)
         self._write_lock = threading.RLock()
         self._stop = threading.Event()
+        self._rounds = threading.Condition()
+        self._round = 0  # receive-loop rounds begun: set_faults' acknowledgement
         self._threads: list[threading.Thread] = []
         self._link: Link | None = None
         self._link_bytes = 0
@@ -124,14 +126,27 @@ class VirtualBoard(LinkServer):
     def running(self) -> bool:
         return bool(self._threads) and not self._stop.is_set()
 
-    def set_faults(self, faults: FaultConfig) -> None:
-        """Change the link's faults while running (a demo's "bad cable" switch)."""
+    def set_faults(self, faults: FaultConfig, *, applied_within: float | None = None) -> None:
+        """Change the link's faults while running (a demo's "bad cable" switch).
+
+        The receive loop takes the switch at its next round (≤ 50 ms); with
+        ``applied_within`` this waits for that round to begin — the acknowledgement that
+        every byte from now on meets the new faults — and raises TimeoutError if it does
+        not within that many seconds."""
         with self._write_lock:
             self.faults = faults
             self._injector = FaultInjector(faults)
             self._rx_pacer = Pacer(faults.baud)
             self._tx_pacer = Pacer(faults.baud)
             self._link_bytes = 0
+        if applied_within is None or not self._threads:
+            return
+        with self._rounds:
+            start = self._round
+            if not self._rounds.wait_for(lambda: self._round > start or self._stop.is_set(),
+                                         applied_within):
+                raise TimeoutError(f"the board's link did not take the new faults within "
+                                   f"{applied_within} s")
 
     def start(self) -> str:
         """Bring the board up; returns the port (a ``/dev/pts/N`` path or ``socket://`` URL)."""

@@ -37,6 +37,8 @@ class LinkServer:
     _injector: FaultInjector
     _rx_pacer: Pacer
     _stop: threading.Event
+    _rounds: threading.Condition
+    _round: int
     _link: Link | None
     _link_bytes: int
 
@@ -64,6 +66,9 @@ class LinkServer:
         console = (ConsoleRx(self.profile.line_max, self.profile.rx_pool, self._warn)
                    if self.profile.strict and self.smp_transport == "console" else None)
         while not self._stop.is_set():
+            with self._rounds:
+                self._round += 1
+                self._rounds.notify_all()
             try:
                 self._serve_once(framer, console)
             except Exception:  # never let the link thread die: log, drop the partial frame

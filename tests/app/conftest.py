@@ -14,14 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import shiboken6  # a hard dependency: a broken install fails here, it does not skip
+from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtWidgets import QApplication
 
-shiboken6 = pytest.importorskip("shiboken6")
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QCoreApplication, QEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from app.gui.devices import DeviceEntry  # noqa: E402
+from app.gui.devices import DeviceEntry
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 import pytest
@@ -108,81 +109,112 @@ def test_one_broken_board_fails_alone() -> None:
 
 
 def test_cancel_stops_every_board() -> None:
-    backend = MemoryBackend(blocks=200, step_s=0.01)
+    backend = MemoryBackend(blocks=2000, step_s=0.01)
     art = Artifact.from_bytes(MODEL, "m.tflite")
     cancel = threading.Event()
-    threading.Timer(0.15, cancel.set).start()
-    started = time.monotonic()
+    _, on_update = _collect()
+    set_at: list[float] = []
+    _when(on_update, 3, cancel.set, set_at)
     report = run_station([f"/dev/fake{i}" for i in range(3)], _one(backend, art),
-                         cancel=cancel)
-    assert time.monotonic() - started < 1.5
+                         cancel=cancel, on_update=on_update)
+    assert time.monotonic() - set_at[0] < 5.0
     assert {j.state for j in report.jobs} == {"cancelled"}
     assert not backend.stored
     assert {r.result for r in RecordStore().list()} == {"cancelled"}
 
 
-def _collect() -> tuple[dict[str, BoardJob], object]:
-    jobs: dict[str, BoardJob] = {}
+class _Updates:
+    """The station's ``on_update``: the latest state of each board, and a way to wait for
+    a state (the station's own acknowledgement, never a sleep)."""
 
-    def on_update(job: BoardJob) -> None:
-        jobs[job.port] = job
+    def __init__(self) -> None:
+        self.jobs: dict[str, BoardJob] = {}
+        self._changed = threading.Condition()
 
-    return jobs, on_update
+    def __call__(self, job: BoardJob) -> None:
+        with self._changed:
+            self.jobs[job.port] = job
+            self._changed.notify_all()
+
+    def wait(self, predicate: Callable[[dict[str, BoardJob]], bool],
+             timeout: float = 30.0) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: predicate(self.jobs), timeout), self.jobs
+
+
+def _collect() -> tuple[dict[str, BoardJob], _Updates]:
+    updates = _Updates()
+    return updates.jobs, updates
+
+
+def _all_flashing(n: int) -> Callable[[dict[str, BoardJob]], bool]:
+    """``n`` boards past their first block: really running, not just submitted."""
+    return lambda jobs: sum(j.state == "flashing" and j.fraction > 0
+                            for j in jobs.values()) >= n
+
+
+def _when(updates: _Updates, n: int, then: Callable[[], None], at: list[float]) -> None:
+    """On a helper thread: once ``n`` boards are flashing, note the time and call ``then``."""
+    def run() -> None:
+        updates.wait(_all_flashing(n))
+        at.append(time.monotonic())
+        then()
+    threading.Thread(target=run, daemon=True).start()
 
 
 def test_ctrl_c_cancels_running_boards_instead_of_waiting_for_them() -> None:
     """A real SIGINT while the main thread waits: the jobs are told to stop at once (not
     after every board finished), and KeyboardInterrupt still reaches the caller."""
-    backend = MemoryBackend(blocks=500, step_s=0.01)  # 5 s per board if not cancelled
+    backend = MemoryBackend(blocks=2000, step_s=0.01)  # 20 s per board if not cancelled
     art = Artifact.from_bytes(MODEL, "m.tflite")
     jobs, on_update = _collect()
     main = threading.main_thread().ident
     old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
-    started = time.monotonic()
+    killed: list[float] = []
     try:
-        timer.start()
+        _when(on_update, 2, lambda: signal.pthread_kill(main, signal.SIGINT), killed)
         with pytest.raises(KeyboardInterrupt):
             run_station(["/dev/fake0", "/dev/fake1"], _one(backend, art),
                         on_update=on_update)  # type: ignore[arg-type]
-        elapsed = time.monotonic() - started
+        elapsed = time.monotonic() - killed[0]
     finally:
-        timer.cancel()
         signal.signal(signal.SIGINT, old)
-    assert elapsed < 1.2
+    assert elapsed < 5.0  # stopped at the next block, not after the boards' 20 s
     assert backend.max_active == 2 and sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
     assert {j.state for j in jobs.values()} == {"cancelled"} and not backend.stored
     assert all(0 < j.fraction < 0.5 for j in jobs.values())
 
 
 def test_ctrl_c_while_waiting_for_plugs_cancels_the_running_jobs() -> None:
-    backend = MemoryBackend(blocks=500, step_s=0.01)
+    backend = MemoryBackend(blocks=2000, step_s=0.01)
     art = Artifact.from_bytes(MODEL, "m.tflite")
     jobs, on_update = _collect()
+    interrupted: list[float] = []
 
     def events():
         yield ("/dev/fake0", "A")
         yield ("/dev/fake1", "B")
-        time.sleep(0.5)
+        on_update.wait(_all_flashing(2))  # both boards running
+        interrupted.append(time.monotonic())
         raise KeyboardInterrupt  # ^C while the watcher waits for the next board
 
-    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         watch_and_flash(events(), _one(backend, art), on_update=on_update)  # type: ignore[arg-type]
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - interrupted[0] < 5.0  # not the boards' 20 s
     assert sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
     assert {j.state for j in jobs.values()} == {"cancelled"}
 
 
 def test_caller_token_set_from_another_thread_stops_slow_boards_quickly() -> None:
-    backend = MemoryBackend(blocks=500, step_s=0.01)
+    backend = MemoryBackend(blocks=2000, step_s=0.01)
     art = Artifact.from_bytes(MODEL, "m.tflite")
     cancel = threading.Event()
-    timer = threading.Timer(0.5, cancel.set)
-    timer.start()
-    started = time.monotonic()
-    report = run_station(["/dev/fake0", "/dev/fake1"], _one(backend, art), cancel=cancel)
-    assert time.monotonic() - started < 1.2
+    _, on_update = _collect()
+    set_at: list[float] = []
+    _when(on_update, 2, cancel.set, set_at)
+    report = run_station(["/dev/fake0", "/dev/fake1"], _one(backend, art), cancel=cancel,
+                         on_update=on_update)
+    assert time.monotonic() - set_at[0] < 5.0
     assert sorted(backend.saw_cancel) == ["/dev/fake0", "/dev/fake1"]
     assert {j.state for j in report.jobs} == {"cancelled"}
 
@@ -202,15 +234,16 @@ def test_unverified_result_is_a_failure() -> None:
 def test_on_plug_starts_a_job_per_new_board_and_skips_busy_duplicates() -> None:
     backend = MemoryBackend(blocks=5, step_s=0.02)
     art = Artifact.from_bytes(MODEL, "m.tflite")
+    _, on_update = _collect()
 
     def events():
         yield ("/dev/fake0", "A")
         yield ("/dev/fake0", "A")  # re-announced while its job runs: ignored
         yield ("/dev/fake1", "B")
-        time.sleep(0.3)
+        on_update.wait(lambda jobs: jobs["/dev/fake0"].state == "ok")  # the station says so
         yield ("/dev/fake0", "A")  # replugged after its job finished: flashed again
 
-    report = watch_and_flash(events(), _one(backend, art))
+    report = watch_and_flash(events(), _one(backend, art), on_update=on_update)
     assert [j.usb_serial for j in report.jobs] == ["A", "B", "A"]
     assert report.ok
 

@@ -9,7 +9,6 @@ import os
 import struct
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device_drivers import paths
-from device_drivers.errors import DeviceError, InputError, PortError
+from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.uf2 import Uf2Backend
 from device_drivers.link.session import DeviceSession
@@ -93,9 +92,8 @@ def test_truncated_or_misnumbered_files_are_refused() -> None:
 # ---------------------------------------------------------------- a fake drive and bootloader
 class FakeBootloader(threading.Thread):
     """Plays the UF2 bootloader and the MCU: waits for a complete .uf2 on the drive,
-    decodes it, "writes flash" (the model region), reboots (the drive goes away) and boots
-    the runtime with that model (the virtual board loads it, as the runtime would read its
-    model region at boot)."""
+    decodes it, "writes flash" (the model region: the virtual board loads it, as the runtime
+    would read its model region at boot), then reboots (the drive goes away)."""
 
     def __init__(self, drive: Path, port: str, region: int, accept: bool = True) -> None:
         super().__init__(daemon=True)
@@ -119,21 +117,16 @@ class FakeBootloader(threading.Thread):
                 self.received, self.written_name = data, path.name
                 if not self.accept:
                     return
+                # "write flash" and boot the runtime with it, then reset (the drive goes
+                # away): the flasher waits for the drive to go before it polls the port, so
+                # the port is never shared — as on a board, where the new firmware boots
+                # without the host's help
+                with DeviceSession.open(self.port) as dev:
+                    dev.upload_file(data, "/lfs/model.tflite")
+                    dev.load_model("/lfs/model.tflite", sha256=hashlib.sha256(data).digest())
                 (self.drive / "INFO_UF2.TXT").unlink()
                 path.unlink()
-                time.sleep(0.2)  # the reset
-                deadline = time.monotonic() + 10
-                while True:  # the flasher polls the port meanwhile: share it politely
-                    try:
-                        with DeviceSession.open(self.port) as dev:
-                            dev.upload_file(data, "/lfs/model.tflite")
-                            dev.load_model("/lfs/model.tflite",
-                                           sha256=hashlib.sha256(data).digest())
-                        return
-                    except PortError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.05)
+                return
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -95,8 +96,12 @@ def test_unplug_ends_the_session_with_a_clear_error(pty_pair) -> None:
 
         asker = threading.Thread(target=ask)
         asker.start()
-        time.sleep(0.2)
-        os.close(master)  # the "cable" is pulled: the pty hangs up
+        deadline, wire = time.monotonic() + 10, b""
+        while b"\x06\x09" not in wire:  # the echo's SMP console frame: the request is out
+            assert time.monotonic() < deadline, f"the request never went out: {wire!r}"
+            if select.select([master], [], [], 0.5)[0]:
+                wire += os.read(master, 4096)
+        os.close(master)  # the "cable" is pulled mid-request: the pty hangs up
         asker.join(timeout=5.0)
         assert not asker.is_alive(), "a request hung after the unplug"
         assert lost.wait(3.0)
@@ -127,3 +132,38 @@ def test_text_written_by_the_host_reaches_the_device(pty_pair) -> None:
         while b"\n" not in got and time.monotonic() < deadline:
             got += os.read(master, 100)
     assert got == b"led on\n"
+
+
+def test_an_interrupted_call_leaves_no_pending_task(caplog: pytest.LogCaptureFixture) -> None:
+    """Ctrl-C while the main thread waits on a request: closing the session ends the task
+    still running on the I/O loop (no asyncio "Task was destroyed but it is pending!")."""
+    import gc
+    import logging
+    import signal
+
+    from device_drivers.virtual import VirtualBoard
+    from device_drivers.virtual.faults import FaultConfig
+
+    main = threading.main_thread().ident
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    sent = threading.Event()
+
+    def interrupt(fraction: float, message: str) -> None:  # on the I/O thread, mid-upload
+        if fraction > 0 and not sent.is_set():
+            sent.set()
+            signal.pthread_kill(main, signal.SIGINT)
+
+    try:
+        with VirtualBoard(board="virtual", faults=FaultConfig(baud=19_200)) as vb:
+            dev = DeviceSession.open(vb.port)
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    dev.upload_file(os.urandom(30_000), "/lfs/slow.bin", progress=interrupt)
+            finally:
+                dev.close()
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert sent.is_set()
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()
+    assert "Task was destroyed" not in caplog.text

@@ -125,8 +125,10 @@ def test_stream_toggles_telemetry_and_stats_count_inferences(session: DeviceSess
     stopped = session.stats().inferences
     session.telemetry()  # what was sent before the stop
     start = session.stats().uptime_ms
+    deadline = time.monotonic() + 30
     while session.stats().uptime_ms - start < 10 * 50:  # ten stream periods, device clock
-        pass
+        assert time.monotonic() < deadline, "the board's clock stopped"  # each stats() is a
+        # round trip to the device: its clock paces this loop, the host's does not
     # streaming would have run ~10 more inferences by now; at most one in flight at the stop
     assert session.stats().inferences - stopped <= 1
     assert "latency_us" not in session.telemetry().channels

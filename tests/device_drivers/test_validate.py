@@ -146,3 +146,16 @@ def test_a_failing_host_reference_still_writes_the_record(board: VirtualBoard) -
     assert len(recs) == 1
     assert (recs[0].result, recs[0].verify) == ("failed", "not run")
     assert recs[0].error == err.value.message and recs[0].artifact_sha256 == MODEL_SHA
+
+
+def test_failure_outcome_follows_the_class_not_its_name() -> None:
+    from device_drivers.validate import failure_of
+    from model_tools.errors import Cancelled as ModelCancelled
+
+    class Cancelled(Exception):  # a stranger's class of the same name: not a cancel
+        pass
+
+    assert failure_of(ModelCancelled("host run stopped")) == ("cancelled", "host run stopped")
+    assert failure_of(KeyboardInterrupt())[0] == "cancelled"
+    assert failure_of(Cancelled("boom")) == ("failed", "Cancelled: boom")
+    assert failure_of(DeviceError("board gone", "replug")) == ("failed", "board gone")

@@ -168,3 +168,19 @@ def test_cli_sim_rejects_a_bad_fault() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "unknown fault" in result.stderr and "corrupt=RATE" in result.stderr
+
+
+def test_a_fault_switch_is_acknowledged_by_the_link_thread() -> None:
+    from device_drivers.errors import DeviceError
+    from device_drivers.link import DeviceSession
+
+    with VirtualBoard(board="nano33ble", default_model=False) as vb, \
+            DeviceSession.open(vb.port, timeout_s=1.0) as dev:
+        assert dev.echo("before") == "before"
+        rounds = vb._round
+        vb.set_faults(FaultConfig(disconnect_after=1), applied_within=10)
+        assert vb._round > rounds  # returned only once a receive round began after it
+        links = vb.counters.links
+        with pytest.raises(DeviceError):  # the very next host byte pulls the cable
+            dev.echo("after")
+        assert wait_for(lambda: vb.counters.links > links, 10)  # re-plugged

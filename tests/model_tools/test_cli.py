@@ -27,7 +27,6 @@ def test_analyze_json(example_dir: Path, capsys) -> None:
 
 
 def test_analyze_with_registry_board(example_dir: Path, capsys) -> None:
-    pytest.importorskip("device_drivers.boards")
     from device_drivers.boards import get_board
 
     board = get_board("nano33ble")
@@ -70,7 +69,6 @@ def test_corrupt_model_in_a_real_process(example_dir: Path, tmp_path: Path) -> N
 
 
 def test_export_uf2_for_a_registry_board(example_dir: Path, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("device_drivers.boards")
     from device_drivers.boards import load_registry
 
     board = next(b for b in load_registry() if b.backend == "uf2" and b.model_region)

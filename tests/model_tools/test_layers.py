@@ -99,7 +99,6 @@ def test_sqnr_definition() -> None:
 
 def test_layers_job_runs_in_the_model_worker_and_the_view_merges_its_errors(
         example_dir: Path) -> None:
-    pytest.importorskip("PySide6")
     from app.gui.pages.layers_view import display_rows
     from app.model_worker import LAYERS_JOB, ModelWorker
 

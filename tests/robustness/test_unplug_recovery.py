@@ -49,10 +49,9 @@ def replugged(board: VirtualBoard, links_before: int, timeout: float = 5.0) -> s
 
 
 def switch(board: VirtualBoard, faults: FaultConfig | None = None) -> None:
-    """Change the cable (default: a good one). The board's link thread reads the switch at
-    its next poll (≤ 50 ms): bytes already being read count against the old budget."""
-    board.set_faults(faults or FaultConfig())
-    time.sleep(0.1)
+    """Change the cable (default: a good one), once the board's link thread says it took
+    the switch (its next receive round): bytes already being read met the old cable."""
+    board.set_faults(faults or FaultConfig(), applied_within=10)
 
 
 def running_model(port: str) -> str | None:

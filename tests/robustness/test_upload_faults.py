@@ -141,8 +141,7 @@ def one_run(board: VirtualBoard, plan: Plan, n: int, clean_bytes: int) -> tuple[
     board.set_faults(FaultConfig())
     trigger = FaultTrigger(board, plan, clean_bytes)
     if plan.kind == "disconnect":
-        board.set_faults(plan.faults)  # budget from the first byte of this flash
-        time.sleep(0.1)  # taken at the link thread's next poll
+        board.set_faults(plan.faults, applied_within=10)  # budget from this flash's 1st byte
     else:
         trigger.start()
     try:
@@ -159,8 +158,7 @@ def one_run(board: VirtualBoard, plan: Plan, n: int, clean_bytes: int) -> tuple[
         return "escaped exception", f"{type(exc).__name__}: {exc}"
     finally:
         trigger.done.set()
-        board.set_faults(FaultConfig())
-        time.sleep(0.1)  # the board's link thread takes the switch at its next poll
+        board.set_faults(FaultConfig(), applied_within=10)  # acknowledged by the link thread
     running = board.loaded_model_sha256
     try:
         reported = reach(board)
@@ -248,8 +246,7 @@ def test_lost_model_info_answer_is_not_taken_for_a_board_without_runtime(
     with the old model running."""
     data = model(77_777)
     previous = board.loaded_model_sha256
-    board.set_faults(FaultConfig(drop=1.0))
-    time.sleep(0.1)
+    board.set_faults(FaultConfig(drop=1.0), applied_within=10)
     dropped = board.counters.frames_dropped
     outcome: list[object] = []
 
