@@ -36,7 +36,8 @@ class FleetPublisher:
 
     def __init__(self, url: str, device_id: str, *, fleet: str = mqtt.DEFAULT_FLEET,
                  board: str | None = None, firmware: str | None = None,
-                 model_sha256: str | None = None, wait: bool = False) -> None:
+                 model_sha256: str | None = None, wait: bool = False,
+                 qos: int = TELEMETRY_QOS) -> None:
         self.fleet = mqtt.check_name(fleet, "fleet name")
         self.device_id = mqtt.check_name(device_id)
         self.info: dict[str, Any] = {"device_id": device_id, "board": board,
@@ -44,6 +45,7 @@ class FleetPublisher:
         self.telemetry_topic = mqtt.topic(self.fleet, device_id, "telemetry")
         self.status_topic = mqtt.topic(self.fleet, device_id, "status")
         will = json.dumps({**self.info, "state": "offline"}).encode()
+        self.qos = qos
         self.published = 0
         self.dropped = 0
         self._last: Any = None
@@ -79,7 +81,7 @@ class FleetPublisher:
             payload = line.strip() if isinstance(line, bytes) else line.strip().encode()
         if not payload:  # a summary-mode board between two summaries: nothing to send
             return
-        info = self.client.publish(self.telemetry_topic, payload, qos=TELEMETRY_QOS)
+        info = self.client.publish(self.telemetry_topic, payload, qos=self.qos)
         if info.rc == mqtt.QUEUE_FULL:
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
@@ -91,12 +93,17 @@ class FleetPublisher:
         if time.monotonic() - self._status_at > STATUS_EVERY_S:
             self.status()
 
-    def close(self) -> None:
-        """Say offline (retained) and disconnect."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what waits (for up to ``timeout`` s, the broker may be coming back), say
+        offline (retained) and disconnect."""
+        deadline = time.monotonic() + timeout
         payload = json.dumps({**self.info, "state": "offline", "last_seen": _now()})
         try:
-            if self._last is not None and self.link.connected:
-                self._last.wait_for_publish(5)  # what waits in the queue goes out first
+            if self._last is not None and self.link.wait(True, timeout):
+                self._last.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            if self._last is not None and not self._last.is_published():
+                log.warning("closing with telemetry not yet accepted by the broker %s",
+                            self.client.broker)
             if self.link.connected:
                 self.client.publish(self.status_topic, payload, qos=1,
                                     retain=True).wait_for_publish(3)
