@@ -10,8 +10,9 @@ Every message from the broker goes through the telemetry decoder
 (``device_drivers.telemetry.message``: size, depth, finite numbers, clean labels) and one
 exception boundary: a message that fails is dropped and counted with its reason
 (``malformed_reasons``), never stops the view. Device ids must be valid topic levels
-(``mqtt.check_name``). At most ``max_devices`` are tracked: past it the one heard from
-least recently is dropped (``dropped_devices``).
+(``mqtt.check_name``). At most ``max_devices`` are tracked: past it the devices heard from
+only once are dropped first, least recently heard first, then the least recently heard of
+the others (``dropped_devices``): a flood of made-up ids cannot push real devices out.
 
 States: ``unknown`` while the broker is unreachable (``broker.unreachable_since``),
 ``offline`` from the device's status (or its last will), ``silent`` when nothing came from
@@ -148,6 +149,7 @@ class FleetMonitor:
         self.malformed = 0
         self.malformed_reasons: Counter[str] = Counter()
         self.dropped_devices = 0
+        self._once: OrderedDict[str, None] = OrderedDict()
         self.on_counted: Callable[[str, dict[str, Any]], None] | None = None
         """Called (on the MQTT thread, under the lock: keep it short) with each telemetry
         object once it is counted: the GUI's device view and the scale benchmark use it."""
@@ -178,11 +180,17 @@ class FleetMonitor:
         dev = self.devices.get(device_id)
         if dev is None:
             while len(self.devices) >= self.max_devices:
-                self.devices.popitem(last=False)  # the one heard from least recently
+                if self._once:  # heard from once only (a flood of made-up ids) go first
+                    gone, _ = self._once.popitem(last=False)
+                    del self.devices[gone]
+                else:
+                    self.devices.popitem(last=False)  # then the one heard least recently
                 self.dropped_devices += 1
             dev = self.devices[device_id] = Device(device_id)
+            self._once[device_id] = None
         else:
             self.devices.move_to_end(device_id)
+            self._once.pop(device_id, None)
         return dev
 
     def _bad(self, reason: str, dev: Device | None = None) -> None:
