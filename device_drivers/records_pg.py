@@ -252,6 +252,11 @@ class SharedRecordStore(RecordStore):
         return TinyOpsError(f"cannot reach the records server {where}: {text[:160]}",
                             "records wait in the outbox; check the server and the network")
 
+    def migrate(self) -> None:
+        """Connect, creating or upgrading the schema if needed (needs a role that may)."""
+        with self._pg():
+            pass
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
