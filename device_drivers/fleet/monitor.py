@@ -160,18 +160,10 @@ class FleetMonitor:
         self.url = mqtt.redact(url)
         self._final: dict[str, Any] | None = None
         subs = [(mqtt.topic(self.fleet, "+", kind), 1) for kind in ("telemetry", "status")]
-        self.client = mqtt.connect(url, subscriptions=subs, wait=False,
-                                   backoff=mqtt.VIEW_BACKOFF_S, on_message=self._on_message,
+        self.client = mqtt.connect(url, subscriptions=subs, backoff=mqtt.VIEW_BACKOFF_S,
+                                   on_message=self._on_message,
                                    on_subscribe=self._on_subscribe)
         self.link: mqtt.Link = self.client.link
-        if not self.link.wait(True, mqtt.CONNECT_TIMEOUT_S):
-            reason = self.link.reason
-            self.close()
-            from device_drivers.errors import TinyOpsError
-
-            raise TinyOpsError(f"cannot reach the MQTT broker {self.client.broker}: {reason}",
-                               "start the broker (mosquitto), fix the --mqtt URL or its "
-                               "login ($TINYOPS_MQTT_PASSWORD), TLS files")
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: Any, _codes: Any, _p: Any = None) -> None:
         self.subscribed.set()

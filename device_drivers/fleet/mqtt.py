@@ -243,6 +243,11 @@ def connect(url: str, client_id: str = "", *, will: tuple[str, bytes] | None = N
 
     def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any = None) -> None:
         link.down(f"disconnected ({reason})")
+        if not first.is_set():  # closed before it answered: say so at once
+            result["closed"] = ("the broker closed the connection before answering"
+                                + (" (does it require a client certificate? ?cert=…&key=…)"
+                                   if broker.tls else " (a TLS port? then write mqtts://)"))
+            first.set()
 
     def on_connect_fail(_c: Any, _u: Any) -> None:
         link.down("cannot connect")
@@ -268,10 +273,13 @@ def connect(url: str, client_id: str = "", *, will: tuple[str, bytes] | None = N
         raise TinyOpsError(f"cannot reach the MQTT broker {broker}: {text}",
                            "start the broker (mosquitto) or fix the --mqtt URL") from None
     client.loop_start()
-    if not first.wait(CONNECT_TIMEOUT_S) or result["reason"].is_failure:
+    answered = first.wait(CONNECT_TIMEOUT_S)
+    if not answered or "reason" not in result or result["reason"].is_failure:
         client.disconnect()
         client.loop_stop()
-        reason = result.get("reason", "no answer")
+        reason = result.get("reason") or result.get("closed") or (
+            f"no MQTT answer within {CONNECT_TIMEOUT_S:g} s"
+            + ("" if broker.tls else " (a TLS port? then write mqtts://)"))
         raise TinyOpsError(f"the MQTT broker {broker} refused the connection: {reason}",
                            "check the broker's address, the login (user, "
                            "$TINYOPS_MQTT_PASSWORD) and its access settings")
