@@ -108,9 +108,11 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     from device_drivers.fleet.publisher import FleetPublisher
     from device_drivers.link.session import DeviceSession
+    from device_drivers.records_delivery import BackgroundDelivery
 
     device_id = args.device_id or re.sub(r"[^A-Za-z0-9._-]", "-", args.port).strip("-._")[:64]
     forwarded = 0
+    delivery = BackgroundDelivery().start()  # records waiting on this station go meanwhile
     with DeviceSession.open(args.port) as session:
         sha = board = firmware = None
         try:
@@ -136,6 +138,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             pass
         finally:
             publisher.close()
+            delivery.stop()
     if args.json:
         print(json.dumps({"ok": True, "device_id": device_id, "forwarded": forwarded,
                           "topic": publisher.telemetry_topic}))

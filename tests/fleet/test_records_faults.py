@@ -281,3 +281,31 @@ def test_two_flashes_at_once_while_the_table_is_locked(postgres: Postgres, tmp_p
     SharedRecordStore(url=postgres.url()).deliver()
     uids = _server_uids(postgres)
     assert len(uids) == len(set(uids)) == 2
+
+
+def test_waiting_records_go_in_the_background(postgres: Postgres,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the app runs (GUI, bridge), records made during an outage arrive by themselves."""
+    from device_drivers.records import pending_count
+    from device_drivers.records_delivery import BackgroundDelivery
+
+    monkeypatch.setenv("TINYOPS_RECORDS_URL", postgres.url())
+    store = SharedRecordStore()
+    store.migrate()
+    postgres.stop()
+    try:
+        for i in range(5):
+            assert store.add(Record(operation="flash", result="ok", port=f"p{i}")) == 0
+    finally:
+        postgres.start()
+    assert pending_count() == 5
+    delivery = BackgroundDelivery(interval_s=0.2).start()
+    try:
+        deadline = time.monotonic() + 30  # the retry pause after a failure, then delivery
+        while pending_count():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        delivery.stop()
+    assert len(_server_uids(postgres)) == 5
+    store.close()
