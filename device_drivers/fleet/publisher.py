@@ -3,10 +3,12 @@ USB bridge (``tinyops bridge``) both use :class:`FleetPublisher`.
 
 Telemetry (raw and summaries) goes at **QoS 1**: while the broker is away the messages wait
 in the publisher (at most :data:`MAX_QUEUED` of them; beyond that the newest are dropped and
-counted in ``dropped``) and are sent once it is back; the retained status is published
-again on every reconnection (a restarted broker may have lost it). A publisher started while
-its broker is down keeps trying (bounded backoff, ``mqtt.RECONNECT_MAX_S``) instead of
-failing: ``wait=True`` asks for the old behaviour (fail at once)."""
+counted in ``dropped``) and are sent, in order, :data:`RESUME_DELAY_S` after it is back: a
+restarted broker has forgotten every subscription, and what it gets before the fleet views
+have subscribed again (they retry every second at most) goes to nobody. The retained status
+is published again at once on every reconnection (a restarted broker may have lost it).
+A publisher started while its broker is down keeps trying (bounded backoff,
+``mqtt.RECONNECT_MAX_S``) instead of failing: ``wait=True`` asks for the old behaviour."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 10.0
 TELEMETRY_QOS = 1
+RESUME_DELAY_S = 2.0
 MAX_QUEUED = 10_000
 """Messages kept while the broker is unreachable: 1 000 s of a raw board at 10 per second."""
 
@@ -49,6 +53,8 @@ class FleetPublisher:
         self.published = 0
         self.dropped = 0
         self._last: Any = None
+        self._backlog: deque[bytes] = deque()
+        self._resuming = False
         self._status_at = 0.0
         self._lock = threading.Lock()
         self.client = mqtt.connect(url, client_id=f"tinyops-{self.fleet}-{device_id}",
@@ -61,9 +67,23 @@ class FleetPublisher:
 
     def _connected(self, client: Any) -> None:
         """On every (re)connection: the retained status again (a restarted broker lost it)."""
-        if getattr(self, "link", None) is not None and self.link.reconnects:
-            log.info("MQTT broker back; telemetry waiting in the queue goes out now")
         self.status(client=client)
+        with self._lock:
+            if self._backlog and not self._resuming:
+                log.info("MQTT broker back: %d telemetry messages go in %.0f s",
+                         len(self._backlog), RESUME_DELAY_S)
+                self._resuming = True
+                timer = threading.Timer(RESUME_DELAY_S, self._flush, (client,))
+                timer.daemon = True
+                timer.start()
+
+    def _flush(self, client: Any = None) -> None:
+        """Send what waited, oldest first (new messages wait behind it meanwhile)."""
+        with self._lock:
+            while self._backlog:
+                self._last = (client or self.client).publish(
+                    self.telemetry_topic, self._backlog.popleft(), qos=self.qos)
+            self._resuming = False
 
     def status(self, client: Any = None, **changes: Any) -> None:
         """Publish the retained status (state online, last seen now), with ``changes``."""
@@ -81,17 +101,30 @@ class FleetPublisher:
             payload = line.strip() if isinstance(line, bytes) else line.strip().encode()
         if not payload:  # a summary-mode board between two summaries: nothing to send
             return
+        if self.qos > 0:
+            with self._lock:
+                link = getattr(self, "link", None)
+                if link is None or not link.connected or self._resuming or self._backlog:
+                    if len(self._backlog) >= MAX_QUEUED:
+                        self._dropped()
+                    else:
+                        self._backlog.append(payload)
+                        self.published += 1
+                    return
         info = self.client.publish(self.telemetry_topic, payload, qos=self.qos)
         if info.rc == mqtt.QUEUE_FULL:
-            self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                log.warning("broker unreachable and %d messages waiting: %d dropped",
-                            MAX_QUEUED, self.dropped)
+            self._dropped()
             return
         self.published += 1
         self._last = info
         if time.monotonic() - self._status_at > STATUS_EVERY_S:
             self.status()
+
+    def _dropped(self) -> None:
+        self.dropped += 1
+        if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+            log.warning("broker unreachable and %d messages waiting: %d dropped",
+                        MAX_QUEUED, self.dropped)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what waits (for up to ``timeout`` s, the broker may be coming back), say
@@ -99,6 +132,8 @@ class FleetPublisher:
         deadline = time.monotonic() + timeout
         payload = json.dumps({**self.info, "state": "offline", "last_seen": _now()})
         try:
+            if self._backlog and self.link.wait(True, timeout):
+                self._flush()  # closing: no point waiting for the views any longer
             if self._last is not None and self.link.wait(True, timeout):
                 self._last.wait_for_publish(max(0.1, deadline - time.monotonic()))
             if self._last is not None and not self._last.is_published():
