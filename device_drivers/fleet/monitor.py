@@ -44,6 +44,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_DEVICES = 10_000
 SILENT_PERIODS = 3
 MIN_PERIOD_S = 1.0
+VIEW_QOS = 0
+"""The view's subscription QoS. Its session is clean (a restarted broker forgets it anyway),
+so QoS 1 on this last hop would protect nothing a disconnection does not lose either; at
+QoS 0 the broker forwards without the 20-message in-flight window and without the
+per-subscriber queue (``max_queued_messages``) that overflows when stations send the backlog
+of an outage (measured: README)."""
 DEFAULT_PERIOD_S = 10.0
 """A device's reporting period before two messages tell it (the status refresh interval)."""
 
@@ -159,7 +165,7 @@ class FleetMonitor:
         """Set once the broker acknowledged the subscriptions (the first time)."""
         self.url = mqtt.redact(url)
         self._final: dict[str, Any] | None = None
-        subs = [(mqtt.topic(self.fleet, "+", kind), 1) for kind in ("telemetry", "status")]
+        subs = [(mqtt.topic(self.fleet, "+", kind), VIEW_QOS) for kind in ("telemetry", "status")]
         self.client = mqtt.connect(url, subscriptions=subs, backoff=mqtt.VIEW_BACKOFF_S,
                                    on_message=self._on_message,
                                    on_subscribe=self._on_subscribe)

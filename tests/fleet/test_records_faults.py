@@ -83,7 +83,19 @@ def _deliver(capsys: pytest.CaptureFixture[str], outputs: Outputs) -> dict:
     assert main(["records", "--json", "--limit", "0"]) == 0
     cap = capsys.readouterr()
     outputs.add(cap.out, cap.err)
-    return json.loads(cap.out)
+    return json.loads(cap.out.strip().splitlines()[-1])  # after the test's own prints
+
+
+def _forget_failures() -> None:
+    """Make the next automatic delivery try at once (not 5 s after the last failure)."""
+    import sqlite3
+    from contextlib import closing
+
+    from device_drivers.outbox import outbox_path
+
+    if outbox_path().exists():
+        with closing(sqlite3.connect(outbox_path())) as conn, conn:
+            conn.execute("DELETE FROM meta WHERE key='retry_after'")
 
 
 def _cluster_pids(pg: Postgres) -> list[int]:
@@ -103,10 +115,14 @@ def test_table_lock_and_stopped_server_queue_the_record(
         with psycopg.connect(postgres.url()) as holder:  # another client holds the table
             holder.execute("LOCK TABLE tinyops_records IN ACCESS EXCLUSIVE MODE")
             for n in (1, 2):
+                _forget_failures()  # each flash really tries the server
                 started = time.monotonic()
                 code, out, err = _flash(vb, _model(tmp_path, n)[0], capsys, outputs)
                 assert code == 0 and out["ok"], err
-                assert time.monotonic() - started < 25  # bounded, not 30 s per record
+                took = time.monotonic() - started
+                with capsys.disabled():
+                    print(f"table locked: flash {n} exit {code} in {took:.1f} s, queued")
+                assert took < 25  # bounded: it used to wait as long as the lock was held
                 assert "queued in this station's outbox" in err
                 flashed.append(out["device_digest"])
             assert holder.execute("SELECT count(*) FROM tinyops_records").fetchone() == (0,)
@@ -114,10 +130,14 @@ def test_table_lock_and_stopped_server_queue_the_record(
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
         try:
+            _forget_failures()
             started = time.monotonic()
             code, out, err = _flash(vb, _model(tmp_path, 3)[0], capsys, outputs)
             assert code == 0 and "queued" in err, err
-            assert time.monotonic() - started < 25
+            took = time.monotonic() - started
+            with capsys.disabled():
+                print(f"server stopped: flash exit {code} in {took:.1f} s, record queued")
+            assert took < 25
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
