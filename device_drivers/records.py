@@ -31,7 +31,6 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -41,6 +40,8 @@ from typing import Any
 
 from device_drivers import paths, settings
 from device_drivers.errors import InputError, TinyOpsError
+from device_drivers.records_sqlite import SCHEMA_VERSION, _migrate, _set_wal
+from device_drivers.records_sqlite import SQLITE_MIGRATIONS as SQLITE_MIGRATIONS  # re-export
 from device_drivers.uuid7 import uuid7
 
 log = logging.getLogger(__name__)
@@ -49,44 +50,6 @@ OPERATOR_ENV = "TINYOPS_OPERATOR"
 STATION_ENV = "TINYOPS_STATION"
 RECORDS_URL_ENV = "TINYOPS_RECORDS_URL"
 RECORDS_URL_SETTING = "records_url"
-
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS records (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    time            TEXT NOT NULL,
-    operation       TEXT NOT NULL,
-    operator        TEXT,
-    host            TEXT,
-    port            TEXT,
-    board           TEXT,
-    usb_serial      TEXT,
-    backend         TEXT,
-    artifact        TEXT,
-    artifact_sha256 TEXT,
-    artifact_size   INTEGER,
-    result          TEXT NOT NULL,
-    verify          TEXT,
-    error           TEXT,
-    duration_s      REAL,
-    details         TEXT
-);
-CREATE INDEX IF NOT EXISTS records_time ON records(time);
-CREATE INDEX IF NOT EXISTS records_serial ON records(usb_serial);
-"""
-
-
-def _sqlite_v2(conn: sqlite3.Connection) -> None:
-    """Version 2: a globally unique ``uid`` (UUIDv7) and the ``station`` on every record."""
-    conn.execute("ALTER TABLE records ADD COLUMN uid TEXT")
-    conn.execute("ALTER TABLE records ADD COLUMN station TEXT")
-    for (rid,) in conn.execute("SELECT id FROM records WHERE uid IS NULL").fetchall():
-        conn.execute("UPDATE records SET uid = ? WHERE id = ?", (str(uuid7()), rid))
-    conn.execute("CREATE UNIQUE INDEX records_uid ON records(uid)")
-
-
-SQLITE_MIGRATIONS: tuple[Any, ...] = (_SCHEMA_V1, _sqlite_v2)
-SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
-
 
 @dataclass
 class Record:
@@ -180,10 +143,22 @@ def check_records_url(url: str) -> str:
     """``url`` stripped, or ``InputError`` when it names no store TinyOps can use."""
     url = (url or "").strip()
     if url and not url.startswith(("postgresql://", "postgres://")):
-        scheme = url.split("://", 1)[0] if "://" in url else url[:20]
-        raise InputError(f"unsupported records URL {scheme!r}",
-                         "use postgresql://user:password@host:port/dbname, or nothing for "
-                         "the local SQLite file")
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        shown = repr(scheme[:20]) if scheme.isalnum() else "(no scheme)"
+        raise InputError(f"unsupported records URL {shown}",
+                         "use postgresql://user@host:port/dbname (password in $PGPASSWORD or "
+                         "~/.pgpass), or nothing for the local SQLite file")
+    return url
+
+
+def check_destination() -> str:
+    """The records URL, checked as far as it can be without the server (scheme, syntax,
+    port): a command calls it before it touches a device. ``InputError`` (exit 2)."""
+    url = records_url()
+    if url:
+        from device_drivers.records_pg import check_conninfo
+
+        check_conninfo(url)
     return url
 
 
@@ -222,46 +197,6 @@ def fill_defaults(record: Record) -> Record:
 
 
 _INIT_LOCK = threading.Lock()
-
-
-def _set_wal(conn: sqlite3.Connection, patience_s: float = 15.0) -> None:
-    """Switch to WAL (persistent in the file). SQLite may answer "locked" at once instead of
-    waiting while another process sets it up, so retry for a while."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
-def _migrate(conn: sqlite3.Connection) -> int:
-    """Apply the missing migration steps, each in its own write transaction that first
-    re-reads the version (another process may have just done it); returns the version
-    found before."""
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    for step in range(found + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] < step:
-                migration = SQLITE_MIGRATIONS[step - 1]
-                if isinstance(migration, str):
-                    for statement in migration.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                else:
-                    migration(conn)
-                conn.execute(f"PRAGMA user_version={step}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return found
 
 
 class RecordStore:
@@ -388,10 +323,38 @@ def _row_to_record(row: tuple[Any, ...]) -> Record:
     return Record(**{k: v for k, v in values.items() if k in known})
 
 
-def add_record(record: Record, store: RecordStore | None = None) -> int | None:
-    """Store a record; a failure to write it is logged, never hides the operation's result."""
+_watchers: list[list[tuple[Record, str]]] = []
+_watch_lock = threading.Lock()
+
+
+@contextmanager
+def watch_records() -> Iterator[list[tuple[Record, str]]]:
+    """Collects ``(record, outcome)`` of every :func:`add_record` in this process while
+    open; outcome ``stored`` (on the server or in the local file), ``queued`` (in the
+    station's outbox, waiting for the server) or ``nowhere``. The CLI turns them into what
+    it says and its exit code."""
+    seen: list[tuple[Record, str]] = []
+    with _watch_lock:
+        _watchers.append(seen)
     try:
-        return (store or open_store()).add(record)
-    except (TinyOpsError, sqlite3.Error, OSError) as exc:
-        log.error("could not write the provisioning record: %s", exc)
-        return None
+        yield seen
+    finally:
+        with _watch_lock:
+            _watchers.remove(seen)
+
+
+def add_record(record: Record, store: RecordStore | None = None) -> int | None:
+    """Store a record: its id, 0 while it waits in the outbox for the server, None when it
+    could not be written anywhere (logged; never hides the operation's result)."""
+    try:
+        rid: int | None = (store or open_store()).add(record)
+    except Exception as exc:  # a record write must never turn a verified flash into a crash
+        log.error("could not write the provisioning record %s: %s", record.uid,
+                  getattr(exc, "message", None) or exc,
+                  exc_info=not isinstance(exc, (TinyOpsError, sqlite3.Error, OSError)))
+        rid = None
+    outcome = "nowhere" if rid is None else ("queued" if rid == 0 else "stored")
+    with _watch_lock:
+        for seen in _watchers:
+            seen.append((record, outcome))
+    return rid

@@ -1,9 +1,23 @@
 """Shared provisioning records on PostgreSQL (psycopg 3), fed through the station's outbox.
 
-``TINYOPS_RECORDS_URL=postgresql://user:password@host:port/dbname`` selects it. Same
-columns and behaviour as the SQLite store (``device_drivers.records``); the table is
-``tinyops_records``, its schema version is in ``tinyops_schema`` and migrations run under a
-PostgreSQL advisory lock, so stations starting together upgrade the database once.
+``TINYOPS_RECORDS_URL=postgresql://user@host:port/dbname`` selects it; the password comes
+from ``$PGPASSWORD`` or a ``~/.pgpass`` / ``$PGPASSFILE`` file (libpq's own), TLS from
+``?sslmode=verify-full&sslrootcert=CA.pem`` (or ``$PGSSLMODE``). A password written in the
+URL still works, but it shows in the process list; no message ever shows it
+(:func:`redact`). Same columns and behaviour as the SQLite store
+(``device_drivers.records``); the table is ``tinyops_records``, its schema version is in
+``tinyops_schema``.
+
+Migrations run only when the schema is older than this TinyOps, under a PostgreSQL advisory
+lock (stations starting together upgrade it once), by a role that may create tables (the
+database owner). Stations may then use a least-privilege role (``docs/records_server.md``
+lists the grants): ``USAGE`` on the schema, ``SELECT, INSERT`` on ``tinyops_records``,
+``SELECT`` on ``tinyops_schema``, ``USAGE`` on ``tinyops_records_id_seq``.
+
+Every round trip is bounded: ``connect_timeout``, ``statement_timeout``, ``lock_timeout``
+and TCP keepalives on the server's side, and a client-side deadline
+(:data:`ROUND_TRIP_S`) that cuts the connection of a server that stopped answering at all
+(a stopped process, a dead link); the record then waits in the outbox.
 
 Writing never waits for the server: :meth:`SharedRecordStore.add` puts the record in the
 outbox (a local SQLite file) and then tries to deliver everything waiting; when the server
@@ -14,7 +28,9 @@ first delivers what is waiting, then reads the server. Inserts go by the record'
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +52,21 @@ from device_drivers.records import (
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 3
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 10_000
+LOCK_TIMEOUT_MS = 5_000
+ROUND_TRIP_S = 20.0
+"""Client-side bound of one batch (connect, insert, commit) when the server does not answer."""
+CONNECT_OPTIONS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "tinyops",
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+    "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS} "
+               "-c idle_in_transaction_session_timeout=60000",
+}
+GRANTS_HINT = ("the database owner runs the migration once (any tinyops records command); "
+               "grant stations USAGE on the schema, SELECT, INSERT on tinyops_records, SELECT "
+               "on tinyops_schema, USAGE on tinyops_records_id_seq (docs/records_server.md)")
 _LOCK_KEY = 0x7469_6E79  # "tiny": the advisory lock that serialises migrations
 
 PG_MIGRATIONS: tuple[str, ...] = (
@@ -73,6 +103,19 @@ PG_MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(PG_MIGRATIONS)
 
 
+def redact(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` (raw and decoded) replaced by ``***``."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        raw = urlsplit(url).netloc.rpartition("@")[0].partition(":")[2]
+    except ValueError:
+        raw = ""
+    for secret in {raw, unquote(raw)} - {""}:
+        text = text.replace(secret, "***")
+    return text
+
+
 def describe(url: str) -> str:
     """``user@host:port/dbname`` of ``url``, without the password (for messages)."""
     from psycopg.conninfo import conninfo_to_dict
@@ -87,16 +130,17 @@ def describe(url: str) -> str:
     return f"{user}{where}/{info.get('dbname') or ''}"
 
 
-def _check_conninfo(url: str) -> None:
+def check_conninfo(url: str) -> None:
     """``InputError`` for a URL libpq cannot use, before any attempt to connect."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
-    hint = "write it as postgresql://user:password@host:port/dbname"
+    hint = "write it as postgresql://user@host:port/dbname (password in $PGPASSWORD or ~/.pgpass)"
     try:
         info = conninfo_to_dict(url)
     except psycopg.Error as exc:
-        raise InputError(f"bad records URL: {str(exc).splitlines()[0]}", hint) from exc
+        raise InputError(f"bad records URL: {redact(str(exc).splitlines()[0], url)}",
+                         hint) from None
     ports = str(info.get("port") or "5432").split(",")
     if not all(p.strip().isdigit() for p in ports):
         raise InputError(f"bad records URL: the port {info.get('port')!r} is not a number", hint)
@@ -121,7 +165,7 @@ class SharedRecordStore(RecordStore):
         if not self.url:
             raise InputError("no PostgreSQL URL for the shared records",
                              "set TINYOPS_RECORDS_URL=postgresql://…")
-        _check_conninfo(self.url)
+        check_conninfo(self.url)
         self.outbox = Outbox(path)
         self.path = self.outbox.path
         self._conn: Any = None
@@ -135,33 +179,68 @@ class SharedRecordStore(RecordStore):
         import psycopg
 
         with self._lock:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._open()
+            timer = threading.Timer(ROUND_TRIP_S, self._cut)
+            timer.daemon = True
+            timer.start()
             try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._open()
                 yield self._conn
             except psycopg.OperationalError as exc:
                 self.close()
-                raise self._unreachable(exc) from exc
+                raise self._unreachable(exc) from None
+            except psycopg.Error as exc:  # privileges, read-only: the record waits
+                raise self._refused(exc) from None
+            finally:
+                timer.cancel()
+
+    def _cut(self) -> None:
+        """The deadline passed: shut the socket so the blocked call fails at once."""
+        import socket
+
+        conn = self._conn
+        try:
+            fd = conn.pgconn.socket if conn is not None else -1
+        except Exception:
+            return
+        if fd >= 0:
+            log.warning("records server %s did not answer within %.0f s: connection cut",
+                        describe(self.url), ROUND_TRIP_S)
+            with socket.socket(fileno=os.dup(fd)) as sock, contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _open(self) -> Any:
         import psycopg
 
         try:
-            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S,
-                                   application_name="tinyops", autocommit=True)
+            conn = psycopg.connect(self.url, autocommit=True, **CONNECT_OPTIONS)
         except psycopg.ProgrammingError as exc:
-            raise InputError(f"bad records URL: {str(exc).splitlines()[0]}",
-                             "write it as postgresql://user:password@host:port/dbname") from exc
+            raise InputError(f"bad records URL: {redact(str(exc).splitlines()[0], self.url)}",
+                             "write it as postgresql://user@host:port/dbname") from None
         except psycopg.OperationalError as exc:
-            raise self._unreachable(exc) from exc
+            raise self._unreachable(exc) from None
         if not self._migrated:
-            self._migrate(conn)
+            try:
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._migrated = True
         return conn
 
-    def _unreachable(self, exc: Exception) -> TinyOpsError:
-        text = " ".join(str(exc).split())
+    def _refused(self, exc: Exception) -> TinyOpsError:
+        text = redact(" ".join(str(exc).split()), self.url)[:200]
         where = describe(self.url)
+        return TinyOpsError(f"the records server {where} refused: {text}",
+                            f"records wait in the outbox; {GRANTS_HINT}")
+
+    def _unreachable(self, exc: Exception) -> TinyOpsError:
+        text = redact(" ".join(str(exc).split()), self.url)
+        where = describe(self.url)
+        if "timeout" in text or "canceling statement" in text:
+            return TinyOpsError(f"the records server {where} did not answer in time: "
+                                f"{text[:160]}", "records wait in the outbox; a lock held "
+                                "on tinyops_records or a busy server (check pg_stat_activity)")
         if "password authentication failed" in text or "no pg_hba.conf entry" in text \
                 or ("role" in text and "does not exist" in text):
             return TinyOpsError(f"the records server {where} refused the login: "
@@ -173,6 +252,11 @@ class SharedRecordStore(RecordStore):
         return TinyOpsError(f"cannot reach the records server {where}: {text[:160]}",
                             "records wait in the outbox; check the server and the network")
 
+    def migrate(self) -> None:
+        """Connect, creating or upgrading the schema if needed (needs a role that may)."""
+        with self._pg():
+            pass
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
@@ -181,7 +265,29 @@ class SharedRecordStore(RecordStore):
                 finally:
                     self._conn = None
 
+    def _version(self, conn: Any) -> int | None:
+        """The schema version, read only (None: no schema yet)."""
+        if conn.execute("SELECT to_regclass('tinyops_schema')").fetchone()[0] is None:
+            return None
+        return int(conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM tinyops_schema").fetchone()[0])
+
     def _migrate(self, conn: Any) -> None:
+        import psycopg
+
+        version = self._version(conn)
+        if version == SCHEMA_VERSION:
+            return  # nothing to do: a least-privilege role never tries to create anything
+        try:
+            self._upgrade(conn)
+        except psycopg.errors.InsufficientPrivilege:
+            raise TinyOpsError(f"the records database {describe(self.url)} needs its schema "
+                               f"{'created' if version is None else 'upgraded'} (version "
+                               f"{version or 0} → {SCHEMA_VERSION}) and this role may not",
+                               f"run 'tinyops records' once as the database owner; "
+                               f"{GRANTS_HINT}") from None
+
+    def _upgrade(self, conn: Any) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             conn.execute("CREATE TABLE IF NOT EXISTS tinyops_schema "
@@ -226,7 +332,7 @@ class SharedRecordStore(RecordStore):
         ``TinyOpsError`` (one line) when the server cannot be used."""
         if automatic and not self.outbox.due():
             return 0
-        count = self.outbox.deliver(self._send)
+        count = self.outbox.deliver(self._send, wait_s=0.0 if automatic else ROUND_TRIP_S * 2)
         if count:
             log.info("delivered %d records to %s", count, describe(self.url))
         return count

@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="operator name for this command's records (default: "
                              "$TINYOPS_OPERATOR, else the name set in the app, else the login)")
     parser.add_argument("--records", metavar="URL",
-                        help="where provisioning records go: postgresql://user:password@host/db "
-                             "(default: $TINYOPS_RECORDS_URL, else the app's setting, else the "
-                             "local SQLite file)")
+                        help="where provisioning records go: postgresql://user@host/db, the "
+                             "password in $PGPASSWORD or ~/.pgpass, never here (default: "
+                             "$TINYOPS_RECORDS_URL, else the app's setting, else the local "
+                             "SQLite file)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

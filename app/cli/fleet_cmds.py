@@ -12,11 +12,14 @@ from typing import Any
 from device_drivers.paths import resources_dir
 
 EXAMPLE_CARD = Path("examples") / "vibration" / "model_int8.tflite.card.json"
+MQTT_HELP = ("broker: mqtt://[user@]host:port, or mqtts://[user@]host:port[?ca=CA.pem"
+             "&cert=CERT.pem&key=KEY.pem] for TLS; the password from $TINYOPS_MQTT_PASSWORD or "
+             "?password_file=FILE (resources/protocol/fleet_mqtt.md)")
 
 
 def register(sub: Any) -> None:
     fl = sub.add_parser("fleet", help="summarise the devices publishing to an MQTT broker")
-    fl.add_argument("--mqtt", required=True, metavar="URL", help="broker, mqtt://host:port")
+    fl.add_argument("--mqtt", required=True, metavar="URL", help=MQTT_HELP)
     fl.add_argument("--fleet", default="default", help="fleet name (default: default)")
     fl.add_argument("--duration", type=float, default=10.0, metavar="S",
                     help="listen this long, then print the summary (default: 10)")
@@ -26,12 +29,18 @@ def register(sub: Any) -> None:
     fl.add_argument("--window", type=int, default=200, help="drift window, messages")
     fl.add_argument("--threshold", type=float, default=0.2,
                     help="drift alert above this Jensen-Shannon distance (0-1; default 0.2)")
+    fl.add_argument("--max-devices", type=int, default=10_000, metavar="N",
+                    help="track at most N devices; past it the least recently heard is "
+                         "dropped (default 10000)")
+    fl.add_argument("--silent-after", type=int, default=3, metavar="PERIODS",
+                    help="a device is 'silent' after this many of its reporting periods "
+                         "without a message (default 3)")
     fl.add_argument("--json", action="store_true", help="print one JSON object")
     fl.set_defaults(func=cmd_fleet)
 
     br = sub.add_parser("bridge", help="forward a USB board's telemetry to an MQTT broker")
     br.add_argument("--port", required=True, help="the board's serial port")
-    br.add_argument("--mqtt", required=True, metavar="URL", help="broker, mqtt://host:port")
+    br.add_argument("--mqtt", required=True, metavar="URL", help=MQTT_HELP)
     br.add_argument("--device-id", default=None, help="id in the fleet (default: from the port)")
     br.add_argument("--fleet", default="default", help="fleet name (default: default)")
     br.add_argument("--duration", type=float, default=None, metavar="S",
@@ -49,20 +58,31 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from device_drivers.errors import InputError
     from device_drivers.fleet.monitor import FleetMonitor, load_baselines
 
-    if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1:
-        raise InputError("--duration must be >= 0, --window >= 1, --threshold in (0, 1)",
+    if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1 or \
+            args.max_devices < 1 or args.silent_after < 1:
+        raise InputError("--duration must be >= 0, --window >= 1, --threshold in (0, 1), "
+                         "--max-devices and --silent-after >= 1",
                          "e.g. --duration 10 --window 200 --threshold 0.2")
     monitor = FleetMonitor(args.mqtt, fleet=args.fleet, baselines=load_baselines(
-        _cards(args.card)), window=args.window, threshold=args.threshold)
+        _cards(args.card)), window=args.window, threshold=args.threshold,
+        max_devices=args.max_devices, silent_periods=args.silent_after)
     try:
         monitor.run(args.duration)
     finally:
         monitor.close()
     summary = monitor.summary()
     summary["alert_records"] = monitor.write_alert_records()
+    broker = summary["broker"]
+    ok = bool(broker["connected"])  # the counts are only complete with the broker there
     if args.json:
-        print(json.dumps({"ok": True, **summary}))
-        return 0
+        print(json.dumps({"ok": ok, **summary}, allow_nan=False))
+        return 0 if ok else 1
+    if not ok:
+        print(f"broker {broker['url']} unreachable since {broker['unreachable_since']} "
+              f"({broker['reason']}); devices shown as unknown, counts incomplete")
+    elif broker["reconnects"]:
+        print(f"broker {broker['url']} was lost and reconnected {broker['reconnects']} "
+              "time(s) during the run")
     if not summary["devices"]:
         print(f"no devices in fleet '{args.fleet}' within {args.duration:g} s")
     for d in summary["devices"]:
@@ -75,8 +95,12 @@ def cmd_fleet(args: argparse.Namespace) -> int:
               f"msgs {d['messages']:6d}  latency p50/p95 {p50}/{p95} µs  drift {drift}"
               f"{'  ALERT' if d['alerts'] else ''}  [{top}]")
     if summary["malformed"]:
-        print(f"{summary['malformed']} malformed messages dropped")
-    return 0
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["malformed_reasons"].items()))
+        print(f"{summary['malformed']} malformed messages dropped ({reasons})")
+    if summary["dropped_devices"]:
+        print(f"{summary['dropped_devices']} devices dropped past --max-devices "
+              f"{args.max_devices} (least recently heard first)")
+    return 0 if ok else 1
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -84,9 +108,11 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
     from device_drivers.fleet.publisher import FleetPublisher
     from device_drivers.link.session import DeviceSession
+    from device_drivers.records_delivery import BackgroundDelivery
 
     device_id = args.device_id or re.sub(r"[^A-Za-z0-9._-]", "-", args.port).strip("-._")[:64]
     forwarded = 0
+    delivery = BackgroundDelivery().start()  # records waiting on this station go meanwhile
     with DeviceSession.open(args.port) as session:
         sha = board = firmware = None
         try:
@@ -105,13 +131,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
                 time.sleep(0.05)
                 for line in session.telemetry().lines:
                     text = line.strip()
-                    if text.startswith("{") and _json_object(text):
+                    if text.startswith("{") and _telemetry_object(text):
                         publisher.telemetry(text)
                         forwarded += 1
         except KeyboardInterrupt:
             pass
         finally:
             publisher.close()
+            delivery.stop()
     if args.json:
         print(json.dumps({"ok": True, "device_id": device_id, "forwarded": forwarded,
                           "topic": publisher.telemetry_topic}))
@@ -120,8 +147,12 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_object(text: str) -> bool:
+def _telemetry_object(text: str) -> bool:
+    """Whether the fleet view would take this line (the one decoder, with its limits)."""
+    from device_drivers.telemetry.message import BadMessage, decode_telemetry
+
     try:
-        return isinstance(json.loads(text), dict)
-    except ValueError:
+        decode_telemetry(text)
+    except BadMessage:
         return False
+    return True

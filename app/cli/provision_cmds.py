@@ -94,6 +94,38 @@ def _plug_events(stop: threading.Event):  # type: ignore[no-untyped-def]
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
+    from device_drivers.records import check_destination, watch_records
+
+    check_destination()  # a bad records URL stops here, before any board is touched
+    with watch_records() as outcomes:
+        try:
+            code = _flash(args)
+        except BaseException:
+            _records_verdict(1, outcomes)  # a failed operation's record: say where it went
+            raise
+    return _records_verdict(code, outcomes)
+
+
+def _records_verdict(code: int, outcomes: list[tuple[Any, str]]) -> int:
+    """Say where each record went; a record that is nowhere makes the exit code 1."""
+    from device_drivers.records import pending_count, records_url
+
+    queued = [rec for rec, outcome in outcomes if outcome == "queued"]
+    nowhere = [rec for rec, outcome in outcomes if outcome == "nowhere"]
+    if queued:
+        waiting = pending_count() if records_url() else len(queued)
+        print(f"note: {len(queued)} record(s) queued in this station's outbox, {waiting} "
+              "waiting for the records server in all; they are sent automatically "
+              "(or run 'tinyops records')", file=sys.stderr)
+    for rec in nowhere:
+        print(f"error: the record of {rec.operation} on {rec.port} ({rec.result}) could not "
+              "be written anywhere, neither the records server nor this station's outbox "
+              "(see the log)\n  fix: check that the data directory is writable",
+              file=sys.stderr)
+    return 1 if nowhere and code == 0 else code
+
+
+def _flash(args: argparse.Namespace) -> int:
     from device_drivers.errors import TinyOpsError
     from device_drivers.flashing import flash
 
@@ -288,6 +320,19 @@ class _StationBoard:
 
 # ---------------------------------------------------------------- validate
 def cmd_validate(args: argparse.Namespace) -> int:
+    from device_drivers.records import check_destination, watch_records
+
+    check_destination()  # before the board is touched
+    with watch_records() as outcomes:
+        try:
+            code = _validate(args)
+        except BaseException:
+            _records_verdict(1, outcomes)  # a failed operation's record: say where it went
+            raise
+    return _records_verdict(code, outcomes)
+
+
+def _validate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from device_drivers.validate import run_validation

@@ -108,20 +108,31 @@ def postgres_bindir() -> Path | None:
 
 
 class Mosquitto:
-    def __init__(self, binary: str) -> None:
+    """``conf``: extra lines for ``mosquitto.conf`` (its default listener is replaced when
+    ``listener`` lines are given)."""
+
+    def __init__(self, binary: str, conf: str = "") -> None:
         self.binary = binary
         self.dir = Path(tempfile.mkdtemp(prefix="tinyops-mqtt-"))
         self.port = free_port()
+        self.conf = conf
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         conf = self.dir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                        "persistence false\nlog_dest stderr\n")
+        listener = "" if "listener" in self.conf else \
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        conf.write_text(f"{listener}persistence false\nlog_dest stderr\n{self.conf}\n")
         self.proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                      stdout=subprocess.DEVNULL,
-                                     stderr=(self.dir / "log").open("wb"))
+                                     stderr=(self.dir / "log").open("ab"))
         wait_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies without a word (what it held in memory is gone)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
 
     @property
     def url(self) -> str:
@@ -150,14 +161,16 @@ def error_lines(stderr: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def running_mosquitto() -> Iterator[Mosquitto]:
+def running_mosquitto(conf: str = "", start: bool = True) -> Iterator[Mosquitto]:
     """A throwaway Mosquitto on a free loopback port (skipped locally if missing, a failure in
-    CI); stopped on exit. The one way every test module starts its broker."""
+    CI); stopped on exit. The one way every test module starts its broker. ``conf``: extra
+    configuration; ``start=False``: the caller starts it (a station started first)."""
     binary = mosquitto_binary()
     if binary is None:
         missing("Mosquitto")
-    broker = Mosquitto(binary)  # type: ignore[arg-type]
-    broker.start()
+    broker = Mosquitto(binary, conf)  # type: ignore[arg-type]
+    if start:
+        broker.start()
     try:
         yield broker
     finally:

@@ -48,26 +48,30 @@ class MqttSource:
 
     def _connect(self) -> None:
         from device_drivers.fleet.mqtt import connect
+        from device_drivers.telemetry.message import MAX_BYTES
+
+        self._max_bytes = MAX_BYTES
         from tinyops_base.errors import TinyOpsError
 
-        try:
-            client = connect(self.url)
+        try:  # subscribed again on every reconnection (issue 19)
+            client = connect(self.url, subscriptions=[(self.topic, 0)],
+                             on_message=self._message,
+                             on_subscribe=lambda *_a: self.subscribed.set())
         except TinyOpsError as exc:
             self.error = exc.message
             return
-        client.on_message = self._message
-        client.on_subscribe = lambda *_a: self.subscribed.set()
         with self._lock:
             if self._stop.is_set():  # stopped while connecting
                 client.loop_stop()
                 client.disconnect()
                 return
             self._client = client
-        client.subscribe(self.topic, qos=0)
 
     def _message(self, _client: Any, _userdata: Any, msg: Any) -> None:
         """On paho's network thread: parse here, as a session parses on its I/O thread."""
         self.feed_threads.add(threading.get_ident())
+        if len(msg.payload) > self._max_bytes:  # the fleet decoder's limit: not telemetry
+            return
         with self._lock:
             self.messages += 1
             self._parser.feed(bytes(msg.payload).rstrip(b"\r\n") + b"\n", time.time())

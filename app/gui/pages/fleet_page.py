@@ -324,7 +324,8 @@ class FleetPage(QWidget):
 
 
 class PendingNote(QObject):
-    """"N records waiting for the server" in the status bar, counted off the GUI thread."""
+    """"N records waiting for the server" in the status bar, delivered (when the server is
+    back) and counted off the GUI thread."""
 
     counted = Signal(int)
 
@@ -351,10 +352,10 @@ class PendingNote(QObject):
         thread.start()
 
     def _count(self) -> None:
-        from device_drivers.records import pending_count
+        from device_drivers.records_delivery import deliver_waiting
 
         try:
-            n = pending_count()
+            n = deliver_waiting()  # sends what waits while the app runs, then counts
         except Exception:  # an unreadable outbox is the records page's problem, not a crash
             n = -1
         finally:
