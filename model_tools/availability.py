@@ -23,9 +23,10 @@ UNAVAILABLE = "not available on this system"
 CONVERT_PYTHON_ENV = "TINYOPS_CONVERT_PYTHON"
 """A Python with TensorFlow and TinyOps (the conversion add-on), used where this one has no
 TensorFlow (the installed app)."""
-ADDON_HINT = ("install the conversion add-on: python3 -m venv ~/.local/share/tinyops/convert && "
-              "~/.local/share/tinyops/convert/bin/pip install 'tinyops[convert]' "
-              "(or the tinyops wheel shipped beside the installer), or run TinyOps from source")
+ADDON_HINT = ("install the conversion add-on: python3 -m venv ~/.local/share/tinyops/convert, "
+              "then ~/.local/share/tinyops/convert/bin/pip install tinyops-<version>-py3-none-"
+              "any.whl (published beside the installer; it brings TensorFlow), or set "
+              f"{CONVERT_PYTHON_ENV} to a Python that has TinyOps and TensorFlow")
 
 
 @dataclass(frozen=True)
