@@ -146,3 +146,16 @@ def test_the_conversion_add_on_is_found_and_used(example_dir: Path, tmp_path: Pa
     assert run.returncode == 0, run.stderr
     reply = json.loads(run.stdout.strip().splitlines()[-1])
     assert reply["ok"] and out.is_file() and reply["input"]["dtype"] == "int8"
+
+
+def test_the_model_page_says_what_is_missing(example_dir: Path) -> None:
+    """The GUI's Model page rows (Qt-free helper) carry the same labels."""
+    from app.gui.pages.model_results import analysis_rows
+    from model_tools.analyze import analyze
+
+    rows = dict(analysis_rows(analyze(example_dir / "model_int8.tflite", measure=False)))
+    if WITHOUT:
+        assert rows["Runs in TFLM"].startswith(f"{UNAVAILABLE}: tflite-micro is not installed")
+        assert rows["Exact arena"].startswith(UNAVAILABLE) and "estimate" in rows["Tensor arena"]
+    else:
+        assert rows["Runs in TFLM"] == "yes" and "Exact arena" not in rows
