@@ -19,6 +19,7 @@ cleanup() {
 trap cleanup EXIT
 now() { date +%s.%N; }
 t_start=$(now)
+[ -z "${SMOKE_JSON:-}" ] || SMOKE_JSON=$(realpath -m "$SMOKE_JSON")
 
 if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null; then
   dpkg -i "$deb" >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; exit 1; }
