@@ -38,7 +38,21 @@ MAX_LOG_READ = 4 << 20
 
 def tflm_available() -> bool:
     """Whether the tflite-micro Python runtime is installed (Linux x86-64 wheels only)."""
-    return importlib.util.find_spec("tflite_micro") is not None
+    try:
+        return importlib.util.find_spec("tflite_micro") is not None
+    except (ImportError, ValueError):  # broken or blocked (TINYOPS_BLOCK_TFLM in the tests)
+        return False
+
+
+def _platform() -> str:
+    import platform
+
+    return f"{platform.system() or sys.platform} {platform.machine() or '?'}"
+
+
+TFLM_MISSING = (f"tflite-micro is not installed (this system: {_platform()}; its wheels "
+                "exist for Linux x86-64 only)")
+"""Why a TFLM-only figure is missing: in reports and in ``not available`` labels."""
 
 
 class TflmError(ModelToolsError):

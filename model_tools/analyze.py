@@ -317,7 +317,9 @@ def analyze(path: str | Path | LoadedModel, *, board: BoardLimits | None = None,
             progress(0.0, "converting to a float TFLite model")
         tfl = verify_tflite(convert(loaded, "float", cancel=cancel))
     result = analyze_tflite(tfl, board=board, measure=measure, progress=progress, cancel=cancel)
+    from model_tools.availability import model_features, unavailable
+
     return {"model": str(loaded.path), "kind": loaded.kind, "sha256": loaded.sha256,
             "file_size": loaded.size,
             "converted": None if loaded.tflite is not None else "float TFLite (unquantized)",
-            **result}
+            **result, "unavailable": unavailable(model_features())}

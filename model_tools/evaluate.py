@@ -2,13 +2,13 @@
 
 Device path: float samples -> quantize with the input tensor's scale / zero point (round,
 clip) -> run in tflite-micro (child process) -> dequantize the output with its scale / zero
-point. Models tflite-micro cannot build run in TensorFlow Lite's interpreter instead (the
-report says which engine ran).
+point. Models tflite-micro cannot build, and every model where tflite-micro is not installed
+(no wheel for Windows, macOS, Linux on Arm), run in LiteRT's interpreter instead
+(:mod:`model_tools.host_interpreter`; the report says which engine ran and why).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from model_tools.errors import ModelInputError
-from model_tools.tflm import TflmProcess, check_model, run_model, tflm_available
+from model_tools.host_interpreter import make_interpreter
+from model_tools.tflm import TFLM_MISSING, TflmProcess, check_model, run_model, tflm_available
 from model_tools.verify import TensorInfo, TfliteModel
 from tinyops_base.progress import Progress
 
@@ -53,18 +54,13 @@ def io_specs(model: TfliteModel) -> tuple[TensorInfo, TensorInfo]:
 @dataclass
 class DeviceRun:
     outputs: np.ndarray  # dequantized float outputs (N, ...)
-    engine: str  # "tflite-micro" | "tflite"
+    engine: str  # "tflite-micro" | "litert" (| "tf.lite" where LiteRT is missing)
     arena: int | None  # arena used for the run (TFLM)
-    tflm_error: str | None  # why TFLM could not run it (engine == "tflite")
+    tflm_error: str | None  # why TFLM could not run it (engine != "tflite-micro")
 
 
-def _run_tflite_interpreter(data: bytes, raw: np.ndarray, cancel: Any) -> np.ndarray:
-    from model_tools.convert import import_tf
-
-    tf = import_tf()
-    with warnings.catch_warnings():  # deprecated in favour of LiteRT, still the reference
-        warnings.simplefilter("ignore")
-        interp = tf.lite.Interpreter(model_content=data)
+def _run_host_interpreter(data: bytes, raw: np.ndarray, cancel: Any) -> tuple[np.ndarray, str]:
+    interp, engine = make_interpreter(data)
     interp.allocate_tensors()
     i_idx = interp.get_input_details()[0]["index"]
     o_idx = interp.get_output_details()[0]["index"]
@@ -77,7 +73,7 @@ def _run_tflite_interpreter(data: bytes, raw: np.ndarray, cancel: Any) -> np.nda
         interp.set_tensor(i_idx, sample[None])
         interp.invoke()
         outs.append(interp.get_tensor(o_idx)[0].copy())
-    return np.stack(outs)
+    return np.stack(outs), engine
 
 
 def run_as_device(model: TfliteModel, x: np.ndarray, *, progress: Progress | None = None,
@@ -103,9 +99,9 @@ def run_as_device(model: TfliteModel, x: np.ndarray, *, progress: Progress | Non
             if own:
                 proc.close()
     else:
-        error = "tflite-micro is not installed"
-    out = _run_tflite_interpreter(model.data, raw, cancel)
-    return DeviceRun(dequantize_output(out, out_spec), "tflite", None, error)
+        error = TFLM_MISSING
+    out, engine = _run_host_interpreter(model.data, raw, cancel)
+    return DeviceRun(dequantize_output(out, out_spec), engine, None, error)
 
 
 @dataclass

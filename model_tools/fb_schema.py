@@ -25,6 +25,7 @@ SCALARS: dict[str, tuple[str, int]] = {
 
 _SCHEMA_MODULES = (
     "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
+    "ai_edge_litert.schema_py_generated",  # where tflite-micro has no wheel (LiteRT's copy)
     "tensorflow.lite.python.schema_py_generated",
 )
 TABLE_PATH = Path(__file__).with_name("schema") / "tflite_schema.json"
@@ -64,7 +65,8 @@ def schema_from_table(table: dict) -> Schema:
 
 
 def generated_module() -> ModuleType:
-    """The generated TFLite schema classes (tflite-micro's copy first: no TensorFlow import)."""
+    """The generated TFLite schema classes (tflite-micro's copy first, then LiteRT's: no
+    TensorFlow import)."""
     errors = []
     for name in _SCHEMA_MODULES:
         try:

@@ -5,11 +5,11 @@ model, its quantized version and calibration samples - how far the quantized ope
 is from the float one on those samples: SQNR in dB (signal power of the float output over the
 power of the difference) and RMSE, plus ``sqnr_drop_db``, the SQNR the operator loses
 relative to its input (so the layer that costs the accuracy stands out, not every layer after
-it). Intermediate tensors come from TFLite's interpreter run with
-``experimental_preserve_all_tensors=True`` on both models; operators are matched by output
-tensor name, else by their order among operators of the same type.
+it). Intermediate tensors come from LiteRT's interpreter (:mod:`model_tools.host_interpreter`)
+run with ``experimental_preserve_all_tensors=True`` on both models; operators are matched by
+output tensor name, else by their order among operators of the same type.
 
-TensorFlow is imported inside the functions that need it (the model worker runs them).
+TensorFlow is imported only when the float model is a Keras model or SavedModel (to convert it).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 from model_tools.analyze import _MAC_OPS, _elements, op_macs
 from model_tools.errors import Cancelled, ModelInputError
+from model_tools.host_interpreter import make_interpreter
 from model_tools.verify import SubgraphInfo, TensorInfo, TfliteModel, verify_tflite
 from tinyops_base.progress import Progress
 
@@ -55,9 +56,9 @@ def layer_table(model: TfliteModel) -> list[dict[str, Any]]:
     return rows
 
 
-def _run_all(tf: Any, data: bytes, x: np.ndarray, cancel: Any) -> dict[int, list[np.ndarray]]:
+def _run_all(data: bytes, x: np.ndarray, cancel: Any) -> dict[int, list[np.ndarray]]:
     """Every tensor that has a value after each sample (index -> one array per sample)."""
-    interp = tf.lite.Interpreter(model_content=data, experimental_preserve_all_tensors=True)
+    interp, _ = make_interpreter(data, preserve_all_tensors=True)
     interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     found: dict[int, list[np.ndarray]] = {}
@@ -121,12 +122,9 @@ def _match(fsg: SubgraphInfo, qsg: SubgraphInfo) -> dict[int, int]:
 def quantization_error(float_model: TfliteModel, quant_model: TfliteModel, x: np.ndarray, *,
                        cancel: Any = None) -> dict[int, dict[str, Any]]:
     """Quantized op index -> ``{float_index, sqnr_db, rmse, sqnr_drop_db}`` on samples ``x``."""
-    from model_tools.convert import import_tf
-
-    tf = import_tf()
     fsg, qsg = float_model.main, quant_model.main
-    fvals = _run_all(tf, float_model.data, x, cancel)
-    qvals = _run_all(tf, quant_model.data, x, cancel)
+    fvals = _run_all(float_model.data, x, cancel)
+    qvals = _run_all(quant_model.data, x, cancel)
     errors: dict[int, dict[str, Any]] = {}
     tensor_sqnr: dict[int, float] = {}
     for qi, fi in _match(fsg, qsg).items():

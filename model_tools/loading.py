@@ -133,6 +133,9 @@ def load_keras(path: Path) -> Any:
             f"refusing to load {path.name}: it contains {', '.join(sorted(set(reasons))[:3])}, "
             "which would run code from the file",
             "rebuild the model from standard Keras layers, or convert it to .tflite yourself")
+    from model_tools.convert import import_tf
+
+    import_tf(f"loading {path.name} (a Keras model)")
     import keras
 
     try:

@@ -26,6 +26,7 @@ import numpy as np
 from model_tools._tflm_process import (
     MAX_LOG,
     MAX_REPLY,
+    TFLM_MISSING,
     TflmError,
     WorkerCrashed,
     WorkerLimits,
@@ -36,9 +37,22 @@ from model_tools._tflm_process import (
 from model_tools.errors import Cancelled, ModelToolsError
 from tinyops_base.progress import Progress
 
-__all__ = ["MAX_LOG", "MAX_REPLY", "ArenaMeasurement", "BuildResult", "TflmError",
-           "TflmProcess", "WorkerCrashed", "WorkerLimits", "WorkerProtocolError",
-           "check_model", "measure_arena", "run_model", "tflm_available"]
+__all__ = [
+    "MAX_LOG",
+    "MAX_REPLY",
+    "TFLM_MISSING",
+    "ArenaMeasurement",
+    "BuildResult",
+    "TflmError",
+    "TflmProcess",
+    "WorkerCrashed",
+    "WorkerLimits",
+    "WorkerProtocolError",
+    "check_model",
+    "measure_arena",
+    "run_model",
+    "tflm_available",
+]
 
 log = logging.getLogger(__name__)
 

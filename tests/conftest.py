@@ -17,6 +17,24 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+BLOCK_TFLM = os.environ.get("TINYOPS_BLOCK_TFLM") == "1"
+"""Run as on a system without a tflite-micro wheel: ``TINYOPS_BLOCK_TFLM=1 uv run pytest -m
+no_tflm`` (CI does). The blocker is ``tests/no_tflm/sitecustomize.py``: imported here, and
+put on ``PYTHONPATH`` so that every child Python (interpreter workers) is blocked too."""
+if BLOCK_TFLM:
+    import importlib.util as _util
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _blocker = _Path(__file__).parent / "no_tflm"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(_blocker), os.environ.get("PYTHONPATH")) if p)
+    _spec = _util.spec_from_file_location("_tinyops_block_tflm", _blocker / "sitecustomize.py")
+    assert _spec is not None and _spec.loader is not None
+    _module = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
+    _sys.modules["_tinyops_block_tflm"] = _module
+
 
 def pytest_report_header() -> str:
     from ci_guard import in_ci

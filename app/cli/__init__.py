@@ -36,11 +36,21 @@ COMMAND_MODULES = (
 )
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("tinyops")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinyops",
         description="TinyML device management: boards, models, flashing, live plots.",
     )
+    parser.add_argument("--version", action="version", version=f"tinyops {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     parser.add_argument("--operator", metavar="NAME",
                         help="operator name for this command's records (default: "

@@ -213,6 +213,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.port:
         found = _select(found, args.port)
     report = run_doctor(found)
+    from app.cli.model_cmds import feature_checks
+
+    report.checks += feature_checks()  # what works here without tflite-micro / TensorFlow
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0 if report.ok else 1

@@ -57,6 +57,76 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--json", action="store_true", help="print one JSON object")
     ex.set_defaults(func=cmd_export)
 
+    fe = sub.add_parser("features", help="what works on this system (tflite-micro, LiteRT, "
+                        "TensorFlow) and how; what is not available and why")
+    fe.add_argument("--json", action="store_true", help="print one JSON object")
+    fe.set_defaults(func=cmd_features)
+
+
+# -- availability ---------------------------------------------------------------------------
+
+def features() -> list[Any]:
+    """Every model feature (model_tools.availability) plus the virtual board's inference."""
+    from device_drivers.virtual.worker import backend_name
+    from model_tools.availability import Feature, model_features
+    from model_tools.tflm import TFLM_MISSING
+
+    out = model_features()
+    backend = backend_name()
+    title = "virtual board: run an uploaded model"
+    if backend == "tflite-micro":
+        out.append(Feature("virtual_board", title, True, "tflite-micro (arena measured)"))
+    elif backend:
+        out.append(Feature("virtual_board", title, True, f"{backend} (arena estimated: "
+                           f"{TFLM_MISSING})"))
+    else:
+        out.append(Feature("virtual_board", title, False, None,
+                           "no interpreter: neither tflite-micro nor LiteRT is installed"))
+    return out
+
+
+def feature_checks() -> list[Any]:
+    """The features as ``tinyops doctor`` checks (a missing one is a warning with its fix)."""
+    from device_drivers.boards.doctor import OK, WARN, Check
+
+    checks = []
+    for f in features():
+        fix = None
+        if not f.available:
+            from model_tools.availability import ADDON_HINT
+
+            fix = ADDON_HINT if f.key == "convert" else (
+                "use Linux x86-64 for TFLM figures (pip install tflite-micro)"
+                if f.key in ("tflm_verdict", "arena_exact") else "pip install ai-edge-litert")
+        checks.append(Check(f"feature-{f.key}", OK if f.available else WARN,
+                            f"{f.title}: {f.label}", fix))
+    return checks
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    found = features()
+    if args.json:
+        print(json.dumps({"ok": True, "features": [f.to_dict() for f in found]}))
+        return 0
+    for f in found:
+        print(f"[{'ok  ' if f.available else 'MISS'}] {f.title}: {f.label}")
+    return 0
+
+
+def _delegate_to_addon(argv: list[str], as_json: bool) -> int | None:
+    """Where this Python has no TensorFlow but the conversion add-on is installed, run the
+    command there (same arguments); None when there is nothing to delegate to."""
+    from model_tools.availability import convert_addon, tensorflow_installed
+
+    python = None if tensorflow_installed() else convert_addon()
+    if python is None:
+        return None
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return subprocess.run([str(python), "-m", "app.cli", *argv], env=env, check=False).returncode
+
 
 # -- helpers --------------------------------------------------------------------------------
 
@@ -115,8 +185,27 @@ def _pct(x: float | None) -> str:
 
 # -- commands -------------------------------------------------------------------------------
 
+def _needs_conversion(path: str) -> bool:
+    return Path(path).is_dir() or Path(path).suffix.lower() != ".tflite"
+
+
+def _analyze_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["analyze", args.model]
+    for flag, value in (("--board", args.board), ("--compare", args.compare),
+                        ("--calib", args.calib)):
+        argv += [flag, value] if value else []
+    return argv + [f for f, on in (("--no-measure", args.no_measure), ("--layers", args.layers),
+                                   ("--json", args.json)) if on]
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from model_tools.analyze import BoardLimits, analyze
+    from model_tools.availability import unavailable
+
+    if _needs_conversion(args.model):
+        code = _delegate_to_addon(_analyze_argv(args), args.json)
+        if code is not None:
+            return code
 
     limits = BoardLimits.from_board(lookup_board(args.board)) if args.board else None
     result = analyze(args.model, board=limits, measure=not args.no_measure,
@@ -128,6 +217,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
         result["layer_report"] = layers_report(args.model, quantized=args.compare,
                                                calib=args.calib)
+    result["unavailable"] = unavailable(features())
     if args.json:
         print(json.dumps({"ok": True, **result}))
         return 0
@@ -144,6 +234,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     ops = ", ".join(f"{o['op']} x{o['count']}" + ("" if o["tflm"] in (True, None) else " (NO)")
                     for o in result["ops"])
     print(f"  ops: {ops}")
+    for label in result["unavailable"].values():
+        print(f"  {label}")
     if result["tflm_error"]:
         print(f"  TFLM: {result['tflm_error']}")
     elif result["tflm_compatible"]:
@@ -178,16 +270,28 @@ def _print_layers(report: dict[str, Any]) -> None:
               f"({w['sqnr_drop_db']} dB SQNR lost)")
 
 
+def _quantize_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["quantize", args.model, "--calib", args.calib, "--mode", args.mode]
+    for flag, value in (("--eval", args.eval), ("-o", args.output), ("--labels", args.labels)):
+        argv += [flag, value] if value else []
+    return argv + [f for f, on in (("--no-arena", args.no_arena), ("--json", args.json)) if on]
+
+
 def cmd_quantize(args: argparse.Namespace) -> int:
+    from model_tools.availability import unavailable
     from model_tools.quantize import quantize
 
+    code = _delegate_to_addon(_quantize_argv(args), args.json)
+    if code is not None:
+        return code
     cancel = threading.Event()
     report = quantize(args.model, args.calib, eval_data=args.eval, mode=args.mode,
                       output=args.output, labels=_labels(args.labels, Path(args.model)),
                       measure_arena=not args.no_arena, progress=_progress(not args.json),
                       cancel=cancel)
     if args.json:
-        print(json.dumps({"ok": True, **report.to_dict()}))
+        print(json.dumps({"ok": True, **report.to_dict(),
+                          "unavailable": unavailable(features())}))
         return 0
     print(f"wrote {report.output} ({report.mode}, sha256 {report.sha256[:16]}...)")
     print(f"  size: float {_kb(report.float_size)} -> {_kb(report.quantized_size)}")

@@ -18,15 +18,16 @@ from device_drivers.virtual.board import VirtualBoard
 from device_drivers.virtual.faults import FaultConfig
 from device_drivers.virtual.signal import STATES, VibrationSource
 
+pytestmark = pytest.mark.no_tflm  # also run with tflite-micro blocked (CI)
+
 EXAMPLE = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite"
 
 
 def _other_model() -> bytes:
     """A second, different valid model: the sine example tflite-micro ships."""
-    import tflite_micro
+    from tests.device_drivers.test_virtual_support import tflm_sine_model
 
-    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
-    return path.read_bytes()
+    return tflm_sine_model()
 
 
 @pytest.fixture(scope="module")

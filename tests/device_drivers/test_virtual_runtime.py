@@ -16,6 +16,8 @@ from device_drivers.virtual.board import VirtualBoard
 from device_drivers.virtual.limits import BoardLimits, KiB
 from device_drivers.virtual.signal import STATES, VibrationSource
 
+pytestmark = pytest.mark.no_tflm  # also run with tflite-micro blocked (CI)
+
 ERR = rt.RUNTIME_ERR
 
 

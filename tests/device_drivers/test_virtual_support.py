@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import json
 import time
 from functools import cache
@@ -118,11 +117,20 @@ def example_model() -> bytes:
 @cache
 def sine_model() -> bytes:
     """A second, different valid model: the float sine example tflite-micro ships."""
-    spec = importlib.util.find_spec("tflite_micro")  # locate it without importing it
-    if spec is None or not spec.submodule_search_locations:
+    return tflm_sine_model()
+
+
+def tflm_sine_model() -> bytes:
+    """The file from tflite-micro's installed distribution, found without importing it (so
+    also where ``TINYOPS_BLOCK_TFLM=1`` makes the package unimportable)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("tflite-micro")
+    except metadata.PackageNotFoundError:
         pytest.skip("tflite-micro is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    return (folder / "python" / "tflite_micro" / "sine_float.tflite").read_bytes()
+    path = Path(str(dist.locate_file("tflite_micro/python/tflite_micro/sine_float.tflite")))
+    return path.read_bytes()
 
 
 def _tiny_int8_model() -> bytes:  # pragma: no cover - fallback

@@ -12,6 +12,8 @@ import pytest
 from model_tools.layers import layer_table, layers_report, sqnr_db
 from model_tools.verify import verify_tflite
 
+pytestmark = pytest.mark.no_tflm  # also run with tflite-micro blocked (CI)
+
 
 @pytest.fixture(scope="module")
 def tiny(tf, tmp_path_factory: pytest.TempPathFactory) -> Path:

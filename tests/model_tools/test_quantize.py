@@ -131,8 +131,8 @@ def test_other_modes(tiny_keras, tmp_path: Path, mode: str) -> None:
                       output=tmp_path / f"{mode}.tflite", measure_arena=False)
     assert report.mode == mode and (tmp_path / f"{mode}.tflite").is_file()
     assert report.output_rmse < 0.05
-    assert report.engine in ("tflite-micro", "tflite")
-    if report.engine == "tflite":  # TFLM could not run it: the report says why
+    assert report.engine in ("tflite-micro", "litert")
+    if report.engine == "litert":  # TFLM could not run it: the report says why
         assert report.tflm_error
 
 

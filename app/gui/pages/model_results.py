@@ -27,6 +27,7 @@ def arena_text(d: dict[str, Any]) -> str:
 
 def analysis_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
     compat = a.get("tflm_compatible")
+    missing = a.get("unavailable") or {}  # "not available on this system: <reason>" labels
     rows = [
         ("File", Path(str(a.get("model", ""))).name),
         ("Kind", str(a.get("kind", "")) + (f" → {a['converted']}" if a.get("converted")
@@ -35,12 +36,15 @@ def analysis_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
         ("Parameters", human_count(a.get("params"))),
         ("MACs / inference", human_count(a.get("macs"))),
         ("Tensor arena", arena_text(a)),
-        ("Runs in TFLM", "unknown" if compat is None else "yes" if compat else
-         f"no: {a.get('tflm_error')}"),
+        ("Runs in TFLM", missing.get("tflm_verdict") or (
+            "unknown" if compat is None else "yes" if compat else f"no: {a.get('tflm_error')}")),
         ("SHA-256", str(a.get("sha256", ""))[:16] + "…"),
     ]
     if a.get("labels"):
         rows.append(("Labels", ", ".join(a["labels"])))
+    rows += [(title, missing[key]) for key, title in (("arena_exact", "Exact arena"),
+                                                     ("convert", "Keras conversion"))
+             if key in missing]
     return rows
 
 
