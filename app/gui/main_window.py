@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.link.connected.connect(self._link_connected)
         self.link.connected.connect(self._demo_flash)
         self.link.error.connect(self.report_error)
+        self.link.stranger.connect(lambda _port, msg: self.message.show_message("warning", msg))
         self.live.lines_received.connect(self.console.append_lines)
         self.live.status_changed.connect(self.status.set_rate)
         self.live.error.connect(self.report_error)
@@ -261,7 +262,8 @@ class MainWindow(QMainWindow):
             self._demo_job = None
             self.devices.add_device(DeviceEntry(port=port, name=board_name(self.demo.board_id),
                                                 board_id=self.demo.board_id, mode="app",
-                                                virtual=True, backend="virtual"))
+                                                virtual=True, backend="virtual",
+                                                serial=self.demo.serial))
             self._demo_pending_flash = self.options.demo_flash
             self.connect_port(port)
             self.show_page("live")
@@ -286,6 +288,7 @@ class MainWindow(QMainWindow):
 
     def _link_connected(self, info: LinkInfo) -> None:
         self.devices.set_runtime(info.port, info.runtime)
+        self.devices.select(info.port)  # the board followed to a new path stays selected
         if info.warning:
             self.message.show_message("warning", info.warning)
         elif self.message.level == "error":
