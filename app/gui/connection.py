@@ -155,11 +155,11 @@ class DeviceLink(QObject):
             return False
         self._retry.stop()
         self._stop_reader()
-        if port != self.port or self.state not in ("lost", "released"):
-            entry = self.lookup(port) if self.lookup is not None else None
-            self.serial = getattr(entry, "serial", None)
-            self.identity = None  # the user's choice: whichever board is there
-            self.outage = None
+        entry = self.lookup(port) if self.lookup is not None else None
+        self.serial = getattr(entry, "serial", None) if entry is not None else (
+            self.serial if port == self.port else None)
+        self.identity = None  # a choice (the user's, the kiosk's): whichever board is there
+        self.outage = None
         self.strangers.pop(port, None)
         self.port = port
         self._start()
