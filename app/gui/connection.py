@@ -274,8 +274,8 @@ class DeviceLink(QObject):
         msg = (f"another board ({found.describe()}) answered at {port}, where {ours} was: "
                f"not connected to it")
         log.warning(msg)
-        self.stranger.emit(port, msg)
         self._set_state("lost", f"{ours} is away · waiting for it to come back")
+        self.stranger.emit(port, msg)  # last: a handler may connect to it (the kiosk)
 
     def board_added(self, entry: Any) -> None:
         """A board appeared: if it is the one that went away, follow it (same or new path).

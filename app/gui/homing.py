@@ -63,7 +63,8 @@ class BoardEvents:
             self.devices.set_status(entry.port, self.link.state)
         if self.options.kiosk:
             on_demo = self.demo.running and self.link.port == self.demo.port
-            if self.link.state != "connected" and self.link.port != entry.port:
+            if self.link.state != "connected" and (self.link.port != entry.port
+                                                   or entry.port in self.link.strangers):
                 self.connect_port(entry.port)  # kiosk: whatever comes back, show it
             elif on_demo and entry.port != self.demo.port:
                 self.connect_port(entry.port)  # kiosk: any board that comes, real or
