@@ -178,16 +178,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         with _open(args, telemetry_format=args.format, read_params=False) as session:
-            if args.start_stream:
-                session.stream(True)
-            while not stop["now"]:
-                if args.duration is not None and time.monotonic() - started >= args.duration:
-                    break
-                time.sleep(0.25)
-                if not session.connected:
-                    raise DeviceError(f"lost {args.port}: {session.disconnect_reason}",
-                                      "check the cable; replug the board")
-                batch = session.telemetry()
+            from app.cli.identity_watch import IdentityWatch
+
+            watch = IdentityWatch(session, args.port)  # another board ends the session
+
+            def take(batch: Any) -> None:
                 summary.add(batch)
                 if recorder is not None:
                     recorder.write(batch)
@@ -197,6 +192,20 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                         print(line)
                     if batch.channels:
                         print(_status_line(batch, summary), flush=True)
+
+            if args.start_stream:
+                session.stream(True)
+            while not stop["now"]:
+                if args.duration is not None and time.monotonic() - started >= args.duration:
+                    break
+                time.sleep(0.25)
+                if not session.connected:
+                    raise DeviceError(f"lost {args.port}: {session.disconnect_reason}",
+                                      "check the cable; replug the board")
+                for batch in watch.add(session.telemetry()):
+                    take(batch)
+            for batch in watch.flush():
+                take(batch)
     except KeyboardInterrupt:
         pass
     finally:

@@ -125,15 +125,26 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             board, firmware = getattr(info, "board", None), getattr(info, "runtime", None)
         publisher = FleetPublisher(args.mqtt, device_id or "bridge", fleet=args.fleet,
                                    board=board, firmware=firmware, model_sha256=sha)
+        from app.cli.identity_watch import IdentityWatch
+
+        watch = IdentityWatch(session, args.port)  # another board ends the bridge
+
+        def forward(batches: list[Any]) -> int:
+            n = 0
+            for batch in batches:
+                for line in batch.lines:
+                    text = line.strip()
+                    if text.startswith("{") and _telemetry_object(text):
+                        publisher.telemetry(text)
+                        n += 1
+            return n
+
         try:
             deadline = None if args.duration is None else time.monotonic() + args.duration
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(0.05)
-                for line in session.telemetry().lines:
-                    text = line.strip()
-                    if text.startswith("{") and _telemetry_object(text):
-                        publisher.telemetry(text)
-                        forwarded += 1
+                forwarded += forward(watch.add(session.telemetry()))
+            forwarded += forward(watch.flush())
         except KeyboardInterrupt:
             pass
         finally:

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--transport", choices=["console", "raw"], default="console",
                    help="SMP transport: console framing with telemetry beside it (default), "
                         "or Zephyr's raw (unencoded) UART transport: bare SMP, no text")
+    p.add_argument("--serial", metavar="SN", default=None,
+                   help="the board's identity (its USB serial number, were it hardware; "
+                        "default: kept in --state, else a new random one)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic sensor signal")
     p.add_argument("--mqtt", metavar="URL", default=None,
                    help="also publish telemetry and status to this MQTT broker "
@@ -53,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the machine drifts: mostly bearing faults (condition mix 0.1,0.1,0.8)")
     p.add_argument("--json", action="store_true",
                    help='first stdout line is {"port": ..., "board": ..., "pid": ..., '
-                        '"virtual": true}')
+                        '"serial": ..., "virtual": true}')
     p.set_defaults(func=run)
 
 
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             mqtt.check_name(args.device_id)
     board = VirtualBoard(board=args.board, state_dir=args.state, faults=faults,
                          tcp_port=args.tcp, model=args.model, seed=args.seed,
-                         profile=args.profile, smp_transport=args.transport)
+                         profile=args.profile, smp_transport=args.transport,
+                         serial=args.serial)
     # A signal handler must not touch locks (Event.set could deadlock against the main
     # thread's own wait): it only flips a flag that the main loop polls.
     stop = {"requested": False}
@@ -96,13 +100,15 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"port": port, "board": info["board"], "pid": info["pid"],
                               "virtual": True, "started": info["started"],
+                              "serial": board.serial,
                               "faults": faults.active, "profile": board.profile.name,
                               "model_sha256": board.loaded_model_sha256,
                               "mqtt": publisher.telemetry_topic if publisher else None}),
                   flush=True)
         else:
             sha = board.loaded_model_sha256
-            print(f"virtual board '{board.board_id}' ({board.limits.name}) on {port}")
+            print(f"virtual board '{board.board_id}' ({board.limits.name}) on {port}, "
+                  f"serial {board.serial}")
             print(f"  model: {sha[:12] + '…' if sha else 'none'}   "
                   f"faults: {', '.join(faults.active) or 'none'}   "
                   f"profile: {board.profile.name}")

@@ -25,103 +25,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.board_identity import BoardIdentity
 from app.gui.link_info import LinkInfo
-from app.gui.workers import JobError, describe_error
+from app.gui.reader import HANDOVER_TIMEOUT_MS, ReaderThread
+from app.gui.workers import JobError
 
 log = logging.getLogger(__name__)
 __all__ = ["DeviceLink", "LinkInfo", "ReaderThread"]
 
-WATCH_MS = 50  # how often the reader looks at the link's state (no data goes through it)
 RECONNECT_MS = 400  # retry period while a lost board is away (it is back within 2 s)
-STREAM_OFF_TIMEOUT_S = 0.3  # the reader's goodbye: never worth blocking on
-HANDOVER_TIMEOUT_MS = 8000  # a new reader waits this long for the old one to close
-
-
-class ReaderThread(QThread):
-    """Owns one ``DeviceSession`` for its lifetime. Stop with :meth:`stop` (never terminate).
-
-    ``after``: a reader that must have closed the port before this one opens it.
-    """
-
-    opened = Signal(object)  # LinkInfo
-    failed = Signal(object)  # JobError (could not open)
-    lost = Signal(str)  # the link dropped: reason
-
-    def __init__(self, port: str, store: Any, *, stream: bool = True, period_ms: int = 50,
-                 open_timeout_s: float = 2.0, after: QThread | None = None,
-                 parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.port = port
-        self.store = store
-        self.stream = stream
-        self.period_ms = period_ms
-        self.open_timeout_s = open_timeout_s
-        self.after = after
-        self.session: Any = None
-        self.info: LinkInfo | None = None
-        self.setObjectName(f"reader:{port}")
-
-    def stop(self) -> None:
-        """Ask the reader to end; it closes the session on its own thread (never blocks)."""
-        self.requestInterruption()
-
-    def run(self) -> None:
-        from device_drivers.link import DeviceSession
-
-        after, self.after = self.after, None
-        if after is not None and not after.wait(HANDOVER_TIMEOUT_MS):
-            log.warning("the previous reader of %s still holds the port", self.port)
-        if self.isInterruptionRequested():
-            return
-        try:
-            session = DeviceSession.open(self.port, timeout_s=self.open_timeout_s)
-        except BaseException as exc:
-            self.failed.emit(describe_error(exc))
-            return
-        self.session = session
-        reason: str | None = None
-        try:
-            info = self._introduce(session)
-            self.info = info
-            if not self.isInterruptionRequested():
-                self.opened.emit(info)
-            while not self.isInterruptionRequested():
-                if not session.connected:
-                    reason = session.disconnect_reason or "the link dropped"
-                    break
-                self.msleep(WATCH_MS)
-        except BaseException as exc:
-            err = describe_error(exc)
-            log.warning("reader for %s ended: %s", self.port, err.message)
-            reason = err.message
-        finally:
-            self._goodbye(session)
-        if reason is not None and not self.isInterruptionRequested():
-            self.lost.emit(reason)
-
-    def _goodbye(self, session: Any) -> None:
-        """Streaming off (best effort, briefly: a job may still hold the session), close."""
-        if session.connected and self.info is not None and self.info.streaming:
-            from device_drivers.protocol import runtime
-
-            try:
-                session.request(runtime.Stream(on=False), timeout_s=STREAM_OFF_TIMEOUT_S)
-            except Exception as exc:
-                log.debug("stream off failed on %s: %s", self.port, exc)
-        session.close()
-
-    def _introduce(self, session: Any) -> LinkInfo:
-        info = session.model_info()
-        link = LinkInfo.from_model_info(self.port, info, session.params())
-        if info is not None and self.stream:
-            try:
-                session.stream(True, self.period_ms)
-                link.streaming = True
-            except Exception as exc:  # a runtime that cannot stream still plots its text
-                link.warning = describe_error(exc).message
-        return link
 
 
 class DeviceLink(QObject):
@@ -139,6 +53,7 @@ class DeviceLink(QObject):
     disconnected = Signal()
     error = Signal(object)  # JobError
     idle_again = Signal()  # the last job holding the session (or the port) finished
+    stranger = Signal(str, str)  # port, message: another board answered where ours was
 
     def __init__(self, store: Any, parent: QObject | None = None, *,
                  period_ms: int = 50) -> None:
@@ -153,6 +68,8 @@ class DeviceLink(QObject):
         self.serial: str | None = None  # USB serial of the board on ``port``, if known
         self.lookup: Callable[[str], Any] | None = None  # port -> DeviceEntry (serial)
         self.outage: str | None = None  # why the board went away, while it is away
+        self.identity: BoardIdentity | None = None  # the board this link is to, once known
+        self.strangers: dict[str, BoardIdentity] = {}  # ports where another board answered
         self._reader: ReaderThread | None = None
         self._old: list[ReaderThread] = []
         self._holders: list[Any] = []  # jobs using the session or the released port
@@ -208,6 +125,8 @@ class DeviceLink(QObject):
         """
         self._retry.stop()
         reader = self._stop_reader()
+        if self.identity is not None:  # the flash changes the model: not a sign of a swap
+            self.identity = self.identity.with_model(None)
         if self.port is not None:
             self._set_state("released", f"{self.port} is lent to the flash back end")
 
@@ -236,9 +155,12 @@ class DeviceLink(QObject):
             return False
         self._retry.stop()
         self._stop_reader()
-        if port != self.port:
-            entry = self.lookup(port) if self.lookup is not None else None
-            self.serial = getattr(entry, "serial", None)
+        entry = self.lookup(port) if self.lookup is not None else None
+        self.serial = getattr(entry, "serial", None) if entry is not None else (
+            self.serial if port == self.port else None)
+        self.identity = None  # a choice (the user's, the kiosk's): whichever board is there
+        self.outage = None
+        self.strangers.pop(port, None)
         self.port = port
         self._start()
         return True
@@ -252,6 +174,7 @@ class DeviceLink(QObject):
         self.port = None
         self.info = None
         self.outage = None
+        self.identity = None
         self.store.detach()
         if was is not None:
             self._set_state("idle", f"disconnected from {was}")
@@ -262,8 +185,12 @@ class DeviceLink(QObject):
         assert self.port is not None
         previous = next((r for r in reversed(self._old)
                          if r.port == self.port and r.isRunning()), None)
+        entry = self.lookup(self.port) if self.lookup is not None else None
+        listed = getattr(entry, "serial", None) if self.lookup is not None else self.serial
         reader = ReaderThread(self.port, self.store, period_ms=self.period_ms,
-                              after=previous, parent=self)
+                              after=previous, expect=self.identity, serial=listed,
+                              parent=self)
+        reader.stranger.connect(self._on_stranger)
         reader.opened.connect(self._on_opened)
         reader.failed.connect(self._on_failed)
         reader.lost.connect(self._on_lost)
@@ -279,7 +206,7 @@ class DeviceLink(QObject):
             return None
         if reader.session is not None:
             self.store.detach(reader.session)
-        for sig in (reader.opened, reader.failed, reader.lost):
+        for sig in (reader.opened, reader.failed, reader.lost, reader.stranger):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect()
         reader.stop()
@@ -293,6 +220,8 @@ class DeviceLink(QObject):
     def _on_opened(self, info: LinkInfo) -> None:
         self.info = info
         reader = self._reader
+        if reader is not None and reader.identity is not None:
+            self.identity = (self.identity or BoardIdentity()).merged(reader.identity)
         if reader is not None and reader.session is not None:
             back = self.outage is not None
             self.store.attach(reader.session, break_at=time.time() if back else None)
@@ -304,7 +233,8 @@ class DeviceLink(QObject):
     def _on_failed(self, err: JobError) -> None:
         self._reader = None
         if self.outage is not None and self.port is not None:  # still away: keep trying
-            self._set_state("lost", f"{self.port} is away · reconnecting")
+            self._set_state("lost", f"{self.board_label()} is away · waiting for it to "
+                            "come back")
             self._retry.start(RECONNECT_MS)
         elif self.auto_reconnect:
             self._set_state("lost", f"{err.message} · retrying")
@@ -320,29 +250,58 @@ class DeviceLink(QObject):
         self.outage = reason
         self.store.outage = reason
         self.disconnected.emit()
-        self._set_state("lost", f"lost {self.port}: {reason} · reconnecting")
+        why = reason.replace(f" from {self.port}", "").replace(str(self.port), "its port")
+        self._set_state("lost", f"lost {self.board_label()}: {why} · reconnecting")
         if not self.auto_reconnect:  # the kiosk has nobody to tell; a desk has
-            self.error.emit(JobError(f"lost {self.port}: {reason}",
+            self.error.emit(JobError(f"lost {self.board_label()} (at {self.port}): {reason}",
                                      "TinyOps reconnects when the board is back; check the "
                                      "cable", "DisconnectedError"))
         self._retry.start(RECONNECT_MS)
 
+    def board_label(self) -> str:
+        """The board this link is to, for messages: its identity, never a bare path."""
+        if self.identity is not None and self.identity.known:
+            return self.identity.describe()
+        return f"the board at {self.port}" if self.port else "the board"
+
+    def _on_stranger(self, found: BoardIdentity, info: LinkInfo) -> None:
+        """Another board answered at our board's path: list it, never connect to it."""
+        port = self.port or info.port
+        self._stop_reader()
+        self._retry.stop()  # its path is taken: wait for our board to be listed again
+        self.strangers[port] = found
+        ours = self.board_label()
+        msg = (f"another board ({found.describe()}) answered at {port}, where {ours} was: "
+               f"not connected to it")
+        log.warning(msg)
+        self._set_state("lost", f"{ours} is away · waiting for it to come back")
+        self.stranger.emit(port, msg)  # last: a handler may connect to it (the kiosk)
+
     def board_added(self, entry: Any) -> None:
-        """A board appeared: if it is the one that went away (same USB serial number, or
-        the same port), switch back to it now."""
+        """A board appeared: if it is the one that went away, follow it (same or new path).
+
+        With a USB serial on both sides the serial decides; without one only the old path
+        is tried, and the reader checks the board's identity before using it."""
         if self.outage is None or self.port is None or self.busy:
             return
         serial = getattr(entry, "serial", None)
         port = getattr(entry, "port", None)
-        if port == self.port or (serial and serial == self.serial):
-            self._retry.stop()
-            if self._reader is None or port != self.port:
-                self._stop_reader()
-                self.port = port
-                self._start()
+        want = (self.identity.serial if self.identity is not None else None) or self.serial
+        if serial and want:
+            if serial != want:
+                return  # another board: listed, not connected to
+        elif port != self.port:
+            return
+        self.strangers.pop(port, None)
+        self._retry.stop()
+        if self._reader is None or port != self.port:
+            self._stop_reader()
+            self.port = port
+            self.serial = serial or self.serial
+            self._start()
 
     def _reconnect(self) -> None:
-        if self.port is not None and self._reader is None:
+        if self.port is not None and self._reader is None and self.port not in self.strangers:
             self._start()
 
     def _set_state(self, state: str, detail: str) -> None:

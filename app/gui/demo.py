@@ -30,6 +30,11 @@ class DemoBoard:
         self._lock = threading.Lock()
 
     @property
+    def serial(self) -> str | None:
+        board = self.board
+        return board.serial if board is not None else None
+
+    @property
     def running(self) -> bool:
         return self.port is not None
 

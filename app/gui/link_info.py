@@ -13,6 +13,7 @@ class LinkInfo:
     port: str
     runtime: str | None = None
     board: str | None = None
+    hw_id: str | None = None  # the device's own id (model-info ``hw_id``), if it reports one
     model_loaded: bool = False
     model_path: str | None = None
     model_sha256: str | None = None
@@ -33,6 +34,7 @@ class LinkInfo:
         sha = getattr(info, "sha256", None)
         li.runtime = getattr(info, "runtime", None)
         li.board = getattr(info, "board", None)
+        li.hw_id = getattr(info, "hw_id", None)
         li.model_loaded = bool(getattr(info, "loaded", False))
         li.model_path = getattr(info, "path", None)
         li.model_sha256 = sha.hex() if isinstance(sha, (bytes, bytearray)) else sha

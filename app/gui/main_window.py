@@ -17,6 +17,7 @@ from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
 from app.gui.device_panel import DevicePanel
 from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
+from app.gui.homing import BoardEvents
 from app.gui.live.mqtt_source import FleetLive
 from app.gui.menus import build_menus
 from app.gui.message_bar import MessageBar
@@ -34,7 +35,6 @@ from app.gui.workers import JobError, JobRunner
 log = logging.getLogger(__name__)
 
 PAGES = ("model", "flash", "live", "console", "records", "fleet")
-KIOSK_DEMO_AFTER_MS = 8000
 
 
 @dataclass
@@ -46,10 +46,10 @@ class WindowOptions:
     watch: bool = True
     enumerate_fn: Callable[[], list[DeviceEntry]] | None = None
     watch_interval_s: float = 0.5
-    demo_flash: bool = True  # the demo flashes the bundled example (and shows the verify)
+    demo_flash: bool = False  # flash the bundled example at demo start (it runs it already)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, BoardEvents):
     demo_started = Signal(str)  # port
 
     def __init__(self, options: WindowOptions | None = None,
@@ -125,7 +125,9 @@ class MainWindow(QMainWindow):
         self.link.state_changed.connect(self._link_state)
         self.link.connected.connect(self._link_connected)
         self.link.connected.connect(self._demo_flash)
+        self.link.connected.connect(self._leave_demo)
         self.link.error.connect(self.report_error)
+        self.link.stranger.connect(self._stranger)
         self.live.lines_received.connect(self.console.append_lines)
         self.live.status_changed.connect(self.status.set_rate)
         self.live.error.connect(self.report_error)
@@ -152,55 +154,6 @@ class MainWindow(QMainWindow):
                             "vibration model.")
         if not self.options.watch:
             self._scanned([])
-
-    def _scanned(self, entries: list[DeviceEntry]) -> None:
-        if self._first_scan:
-            return
-        self._first_scan = True
-        if self.options.port or self.options.demo or self.link.port:
-            return
-        hardware = [e for e in entries if not e.virtual]
-        last = self.settings.get("device/last_port")
-        if self.options.kiosk:
-            if entries:
-                self.connect_port((hardware or entries)[0].port)
-            else:
-                self.start_demo(banner="No board connected: showing the demo board.")
-        elif last and any(e.port == last for e in hardware):
-            if self.link.port != last:
-                self.connect_port(last)
-        elif not hardware and self.options.auto_demo:
-            if entries:  # a virtual board someone started: use it
-                self.connect_port(entries[0].port)
-                return
-            self.start_demo(banner="No board connected: showing the demo board. Plug a board "
-                            "in and pick it on the left.")
-
-    # ------------------------------------------------------------------ devices
-    def _device_added(self, entry: DeviceEntry) -> None:
-        self.devices.add_device(entry)
-        if self.link.port == entry.port:
-            self.devices.set_status(entry.port, self.link.state)
-        if self.options.kiosk:
-            on_demo = self.demo.running and self.link.port == self.demo.port
-            if self.link.state != "connected" and self.link.port != entry.port:
-                self.connect_port(entry.port)  # kiosk: whatever comes back, show it
-            elif on_demo and not entry.virtual:
-                self.connect_port(entry.port)  # kiosk: a real board replaces the demo
-
-    def _device_removed(self, port: str) -> None:
-        self.devices.remove_device(port)
-        if self.options.kiosk and port == self.link.port:
-            others = [e for e in self.devices.devices() if e.port != port]
-            if others:
-                hardware = [e for e in others if not e.virtual]
-                self.connect_port((hardware or others)[0].port)
-            else:  # keep retrying this port (a replug); fall back to the demo after a while
-                QTimer.singleShot(KIOSK_DEMO_AFTER_MS, self._kiosk_fallback)
-
-    def _kiosk_fallback(self) -> None:
-        if self.link.state != "connected" and not self.devices.devices():
-            self.start_demo(banner="No board connected: showing the demo board.")
 
     def connect_port(self, port: str) -> None:
         if self.link.busy and self.link.port != port:
@@ -261,7 +214,8 @@ class MainWindow(QMainWindow):
             self._demo_job = None
             self.devices.add_device(DeviceEntry(port=port, name=board_name(self.demo.board_id),
                                                 board_id=self.demo.board_id, mode="app",
-                                                virtual=True, backend="virtual"))
+                                                virtual=True, backend="virtual",
+                                                serial=self.demo.serial))
             self._demo_pending_flash = self.options.demo_flash
             self.connect_port(port)
             self.show_page("live")
@@ -286,6 +240,7 @@ class MainWindow(QMainWindow):
 
     def _link_connected(self, info: LinkInfo) -> None:
         self.devices.set_runtime(info.port, info.runtime)
+        self.devices.select(info.port)  # the board followed to a new path stays selected
         if info.warning:
             self.message.show_message("warning", info.warning)
         elif self.message.level == "error":

@@ -3,7 +3,7 @@
 Each running board writes ``paths.virtual_boards_dir()/<pid>.json``::
 
     {"port": "/dev/pts/N" or "socket://127.0.0.1:PORT", "board": "<registry id>",
-     "pid": int, "started": "<iso time>", "virtual": true}
+     "serial": "<the board's identity>", "pid": int, "started": "<iso time>", "virtual": true}
 
 and removes it on a clean exit. Files whose process is gone (a crash) or whose pty no
 longer exists are stale: they are ignored, never deleted here (the file is not ours).
@@ -34,6 +34,7 @@ class Announcement:
     board: str
     pid: int
     started: str | None = None
+    serial: str | None = None
 
 
 def pid_alive(pid: int) -> bool:
@@ -63,7 +64,9 @@ def _parse(path: Path) -> Announcement | None:
     try:
         data = json.loads(path.read_text("utf-8"))
         return Announcement(path=str(path), port=str(data["port"]), board=str(data["board"]),
-                            pid=int(data["pid"]), started=data.get("started"))
+                            pid=int(data["pid"]), started=data.get("started"),
+                            serial=data.get("serial") if isinstance(data.get("serial"), str)
+                            else None)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.debug("ignoring unreadable announcement %s: %s", path, exc)
         return None
@@ -109,5 +112,6 @@ def detect_virtual(announcements: Iterable[Announcement],
         if ann.started:
             details["started"] = ann.started
         out.append(DetectedBoard(port=ann.port, source="virtual", candidates=candidates,
-                                 mode="app", virtual=True, details=details))
+                                 mode="app", virtual=True, details=details,
+                                 serial_number=ann.serial))
     return out

@@ -82,6 +82,9 @@ class ModelInfoReadResponse(_Runtime, smpmsg.ReadResponse):
     protocol: int = RUNTIME_PROTOCOL_VERSION
     board: str | None = None
     """Registry id of the board the runtime was built for."""
+    hw_id: str | None = None
+    """The device's own id (Zephyr's hwinfo device id, hex; a virtual board's serial): what
+    tells one board from another of the same kind. Optional: older runtimes leave it out."""
     loaded: bool
     path: str | None = None
     sha256: bytes | None = None

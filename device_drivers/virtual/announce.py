@@ -1,7 +1,7 @@
 """Running virtual boards announce themselves in ``paths.virtual_boards_dir()``.
 
 One JSON file per board: ``<pid>.json``, or ``<pid>-<n>.json`` when several boards run
-in one process, holding ``{"port", "board", "pid", "started", "virtual": true}``. It is
+in one process, holding ``{"port", "board", "serial", "pid", "started", "virtual": true}``. It is
 rewritten when the port changes (a re-plugged pty) and removed when the board stops;
 readers ignore files whose pid is not alive.
 """

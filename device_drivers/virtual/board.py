@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import deque
@@ -62,7 +63,7 @@ class VirtualBoard(LinkServer):
                  model: str | os.PathLike[str] | None = None, *,
                  limits: BoardLimits | None = None, default_model: bool = True,
                  seed: int = 0, profile: str | Profile | None = None,
-                 smp_transport: str = "console") -> None:
+                 smp_transport: str = "console", serial: str | None = None) -> None:
         if smp_transport not in ("console", "raw"):
             raise InputError(f"unknown SMP transport {smp_transport!r}", "use console or raw")
         self.smp_transport = smp_transport
@@ -81,6 +82,11 @@ class VirtualBoard(LinkServer):
         self._default_model = default_model
         self._state_dir = state_dir
         self._seed = seed
+        self._serial = serial
+        self.serial: str | None = None
+        """The board's identity (its USB serial number, were it hardware): ``serial=`` if
+        given, else kept in the flash state (a ``--state`` board keeps it across restarts),
+        else a new random one. Announced and answered in model-info's ``hw_id``."""
         self.counters = LinkCounters()
         self._injector = FaultInjector(self.faults)
         self._rx_pacer = Pacer(self.faults.baud)
@@ -166,6 +172,8 @@ class VirtualBoard(LinkServer):
                                      self.limits.id)
             self.dispatcher = self._build_dispatcher()
             self._provision()
+            self.serial = self._identity()
+            self.runtime.hw_id = self.serial
             self.runner.warm_up(wait=True)  # load-model answers quickly from the start
             self._link = TcpLink(self._tcp_port) if self._tcp_port is not None else PtyLink()
             self.port = self._link.open()
@@ -211,8 +219,19 @@ class VirtualBoard(LinkServer):
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _identity(self) -> str:
+        assert self.flash is not None
+        serial = self._serial or self.flash.state.get("serial")
+        if not isinstance(serial, str) or not serial:
+            serial = "VB" + secrets.token_hex(5).upper()
+        if self.flash.state.get("serial") != serial:
+            self.flash.state["serial"] = serial
+            self.flash.save()
+        return serial
+
     def announcement(self) -> dict[str, Any]:
-        return {"port": self.port, "board": self.board_id, "pid": os.getpid(),
+        return {"port": self.port, "board": self.board_id, "serial": self.serial,
+                "pid": os.getpid(),
                 "started": self.started_at, "virtual": True, "profile": self.profile.name}
 
     def log_text(self) -> str:

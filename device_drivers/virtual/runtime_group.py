@@ -91,6 +91,7 @@ class Runtime:
         self.flash = flash
         self.runner = runner
         self.smp_buffers = smp_buffers
+        self.hw_id: str | None = None  # the board's own id (its serial), set by the board
         self.busy = BusyMeter()
         self.inferences = 0
         self.last_latency_us = 0
@@ -150,7 +151,7 @@ class Runtime:
         m = self.runner.current
         base = {"runtime": RUNTIME_NAME, "protocol": rt.RUNTIME_PROTOCOL_VERSION,
                 "board": self.limits.id, "arena_size": self.limits.arena_size,
-                "default_path": DEFAULT_PATH}
+                "default_path": DEFAULT_PATH, "hw_id": self.hw_id}
         if m is None:
             return rt.ModelInfoReadResponse(loaded=False, **base)
         return rt.ModelInfoReadResponse(

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.gui import theme
 from app.gui.context import AppContext
 from app.gui.pages import flash_jobs
+from app.gui.pages.flash_summary import FlashSummary, validation_text
 from app.gui.pages.flash_targets import TargetList
 from app.gui.pages.model_jobs import example_dir
 from app.gui.widgets import DictTable, human_bytes
@@ -44,6 +45,7 @@ class FlashPage(QWidget):
         self.ctx = ctx
         self.jobs: dict[str, Job] = {}
         self.results: dict[str, dict[str, Any]] = {}
+        self.summary = FlashSummary()  # the verdict: this batch, one line per board
         self.validation: dict[str, Any] | None = None
         self.described: dict[str, Any] = {}  # describe_file() of the artifact field's file
         self._describe_timer = QTimer(self)
@@ -204,12 +206,11 @@ class FlashPage(QWidget):
     def _refresh_targets(self) -> None:
         self.targets.sync(self.ctx.devices(), self.ctx.link.port)
 
-    def device_connected(self, info: Any) -> None:
+    def devices_changed(self, *_: Any) -> None:
+        """A board came, went or connected (cheap: runs even while the page is hidden)."""
         self._refresh_targets()
 
-    def devices_changed(self) -> None:
-        """A board came or went (cheap: runs even while the page is hidden)."""
-        self._refresh_targets()
+    device_connected = devices_changed
 
     def selected_targets(self) -> list[Any]:
         return self.targets.chosen()
@@ -233,7 +234,8 @@ class FlashPage(QWidget):
     def flash_to(self, entry: Any) -> Job:
         """Flash the artifact to one board (several run in parallel, one row each)."""
         path = self.artifact.text().strip()
-        self.verdict.setText("")
+        self.summary.begin(entry.port, running=bool(self.jobs))
+        self._show_summary()
         row = self._row(entry)
         link = self.ctx.link
         backend = "virtual" if entry.virtual else entry.backend
@@ -260,8 +262,7 @@ class FlashPage(QWidget):
             job.finished.connect(link.resume)  # the live view comes back afterwards
         return self._track(entry, row, job)
 
-    def _is_demo(self, entry: Any) -> bool:
-        """The built-in demo board is no provisioned device: no records for it."""
+    def _is_demo(self, entry: Any) -> bool:  # no provisioned device: no records for it
         return bool(entry.virtual and entry.port == self.ctx.demo_port())
 
     def _shares_session(self, path: str, backend: str | None) -> bool:
@@ -277,7 +278,7 @@ class FlashPage(QWidget):
         job.progress.connect(lambda f, m: (bar.setValue(int(f * 1000)),
                                            self._cell(row, 4, m)))
         job.succeeded.connect(lambda r, e=entry, rw=row: self._flashed(e, rw, r))
-        job.failed.connect(lambda err, rw=row: self._failed(rw, err))
+        job.failed.connect(lambda err, rw=row, p=entry.port: self._failed(rw, err, p))
         job.finished.connect(lambda p=entry.port: self._job_done(p))
         self.cancel_button.setEnabled(True)
         return job
@@ -316,13 +317,13 @@ class FlashPage(QWidget):
             self._cell(row, 4, f"done in {result.get('duration_s', 0):.1f} s", theme.GOOD)
             self._cell(row, 5, text, theme.GOOD)
             self.table.cellWidget(row, 3).setValue(1000)
-            self.verdict.setStyleSheet(f"color: {theme.GOOD};")
-            self.verdict.setText(f"✓ Verified on {entry.port}: the device reports {algo} "
-                                 f"{dev[:16]}…, equal to the file's "
-                                 f"({human_bytes(result.get('bytes'))}, "
-                                 f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)"
-                                 + (" · demo board: no provisioning record"
-                                    if self._is_demo(entry) else ""))
+            self.summary.done(entry.port, True,
+                              f"✓ Verified on {entry.port}: the device reports {algo} "
+                              f"{dev[:16]}…, equal to the file's "
+                              f"({human_bytes(result.get('bytes'))}, "
+                              f"{result.get('throughput_Bps', 0) / 1024:.1f} kB/s)"
+                              + (" · demo board: no provisioning record"
+                                 if self._is_demo(entry) else ""))
         else:
             err = str(result.get("error") or "not verified")
             still = result.get("still_runs")
@@ -331,15 +332,23 @@ class FlashPage(QWidget):
                     "Live page or with `tinyops info`.")
             self._cell(row, 4, "failed", theme.BAD)
             self._cell(row, 5, err, theme.BAD)
-            self.verdict.setStyleSheet(f"color: {theme.BAD};")
-            self.verdict.setText(f"✗ {entry.port}: {err}\n{runs}")
+            self.summary.done(entry.port, False, f"✗ {entry.port}: {err} {runs}")
             self.ctx.report_error(JobError(f"{err}. {runs}", result.get("hint")))
+        self._show_summary()
         self.flashed.emit(entry.port, result)
 
-    def _failed(self, row: int, err: JobError) -> None:
-        self._cell(row, 4, "cancelled" if err.cancelled else "failed", theme.BAD)
+    def _failed(self, row: int, err: JobError, port: str = "") -> None:
+        what = "cancelled" if err.cancelled else "failed"
+        self._cell(row, 4, what, theme.BAD)
         self._cell(row, 5, err.message, theme.BAD)
+        self.summary.done(port, False, f"✗ {port}: {what}: {err.message}")
+        self._show_summary()
         self.ctx.report_error(err)
+
+    def _show_summary(self) -> None:
+        color = {"ok": theme.GOOD, "failed": theme.BAD}.get(self.summary.state)
+        self.verdict.setStyleSheet(f"color: {color};" if color else "")
+        self.verdict.setText(self.summary.text())
 
     def _job_done(self, port: str) -> None:
         self.jobs.pop(port, None)
@@ -347,7 +356,7 @@ class FlashPage(QWidget):
         self.refresh_records()
 
     def cancel(self) -> None:
-        for job in self.jobs.values():
+        for job in list(self.jobs.values()):
             job.cancel()
 
     # ------------------------------------------------------------------ validate
@@ -376,18 +385,9 @@ class FlashPage(QWidget):
 
     def _validated(self, r: dict[str, Any]) -> None:
         self.validation = r
-        ok = r.get("ok")
-        color = theme.GOOD if ok else theme.BAD
-        acc = r.get("accuracy_device")
-        parts = [("✓ " if ok else "✗ ") + str(r.get("verify_text", "")),
-                 f"top-1 agreement {100 * r.get('agreement', 0):.1f} %"]
-        if acc is not None:
-            parts.append(f"accuracy on device {100 * acc:.1f} % "
-                         f"(host {100 * (r.get('accuracy_host') or 0):.1f} %)")
-        parts.append(f"latency median {r.get('latency_us_median', 0):.0f} µs, "
-                     f"p95 {r.get('latency_us_p95', 0):.0f} µs")
-        self.val_result.setStyleSheet(f"color: {color};")
-        self.val_result.setText(" · ".join(parts))
+        ok, text = validation_text(r)
+        self.val_result.setStyleSheet(f"color: {theme.GOOD if ok else theme.BAD};")
+        self.val_result.setText(text)
 
     # ------------------------------------------------------------------ records
     def refresh_records(self) -> None:
