@@ -30,6 +30,7 @@ class Command(IntEnum):
     STREAM = 2
     INFER = 3
     STATS = 4
+    TENSOR = 5
 
 
 @unique
@@ -142,6 +143,9 @@ class InferWriteRequest(_Runtime, smpmsg.WriteRequest):
 
     input: bytes
     """The raw input tensor, in the model's input dtype (int8 for quantized models)."""
+    preserve: bool | None = None
+    """Keep every operator's output of this inference for ``tensor`` reads (divergence
+    reports); the board then pauses its stream's inferences for a few seconds."""
 
 
 class InferWriteResponse(_Runtime, smpmsg.WriteResponse):
@@ -150,6 +154,8 @@ class InferWriteResponse(_Runtime, smpmsg.WriteResponse):
     output: bytes
     """The raw output tensor, in the model's output dtype."""
     latency_us: int
+    ops: int | None = None
+    """Operators in the model; sent when the request had ``preserve``."""
 
 
 class StatsReadRequest(_Runtime, smpmsg.ReadRequest):
@@ -166,10 +172,37 @@ class StatsReadResponse(_Runtime, smpmsg.ReadResponse):
     arena_used: int
     cpu_load: float
     """0..1 over the last stats period."""
-    temp_c: float
-    vcc_mv: int
+    temp_c: float | None = None
+    """Absent where the board has no temperature sensor (never invented)."""
+    vcc_mv: int | None = None
+    """Absent where the board cannot measure its supply."""
     inferences: int
     last_latency_us: int
+
+
+class TensorReadRequest(_Runtime, smpmsg.ReadRequest):
+    """One chunk of operator ``op``'s first output after an ``infer`` with ``preserve``."""
+
+    _COMMAND_ID = Command.TENSOR
+
+    op: int
+    off: int = 0
+
+
+class TensorReadResponse(_Runtime, smpmsg.ReadResponse):
+    _COMMAND_ID = Command.TENSOR
+
+    op: int
+    ops: int
+    """Operators in the model."""
+    off: int
+    len: int
+    """Bytes of ``data``."""
+    total: int
+    """Bytes of the whole tensor."""
+    data: bytes
+    spec: TensorSpec | None = None
+    """The tensor's spec (its name is the operator's output tensor), with the first chunk."""
 
 
 class RuntimeErrorV1(_Runtime, smperror.ErrorV1):
@@ -206,6 +239,10 @@ class Stats(StatsReadRequest, _Group):
     _Response = StatsReadResponse
 
 
+class Tensor(TensorReadRequest, _Group):
+    _Response = TensorReadResponse
+
+
 REQUESTS: dict[tuple[int, int], type[smpmsg.Request]] = {
     (int(r._OP), int(r._COMMAND_ID)): r
     for r in (
@@ -214,6 +251,7 @@ REQUESTS: dict[tuple[int, int], type[smpmsg.Request]] = {
         StreamWriteRequest,
         InferWriteRequest,
         StatsReadRequest,
+        TensorReadRequest,
     )
 }
 """(op, command id) → request class, for servers that parse group 64."""

@@ -327,6 +327,29 @@ static size_t read_head(const uint8_t *p, size_t len, unsigned *major, uint64_t 
     return 1 + n;
 }
 
+/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF */
+static bool utf8_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+        if (more == 9 || more > n - i - 1)
+            return false;
+        uint32_t cp = more == 0 ? c : more == 1 ? c & 0x1fu : more == 2 ? c & 0x0fu : c & 0x07u;
+        for (size_t k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[more] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += more + 1;
+    }
+    return true;
+}
+
 size_t cbor_item_size(const uint8_t *p, size_t len, unsigned depth)
 {
     unsigned major;
@@ -340,8 +363,11 @@ size_t cbor_item_size(const uint8_t *p, size_t len, unsigned depth)
     case CBOR_NINT:
         return h;
     case CBOR_BYTES:
-    case CBOR_TEXT:
         return arg <= len - h ? h + (size_t)arg : 0;
+    case CBOR_TEXT:
+        if (arg > len - h || !utf8_ok(p + h, (size_t)arg))
+            return 0;
+        return h + (size_t)arg;
     case CBOR_ARRAY:
     case CBOR_MAP: {
         if (depth >= CBOR_MAX_DEPTH)
@@ -419,7 +445,11 @@ static bool get_string(cbor_val v, unsigned want, const uint8_t **p, size_t *n)
 
 bool cbor_get_text(cbor_val v, const char **s, size_t *n)
 {
-    return get_string(v, CBOR_TEXT, (const uint8_t **)s, n);
+    const uint8_t *p;
+    if (!get_string(v, CBOR_TEXT, &p, n))
+        return false;
+    *s = (const char *)p;
+    return true;
 }
 
 bool cbor_get_bytes(cbor_val v, const uint8_t **p, size_t *n)

@@ -88,7 +88,7 @@ static void drop_frame(smp_serial_rx *rx)
 }
 
 /* One whole line (without '\n'): true when it completed a packet. */
-static bool take_line(smp_serial_rx *rx, const uint8_t *line, size_t n)
+static bool take_line(smp_serial_rx *rx, const uint8_t *line, size_t n, size_t *pkt_len)
 {
     bool start = n >= 2 && line[0] == 0x06 && line[1] == 0x09;
     bool cont = n >= 2 && line[0] == 0x04 && line[1] == 0x14;
@@ -125,6 +125,7 @@ static bool take_line(smp_serial_rx *rx, const uint8_t *line, size_t n)
     if (body < rx->expected)
         return false; /* more lines to come */
     bool good = body == rx->expected && crc16_xmodem(0, rx->frame + 2, body) == 0;
+    *pkt_len = rx->expected - 2;
     drop_frame(rx);
     if (!good) {
         rx->stats.bad_frames++;
@@ -155,11 +156,9 @@ bool smp_serial_rx_byte(smp_serial_rx *rx, uint8_t byte, const uint8_t **pkt, si
         }
         return false;
     }
-    size_t announced = rx->expected;
-    if (!take_line(rx, rx->line, n))
+    if (!take_line(rx, rx->line, n, len))
         return false;
-    *pkt = rx->frame + 2;
-    *len = announced ? announced - 2 : 0;
+    *pkt = rx->frame + 2; /* the frame buffer holds it until the next byte */
     return true;
 }
 
