@@ -141,7 +141,7 @@ static void save_state(void)
 static void restore_state(void)
 {
     char text[FS_PATH_MAX + 70 + RT_MAX_LABELS * RT_LABEL_MAX];
-    char lines[2 + RT_MAX_LABELS][RT_LABEL_MAX > FS_PATH_MAX ? RT_LABEL_MAX : FS_PATH_MAX];
+    char lines[2 + RT_MAX_LABELS][FS_PATH_MAX + 8]; /* paths; 64 hex digits; labels */
     size_t size, n = 0, i = 0;
     if (port_storage_size(RT_STATE_PATH, &size) != 0 || size > sizeof(text) ||
         port_storage_read(RT_STATE_PATH, 0, (uint8_t *)text, size) != 0)
