@@ -44,3 +44,8 @@ def host_board(host_binary: Path, tmp_path: Path) -> Iterator[Callable[..., fw_h
     yield start
     for board in started:
         board.stop()
+
+
+@pytest.fixture(scope="session")
+def signal_tool(fw_cache: Path) -> Path:
+    return fw_host.build(fw_cache, "signal_tool")

@@ -36,13 +36,17 @@ def _headers() -> list[Path]:
 
 
 def build(cache: Path, program: str = "host") -> Path:
-    """The host binary (``program="host"``) or the CBOR test tool (``"cbor_tool"``)."""
+    """The host binary (``program="host"``) or a test tool (``"cbor_tool"``,
+    ``"signal_tool"``)."""
     if shutil.which("gcc") is None:
         raise RuntimeError("gcc is not installed: apt-get install gcc")
+    core = ROOT / "firmware" / "core"
     if program == "host":
         srcs, libs = sources(), ["-lm"]
+    elif program == "signal_tool":
+        srcs, libs = [HERE / "signal_tool.c", core / "signal.c"], ["-lm"]
     else:
-        srcs, libs = [HERE / "cbor_tool.c", ROOT / "firmware" / "core" / "cbor.c"], []
+        srcs, libs = [HERE / "cbor_tool.c", core / "cbor.c"], []
     digest = hashlib.sha256(" ".join(CFLAGS + libs).encode())
     for path in srcs + _headers():
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
