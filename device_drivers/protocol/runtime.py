@@ -95,6 +95,9 @@ class ModelInfoReadResponse(_Runtime, smpmsg.ReadResponse):
     labels: list[str] | None = None
     default_path: str
     """Where the runtime expects models to be uploaded by default."""
+    ops: list[str] | None = None
+    """The operators the firmware registers (builtin names, e.g. ``CONV_2D``); a model
+    using any other one cannot load (``BAD_MODEL``)."""
 
 
 class LoadModelWriteRequest(_Runtime, smpmsg.WriteRequest):
