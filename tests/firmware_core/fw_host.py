@@ -140,7 +140,7 @@ class RawLink:
         while b"\n" not in self._buf:
             if time.monotonic() > deadline:
                 return None
-            self._buf += self.serial.read(4096)
+            self._buf += self.serial.read(max(1, self.serial.in_waiting))
         line, _, rest = bytes(self._buf).partition(b"\n")
         self._buf = bytearray(rest)
         return line + b"\n"
