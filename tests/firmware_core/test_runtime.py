@@ -146,6 +146,20 @@ def test_the_stream_prints_scores_and_summaries(host_board) -> None:
         assert 250 <= s["period_ms"] <= 2000
         bad = link.request(bytes(rt.Stream(on=True, period_ms=1, sequence=2).BYTES))
         assert bad is not None and b"rc" in bad  # EINVAL, as the virtual board
+        # raw again with scores only, then off: no more lines
+        answer = link.request(bytes(rt.Stream(on=True, period_ms=20, mode="raw",
+                                              fields=["scores"], sequence=3).BYTES))
+        assert rt.StreamWriteResponse.loads(answer).mode == "raw"
+        link.text.clear()
+        deadline = time.monotonic() + 10
+        while len(link.text) < 3 and time.monotonic() < deadline:
+            assert link.receive(timeout_s=0.3) is None
+        only = json.loads(link.text[-1])
+        assert set(only) == {"t", "scores", "state"}
+        off = link.request(bytes(rt.Stream(on=False, sequence=4).BYTES))
+        assert rt.StreamWriteResponse.loads(off).on is False
+        link.text.clear()
+        assert link.receive(timeout_s=0.5) is None and not link.text
     finally:
         link.close()
 
