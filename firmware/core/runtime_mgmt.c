@@ -237,6 +237,13 @@ static int model_info(smp_ctx *ctx)
     cbor_put_text(e, RT_DEFAULT_PATH);
     cbor_put_text(e, "loaded");
     cbor_put_bool(e, mr_loaded());
+    if (mr_num_registered_ops()) { /* the operators this firmware can run */
+        cbor_put_text(e, "ops");
+        cbor_array_begin(e);
+        for (size_t i = 0; i < mr_num_registered_ops(); i++)
+            cbor_put_text(e, mr_registered_op(i) ? mr_registered_op(i) : "");
+        cbor_array_end(e);
+    }
     if (!mr_loaded())
         return MGMT_ERR_EOK;
     cbor_put_text(e, "path");

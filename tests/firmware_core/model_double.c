@@ -142,4 +142,8 @@ bool mr_operator_output(size_t op, mr_tensor_spec *s, const uint8_t **data)
     return true;
 }
 
+static const char *const registered[] = {"ABS", "MEAN"};
+size_t mr_num_registered_ops(void) { return 2; }
+const char *mr_registered_op(size_t i) { return i < 2 ? registered[i] : NULL; }
+
 const char *mr_version(void) { return "tinyops-fw 0.1.0 test-double (no TFLM)"; }

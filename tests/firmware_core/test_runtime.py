@@ -56,6 +56,7 @@ def test_an_empty_board_answers_with_the_runtime_errors(host_board) -> None:
         info = dev.model_info()
         assert info is not None and info.loaded is False
         assert info.default_path == "/lfs/model.tflite" and info.arena_size > 0
+        assert info.ops == ["ABS", "MEAN"]  # what the (double's) glue registers
         assert _refused(dev, rt.Infer(input=bytes(384))) == rt.RUNTIME_ERR.NO_MODEL
         assert _refused(dev, rt.LoadModel(path="/lfs/none.tflite")) == rt.RUNTIME_ERR.NOT_FOUND
         assert _refused(dev, rt.Tensor(op=0)) == rt.RUNTIME_ERR.NO_MODEL
