@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 from smp import enumeration_management as em
@@ -100,3 +101,25 @@ def test_file_errors_are_zephyrs(host_board) -> None:
             dev.request(fsreq.FileUpload(name="/lfs/big.bin", off=0, data=b"x",
                                          len=64 * 1024 * 1024))
         assert err.value.rc == E.FILE_WRITE_FAILED
+
+
+def test_tinyops_flash_uploads_to_the_spare_slot_and_loads(host_board) -> None:
+    """``tinyops flash`` against the host build: device-verified sha256, the model loads,
+    and the next flash goes to the other model file (the running one is never written)."""
+    model = Path(__file__).resolve().parents[2] / "resources/examples/vibration/model_int8.tflite"
+    board = host_board()
+    results = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "app.cli", "flash", str(model), "--port",
+                               board.port, "--json"], capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        results.append(json.loads(done.stdout))
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert [r["dest"] for r in results] == ["/lfs/model-a.tflite", "/lfs/model-b.tflite"]
+    assert all(r["verified"] and r["device_digest"] == sha for r in results)
+    assert results[1]["previous_sha256"] == sha
+    with DeviceSession.open(board.port) as dev:
+        info = dev.model_info()
+        assert (info.loaded, info.path, bytes(info.sha256).hex()) == (
+            True, "/lfs/model-b.tflite", sha)
