@@ -333,8 +333,18 @@ static bool utf8_ok(const uint8_t *s, size_t n)
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
-        size_t more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
-        if (more == 9 || more > n - i - 1)
+        size_t more;
+        if (c < 0x80)
+            more = 0;
+        else if ((c >> 5) == 6)
+            more = 1;
+        else if ((c >> 4) == 14)
+            more = 2;
+        else if ((c >> 3) == 30)
+            more = 3;
+        else
+            return false; /* a continuation byte, or 0xf8.. */
+        if (more > n - i - 1)
             return false;
         uint32_t cp = more == 0 ? c : more == 1 ? c & 0x1fu : more == 2 ? c & 0x0fu : c & 0x07u;
         for (size_t k = 1; k <= more; k++) {
