@@ -81,3 +81,19 @@ def test_tflm_layers_ends_with_the_models_output() -> None:
         assert [g.op for g in got][-2:] == ["FULLY_CONNECTED", "SOFTMAX"]
         assert np.array_equal(got[-1].raw, want.reshape(-1))
         assert got[1].raw.size == 512 and got[0].op == "EXPAND_DIMS"
+
+
+def test_a_runtime_without_preserved_tensors_is_reported_as_such() -> None:
+    """The virtual board ignores ``preserve`` (an older runtime): validate says the per-layer
+    report is not available instead of failing or blaming an operator."""
+    from device_drivers.virtual import VirtualBoard
+    from model_tools.tflm import run_model
+
+    x = np.random.default_rng(7).integers(-128, 128, size=(3, 128, 3), dtype=np.int8)
+    host = run_model(MODEL, x)[0].reshape(3, -1).copy()
+    host[1, 0] ^= 1  # one LSB off on sample 1
+    with VirtualBoard(board="virtual") as vb, DeviceSession.open(vb.port) as dev:
+        result = validate(dev, x, host, layers=tflm_layers(MODEL))
+    assert result.mismatch_indices == [1]
+    assert result.divergence is not None and result.divergence["supported"] is False
+    assert result.divergence["op"] is None and "no per-layer" in result.divergence["note"]
