@@ -181,6 +181,11 @@ class StatsReadResponse(_Runtime, smpmsg.ReadResponse):
     """Absent where the board cannot measure its supply."""
     inferences: int
     last_latency_us: int
+    rx_dropped: int | None = None
+    """UART bytes the board's receive buffer dropped since boot (firmware runtime)."""
+    frames_dropped: int | None = None
+    """Console frames/lines the SMP framing dropped since boot: too long, bad base64,
+    length or CRC, cut short (firmware runtime; text lines are not counted)."""
 
 
 class TensorReadRequest(_Runtime, smpmsg.ReadRequest):

@@ -10,6 +10,12 @@
 static smp_serial_rx rx;
 static uint8_t answer[SMP_MTU];
 
+uint32_t runtime_frames_dropped(void)
+{
+    const smp_serial_stats *s = &rx.stats;
+    return s->long_lines + s->bad_frames + s->cut_frames + s->orphan_cont;
+}
+
 static void banner(void)
 {
     static const char hello[] = "tinyops-fw: SMP console ready\n";

@@ -52,6 +52,9 @@ void telemetry_account_idle(uint64_t idle_us);
 float telemetry_cpu_load(void);
 void telemetry_summary_reset(void);
 
+/* Console lines/frames the SMP framing dropped since boot (main.c owns the receiver). */
+uint32_t runtime_frames_dropped(void);
+
 /* The synthetic vibration (signal.c): fills n samples x 3 axes (g) for the state at t. */
 int signal_state_at(uint32_t t_ms);
 void signal_window(int state, float *xyz, size_t n);

@@ -474,6 +474,10 @@ static int stats(smp_ctx *ctx)
     cbor_put_uint(e, rt.inferences);
     cbor_put_text(e, "last_latency_us");
     cbor_put_uint(e, rt.last_latency_us);
+    cbor_put_text(e, "rx_dropped");
+    cbor_put_uint(e, port_uart_rx_dropped());
+    cbor_put_text(e, "frames_dropped");
+    cbor_put_uint(e, runtime_frames_dropped());
     return MGMT_ERR_EOK;
 }
 

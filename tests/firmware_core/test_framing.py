@@ -41,7 +41,8 @@ def test_garbage_half_frames_and_bad_crc_are_dropped_and_echo_still_answered(hos
     link = fw_host.RawLink(board.port)
     try:
         with DeviceSession.open(board.port) as dev:
-            before = dev.stats().uptime_ms
+            first = dev.stats()
+            before = first.uptime_ms
         good = list(encode(_echo(1, "a" * 400)))
         assert len(good) > 2
         bad_crc = bytearray(_echo(2))
@@ -66,7 +67,12 @@ def test_garbage_half_frames_and_bad_crc_are_dropped_and_echo_still_answered(hos
         answer = link.request(_echo(9, "still here"), timeout_s=10)
         assert answer is not None and EchoResponse.loads(answer).r == "still here"
         with DeviceSession.open(board.port) as dev:
-            after = dev.stats().uptime_ms
+            stats = dev.stats()
+            after = stats.uptime_ms
+            # the oversize line, the bad CRC, bad base64 and huge length at least; the
+            # random bytes and the half frame add more
+            assert stats.frames_dropped >= first.frames_dropped + 4
+            assert stats.rx_dropped == 0
             assert dev.echo("and through the client") == "and through the client"
         assert after > before  # no reset happened (uptime kept counting)
         assert board.proc.poll() is None
