@@ -16,6 +16,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "hotplug": ("hotplug_s",),
     "firmware": ("fw_stock_upload_vs_smpclient", "fw_fs_upload_vs_smpclient",
                  "fw_image_vs_smpclient"),
+    "tinyops_fw": ("tfw_build_cold_s", "tfw_build_cached_s", "tfw_upload_vs_smpclient"),
     "fleet": ("fleet_raw_bytes_per_s", "fleet_summary_bytes_per_s", "fleet_lag_p95_ms_100",
               "fleet_cpu_100", "fleet_lost_100", "fleet_lag_p95_ms_1000", "fleet_cpu_1000",
               "fleet_lost_1000"),
