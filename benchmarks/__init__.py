@@ -19,6 +19,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "installer": ("installer_mb", "installer_tar_mb", "installer_with_tf_mb", "installed_mb",
                   "installed_with_tf_mb", "installed_gui_start_s", "installed_rss_mb_idle",
                   "rss_mb_after_quantize"),
+    "tinyops_fw": ("tfw_build_cold_s", "tfw_build_cached_s", "tfw_upload_vs_smpclient"),
     "fleet": ("fleet_raw_bytes_per_s", "fleet_summary_bytes_per_s", "fleet_lag_p95_ms_100",
               "fleet_cpu_100", "fleet_lost_100", "fleet_lag_p95_ms_1000", "fleet_cpu_1000",
               "fleet_lost_1000"),

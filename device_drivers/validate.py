@@ -9,6 +9,12 @@ per inference gives median and p95.
 
 device_drivers must not import model_tools: the caller passes the host reference as raw
 outputs or as a callable ``raw inputs (N, ...) -> raw outputs (N, ...)``.
+
+Where outputs differ and the caller gives per-operator host outputs (``layers``, e.g.
+:func:`tflm_layers`: TFLM's Python interpreter with ``kPreserveAllTensors``), the first
+differing sample is run again on the board with ``preserve`` on and every operator's output
+is read back (runtime ``tensor`` command): the result names the first operator whose output
+differs, the share of its elements that differ and the largest difference.
 """
 
 from __future__ import annotations
@@ -23,12 +29,28 @@ import numpy as np
 
 from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing.base import CancelToken, Progress, check_cancel, null_progress
+from device_drivers.protocol import runtime as rt
 from device_drivers.protocol.runtime import TensorSpec
 from tinyops_base.errors import describe
 
 log = logging.getLogger(__name__)
 
 Reference = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class LayerOutput:
+    """One operator's first output tensor on the host, for one sample."""
+
+    op: str
+    """Operator type (``CONV_2D``)."""
+    name: str
+    """Its output tensor's name."""
+    raw: np.ndarray
+
+
+LayerReference = Callable[[np.ndarray], list[LayerOutput]]
+"""One raw input sample -> every operator's first output, in the model's operator order."""
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                "int32": (-(2**31), 2**31 - 1)}
 
@@ -53,6 +75,11 @@ class ValidationResult:
     latency_us_max: float
     duration_s: float
     notes: list[str] = field(default_factory=list)
+    divergence: dict[str, Any] | None = None
+    """Where outputs differ: the first operator whose output differs on the board (``op``
+    index, ``op_type``, ``name``, ``elements``, ``differing``, ``share``, ``max_abs_diff`` in
+    raw units, ``max_abs_diff_dequant``, ``sample``); ``op`` None when every operator's
+    output agreed; ``{"supported": False}`` when the firmware keeps no intermediate tensors."""
 
     @property
     def bit_exact(self) -> bool:
@@ -72,8 +99,14 @@ class ValidationResult:
     def verify_text(self) -> str:
         if self.bit_exact:
             return f"bit-exact {self.samples}/{self.samples}"
-        return (f"{self.mismatches}/{self.samples} samples differ, max |diff| "
+        text = (f"{self.mismatches}/{self.samples} samples differ, max |diff| "
                 f"{self.max_abs_diff:g} LSB")
+        d = self.divergence
+        if d and d.get("op") is not None:
+            text += (f"; first diverging operator #{d['op']} {d.get('op_type') or ''} "
+                     f"({d['name']}): {d['share']:.1%} of {d['elements']} elements differ, "
+                     f"max {d['max_abs_diff']:g} LSB")
+        return text
 
 
 def quantize(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -109,7 +142,8 @@ def _shape_samples(x: np.ndarray, spec: TensorSpec) -> np.ndarray:
 def validate(session: Any, x: np.ndarray, reference: Reference | np.ndarray, *,
              labels: np.ndarray | None = None, model_sha256: str | None = None,
              progress: Progress | None = None, cancel: CancelToken | None = None,
-             limit: int | None = None, atol: float = 0.0) -> ValidationResult:
+             limit: int | None = None, atol: float = 0.0,
+             layers: LayerReference | None = None) -> ValidationResult:
     """Run ``x`` through the runtime on ``session`` (an open DeviceSession) and compare."""
     progress = progress or null_progress
     started = time.monotonic()
@@ -173,6 +207,9 @@ def validate(session: Any, x: np.ndarray, reference: Reference | np.ndarray, *,
         latency_us_median=float(np.median(latencies)),
         latency_us_p95=float(np.percentile(latencies, 95)),
         latency_us_max=float(latencies.max()), duration_s=time.monotonic() - started)
+    if len(bad) and layers is not None:
+        result.divergence = first_divergence(session, raw_in[bad[0]], layers)
+        result.divergence["sample"] = int(bad[0])
     log.info("validate on %s: %s", session.port, result.verify_text)
     return result
 
@@ -213,7 +250,8 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
                    labels: np.ndarray | None = None, progress: Progress | None = None,
                    cancel: CancelToken | None = None, limit: int | None = None,
                    atol: float = 0.0, record: bool = True,
-                   timeout_s: float = 5.0) -> ValidationResult:
+                   timeout_s: float = 5.0,
+                   layers: LayerReference | None = None) -> ValidationResult:
     """Open ``port``, validate, and write the provisioning record (also on failure: any
     exception, from the link or from the host reference, is recorded and raised again)."""
     from device_drivers.flashing.probe import usb_serial_for
@@ -224,7 +262,8 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
     try:
         with DeviceSession.open(port, timeout_s=timeout_s) as dev:
             result = validate(dev, x, reference, labels=labels, model_sha256=model_sha256,
-                              progress=progress, cancel=cancel, limit=limit, atol=atol)
+                              progress=progress, cancel=cancel, limit=limit, atol=atol,
+                              layers=layers)
     except BaseException as exc:  # Ctrl-C included: recorded as cancelled
         if record:
             outcome, text = failure_of(exc)
@@ -240,3 +279,86 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
         if rid is None:
             result.notes.append("the provisioning record could not be written (see the log)")
     return result
+
+
+# ---- per-layer divergence ------------------------------------------------------------------
+def read_operator_output(session: Any, op: int) -> tuple[np.ndarray, TensorSpec | None]:
+    """Operator ``op``'s preserved output from the board, read chunk by chunk."""
+    first = session.request(rt.Tensor(op=op, off=0))
+    spec = first.spec
+    data = bytearray(first.data)
+    while len(data) < first.total:
+        part = session.request(rt.Tensor(op=op, off=len(data)))
+        if not part.data:
+            raise DeviceError(f"{session.port} sent no data for operator {op} at {len(data)}")
+        data += bytes(part.data)
+    dtype = np.dtype(spec.dtype if spec is not None else "int8")
+    return np.frombuffer(bytes(data[: first.total]), dtype=dtype), spec
+
+
+def first_divergence(session: Any, sample: np.ndarray, layers: LayerReference) -> dict[str, Any]:
+    """Run ``sample`` on the board with preserve on; compare operator by operator with the
+    host's ``layers(sample)``; describe the first operator whose output differs."""
+    from device_drivers.link.smp_errors import SMPErrorResponse
+
+    raw = np.ascontiguousarray(sample).tobytes()
+    answer = session.request(rt.Infer(input=raw, preserve=True))
+    if answer.ops is None:
+        return {"supported": False, "op": None,
+                "note": "the firmware keeps no intermediate tensors (no per-layer report)"}
+    host = layers(sample)
+    for op in range(min(int(answer.ops), len(host))):
+        try:
+            device, spec = read_operator_output(session, op)
+        except SMPErrorResponse as exc:
+            return {"supported": False, "op": None,
+                    "note": f"operator {op}'s output could not be read: {exc.message}"}
+        ref = np.asarray(host[op].raw).reshape(-1)
+        name = host[op].name or (spec.name if spec is not None else "")  # the board's is cut
+        if ref.size != device.size:
+            return {"supported": True, "op": op, "op_type": host[op].op, "name": name,
+                    "elements": int(ref.size), "differing": int(ref.size), "share": 1.0,
+                    "max_abs_diff": float("inf"), "max_abs_diff_dequant": float("inf"),
+                    "note": f"{device.size} elements on the board, {ref.size} on the host"}
+        diff = np.abs(device.astype(np.float64) - ref.astype(np.float64))
+        differing = int(np.count_nonzero(diff))
+        if differing:
+            scale = float(spec.scale) if spec is not None and spec.scale else 0.0
+            top = float(diff.max())
+            return {"supported": True, "op": op, "op_type": host[op].op, "name": name,
+                    "elements": int(ref.size), "differing": differing,
+                    "share": differing / ref.size, "max_abs_diff": top,
+                    "max_abs_diff_dequant": top * scale if scale else top}
+    return {"supported": True, "op": None,
+            "note": "every operator's output agreed on the board and the host"}
+
+
+def tflm_layers(model: bytes) -> LayerReference:
+    """The host reference per operator: TFLM's Python interpreter with every tensor kept
+    (``kPreserveAllTensors``); each operator's first output, read after one invoke."""
+    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    fb = schema.Model.GetRootAsModel(model, 0)
+    sg = fb.Subgraphs(0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops: list[tuple[str, int, str]] = []
+    for i in range(sg.OperatorsLength()):
+        o = sg.Operators(i)
+        code = fb.OperatorCodes(o.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        out = o.Outputs(0) if o.OutputsLength() else -1
+        name = sg.Tensors(out).Name().decode() if out >= 0 else ""
+        ops.append((names.get(builtin, str(builtin)), out, name))
+
+    def run(sample: np.ndarray) -> list[LayerOutput]:
+        interp = runtime.Interpreter.from_bytes(
+            model, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+        spec = interp.get_input_details(0)
+        interp.set_input(np.asarray(sample).reshape(spec["shape"]).astype(spec["dtype"]), 0)
+        interp.invoke()
+        return [LayerOutput(op, name, np.array(interp.GetTensor(out, 0)["tensor_data"],
+                                               copy=True).reshape(-1))
+                for op, out, name in ops]
+
+    return run

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "app.cli.records_cmd",
     "app.cli.fleet_cmds",
     "app.cli.image_cmd",
+    "app.cli.firmware_cmd",
 )
 
 

@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     an.add_argument("--compare", metavar="INT8.tflite",
                     help="with --layers: the quantized model of MODEL (a float source)")
     an.add_argument("--calib", metavar="DATA", help="with --compare: the calibration samples")
+    an.add_argument("--target", metavar="CPU", choices=("cortex-m3", "cortex-m4"),
+                    help="also measure the arena on that core: the TinyOps firmware loads the "
+                         "model in QEMU and reports TFLM's arena_used_bytes(); with --board the "
+                         "fit verdict uses this figure")
+    an.add_argument("--kernels", choices=("reference", "cmsis-nn"), default="cmsis-nn",
+                    help="with --target: the firmware's kernels (default: cmsis-nn)")
     an.add_argument("--json", action="store_true", help="print one JSON object")
     an.set_defaults(func=cmd_analyze)
 
@@ -217,6 +223,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
         result["layer_report"] = layers_report(args.model, quantized=args.compare,
                                                calib=args.calib)
+    if args.target:
+        from app.cli.firmware_cmd import analyze_target
+
+        analyze_target(result, args.model, args.target, args.kernels, limits)
     result["unavailable"] = unavailable(features())
     if args.json:
         print(json.dumps({"ok": True, **result}))
@@ -242,6 +252,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print("  TFLM: builds and runs")
     if args.layers:
         _print_layers(result["layer_report"])
+    target = result.get("target")
+    if target:
+        figure = (f"{_kb(target['arena_used'])} ({target['arena_used']} B)"
+                  if target["arena_used"] is not None else f"does not load: {target['error']}")
+        print(f"  arena on {target['cpu']} ({target['kernels']}, QEMU {target['machine']}): "
+              f"{figure}; host figure {result['arena_bytes']} B")
     fit = result.get("fit")
     if fit:
         print(f"  {fit['board']}: {fit['verdict'].upper()} - {fit['reason']}")

@@ -30,6 +30,7 @@ class Command(IntEnum):
     STREAM = 2
     INFER = 3
     STATS = 4
+    TENSOR = 5
 
 
 @unique
@@ -97,6 +98,9 @@ class ModelInfoReadResponse(_Runtime, smpmsg.ReadResponse):
     labels: list[str] | None = None
     default_path: str
     """Where the runtime expects models to be uploaded by default."""
+    ops: list[str] | None = None
+    """The operators the firmware registers (builtin names, e.g. ``CONV_2D``); a model
+    using any other one cannot load (``BAD_MODEL``)."""
 
 
 class LoadModelWriteRequest(_Runtime, smpmsg.WriteRequest):
@@ -145,6 +149,9 @@ class InferWriteRequest(_Runtime, smpmsg.WriteRequest):
 
     input: bytes
     """The raw input tensor, in the model's input dtype (int8 for quantized models)."""
+    preserve: bool | None = None
+    """Keep every operator's output of this inference for ``tensor`` reads (divergence
+    reports); the board then pauses its stream's inferences for a few seconds."""
 
 
 class InferWriteResponse(_Runtime, smpmsg.WriteResponse):
@@ -153,6 +160,8 @@ class InferWriteResponse(_Runtime, smpmsg.WriteResponse):
     output: bytes
     """The raw output tensor, in the model's output dtype."""
     latency_us: int
+    ops: int | None = None
+    """Operators in the model; sent when the request had ``preserve``."""
 
 
 class StatsReadRequest(_Runtime, smpmsg.ReadRequest):
@@ -169,10 +178,42 @@ class StatsReadResponse(_Runtime, smpmsg.ReadResponse):
     arena_used: int
     cpu_load: float
     """0..1 over the last stats period."""
-    temp_c: float
-    vcc_mv: int
+    temp_c: float | None = None
+    """Absent where the board has no temperature sensor (never invented)."""
+    vcc_mv: int | None = None
+    """Absent where the board cannot measure its supply."""
     inferences: int
     last_latency_us: int
+    rx_dropped: int | None = None
+    """UART bytes the board's receive buffer dropped since boot (firmware runtime)."""
+    frames_dropped: int | None = None
+    """Console frames/lines the SMP framing dropped since boot: too long, bad base64,
+    length or CRC, cut short (firmware runtime; text lines are not counted)."""
+
+
+class TensorReadRequest(_Runtime, smpmsg.ReadRequest):
+    """One chunk of operator ``op``'s first output after an ``infer`` with ``preserve``."""
+
+    _COMMAND_ID = Command.TENSOR
+
+    op: int
+    off: int = 0
+
+
+class TensorReadResponse(_Runtime, smpmsg.ReadResponse):
+    _COMMAND_ID = Command.TENSOR
+
+    op: int
+    ops: int
+    """Operators in the model."""
+    off: int
+    len: int
+    """Bytes of ``data``."""
+    total: int
+    """Bytes of the whole tensor."""
+    data: bytes
+    spec: TensorSpec | None = None
+    """The tensor's spec (its name is the operator's output tensor), with the first chunk."""
 
 
 class RuntimeErrorV1(_Runtime, smperror.ErrorV1):
@@ -209,6 +250,10 @@ class Stats(StatsReadRequest, _Group):
     _Response = StatsReadResponse
 
 
+class Tensor(TensorReadRequest, _Group):
+    _Response = TensorReadResponse
+
+
 REQUESTS: dict[tuple[int, int], type[smpmsg.Request]] = {
     (int(r._OP), int(r._COMMAND_ID)): r
     for r in (
@@ -217,6 +262,7 @@ REQUESTS: dict[tuple[int, int], type[smpmsg.Request]] = {
         StreamWriteRequest,
         InferWriteRequest,
         StatsReadRequest,
+        TensorReadRequest,
     )
 }
 """(op, command id) → request class, for servers that parse group 64."""

@@ -75,6 +75,17 @@ VECTORS = [
         "uptime_ms": 123456, "heap_free": 40960, "heap_total": 65536, "arena_size": 196608,
         "arena_used": 9872, "cpu_load": 0.25, "temp_c": 31.5, "vcc_mv": 3301,
         "inferences": 1234, "last_latency_us": 1830}),
+    ("infer request, preserve", "InferWriteRequest", WRITE, 3, 10, {
+        "input": bytes(range(0, 24)), "preserve": True}),
+    ("infer response, preserve", "InferWriteResponse", WRITE_RSP, 3, 10, {
+        "output": bytes([0x7F, 0x80, 0x81]), "latency_us": 1830, "ops": 7}),
+    ("tensor request", "TensorReadRequest", READ, 5, 11, {"op": 2, "off": 0}),
+    ("tensor response", "TensorReadResponse", READ_RSP, 5, 11, {
+        "op": 2, "ops": 7, "off": 0, "len": 4, "total": 4, "data": bytes([1, 2, 0x80, 0xFF]),
+        "spec": {"name": "model/conv1d/Relu", "dtype": "int8", "shape": [1, 4],
+                 "scale": 0.5, "zero_point": -3}}),
+    ("tensor error: not preserved", "RuntimeErrorV2", READ_RSP, 5, 12, {
+        "err": {"group": 64, "rc": 5}}),
 ]
 
 

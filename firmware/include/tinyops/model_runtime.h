@@ -71,6 +71,12 @@ bool mr_operator_output(size_t op, mr_tensor_spec *spec, const uint8_t **data);
 /* The runtime's version string, e.g. "tinyops-fw 0.1.0 tflm 90b983c2 cmsis-nn". */
 const char *mr_version(void);
 
+/* Appended by the build/glue side (fw): the operators this firmware registers, in the order
+ * of firmware/tflm/ops.def (the one declaration of the op set). mr_registered_op returns NULL
+ * past the end. For model-info's "ops" field. */
+size_t mr_num_registered_ops(void);
+const char *mr_registered_op(size_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,62 @@
+/* The TinyOps runtime's main loop: UART bytes -> SMP console framing -> dispatch -> answer,
+ * and the telemetry stream's timer. Nothing here blocks: the loop idles in port_idle() only
+ * when no byte is waiting, for at most the time until the next stream period. */
+#include "groups.h"
+#include "runtime.h"
+#include "smp_serial.h"
+#include "tinyops/model_runtime.h"
+#include "tinyops/port.h"
+
+static smp_serial_rx rx;
+static uint8_t answer[SMP_MTU];
+
+uint32_t runtime_frames_dropped(void)
+{
+    const smp_serial_stats *s = &rx.stats;
+    return s->long_lines + s->bad_frames + s->cut_frames + s->orphan_cont;
+}
+
+static void banner(void)
+{
+    static const char hello[] = "tinyops-fw: SMP console ready\n";
+    port_uart_write((const uint8_t *)hello, sizeof(hello) - 1);
+}
+
+int main(void)
+{
+    uint8_t chunk[64];
+
+    port_init();
+    os_mgmt_register();
+    fs_mgmt_register();
+    enum_mgmt_register();
+    runtime_mgmt_register();
+    smp_serial_rx_init(&rx);
+    runtime_init();
+    telemetry_init();
+    banner();
+
+    for (;;) {
+        size_t n = port_uart_read(chunk, sizeof(chunk));
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *pkt;
+            size_t len;
+            if (!smp_serial_rx_byte(&rx, chunk[i], &pkt, &len))
+                continue;
+            void (*after)(void) = NULL;
+            size_t m = smp_handle(pkt, len, answer, sizeof(answer), &after);
+            if (m)
+                smp_serial_send(answer, m, port_uart_write);
+            if (after)
+                after();
+        }
+        uint32_t now = port_millis();
+        telemetry_poll(now);
+        if (n == 0) {
+            uint32_t wait = telemetry_wait_ms(port_millis());
+            uint64_t t0 = port_micros();
+            port_idle(wait);
+            telemetry_account_idle(port_micros() - t0);
+        }
+    }
+}
