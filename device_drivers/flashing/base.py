@@ -12,7 +12,9 @@ takes; :mod:`device_drivers.flashing.registry` looks them up (``sniff_kind`` her
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import struct
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +77,15 @@ class Artifact:
         return hashlib.sha256(self.data).hexdigest()
 
     @property
+    def labels(self) -> list[str] | None:
+        """Class names for a bare model, sent with load-model so the board reports them: from
+        the model card beside the file (only if its sha256 is this model's), else from
+        ``<stem>.labels.txt`` or ``labels.txt`` beside it. None when there are none."""
+        if self.kind != "model" or self.path is None:
+            return None
+        return model_labels(self.path, self.sha256)
+
+    @property
     def expected_model_sha256(self) -> str | None:
         if self.model_sha256:
             return self.model_sha256
@@ -107,6 +118,36 @@ class Artifact:
             raise InputError(f"{path} is empty", "export or build the artifact again")
         return cls(name=path.name, data=data, kind=kind or sniff_kind(data, path.name),
                    path=path, model_sha256=model_sha256)
+
+
+MAX_LABELS = 256
+MAX_LABEL_CHARS = 64
+
+
+def model_labels(path: Path, sha256: str) -> list[str] | None:
+    """Labels for the model at ``path`` (see :attr:`Artifact.labels`)."""
+    card = path.with_name(path.name + ".card.json")
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads(card.read_text(encoding="utf-8"))
+        if isinstance(meta, dict) and meta.get("sha256") == sha256:
+            labels = _clean_labels(meta.get("labels"))
+            if labels:
+                return labels
+    for candidate in (path.with_name(path.stem + ".labels.txt"), path.with_name("labels.txt")):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            labels = _clean_labels(candidate.read_text(encoding="utf-8").splitlines())
+            if labels:
+                return labels
+    return None
+
+
+def _clean_labels(raw: Any) -> list[str] | None:
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_LABELS:
+        return None
+    labels = [str(x).strip() for x in raw if isinstance(x, str) and str(x).strip()]
+    if not labels or any(len(x) > MAX_LABEL_CHARS for x in labels):
+        return None
+    return labels
 
 
 def _tree_bytes(root: Path) -> bytes:

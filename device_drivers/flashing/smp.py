@@ -145,7 +145,7 @@ class SmpBackend(BackendClass):
                 return self._result(artifact, port, clock, local, upload.device_sha256, dest,
                                     board, previous, notes, algo=upload.verify_method)
             progress(0.88, "loading the model (the previous one runs until it verifies)")
-            loaded = dev.load_model(dest, sha256=bytes.fromhex(local),
+            loaded = dev.load_model(dest, sha256=bytes.fromhex(local), labels=artifact.labels,
                                     timeout_s=30.0 * options.timeout_scale)
             if bytes(loaded.sha256).hex() != local:
                 raise VerifyError(f"{port}: the runtime loaded a model with sha256 "

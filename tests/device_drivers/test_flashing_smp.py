@@ -194,3 +194,23 @@ def test_runtime_models_alternate_between_two_files(board: VirtualBoard) -> None
     assert dests == ["/lfs/model-a.tflite", "/lfs/model-b.tflite"] * 2 + ["/lfs/model-a.tflite"]
     with DeviceSession.open(board.port) as dev:
         assert dev.file_sha256("/lfs/model-b.tflite").hex() == sha(variant(6))
+
+
+def test_a_flashed_model_carries_its_cards_labels(board: VirtualBoard, tmp_path) -> None:
+    """The runtime reports the class names of the model card beside the file (only a card
+    whose sha256 is this model's), else of labels.txt beside it."""
+    import json
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(variant(2))
+    (tmp_path / "labels.txt").write_text("x\ny\nz\n")
+    card = tmp_path / "m.tflite.card.json"
+    card.write_text(json.dumps({"sha256": sha(variant(2)), "labels": ["calm", "wobble", "knock"]}))
+    flash(Artifact.load(model), board.port)
+    with DeviceSession.open(board.port) as dev:
+        assert list(dev.model_info().labels) == ["calm", "wobble", "knock"]
+
+    model.write_bytes(variant(3))  # the card now describes another model: not trusted
+    flash(Artifact.load(model), board.port)
+    with DeviceSession.open(board.port) as dev:
+        assert list(dev.model_info().labels) == ["x", "y", "z"]
