@@ -319,6 +319,21 @@ class _StationBoard:
 
 
 # ---------------------------------------------------------------- validate
+def _divergence_text(div: dict | None, host_layers: bool) -> str:
+    """One line on where the board's outputs first differ (validate's per-layer report)."""
+    if not host_layers:
+        return ("per-layer report: not available on this system (the host reference per "
+                "operator needs tflite-micro)")
+    if not div:
+        return "per-layer report: none"
+    if not div.get("supported") or div.get("op") is None:
+        return f"per-layer report: {div.get('note', 'none')}"
+    return (f"first differing operator: #{div['op']} {div.get('op_type', '')} "
+            f"{div.get('name', '')!r}: {div['differing']} of {div['elements']} elements "
+            f"({100 * div['share']:.2f} %) differ, largest {div['max_abs_diff']:g} LSB "
+            f"({div['max_abs_diff_dequant']:.4g})")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from device_drivers.records import check_destination, watch_records
 
@@ -335,7 +350,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from device_drivers.validate import run_validation
+    from device_drivers.validate import run_validation, tflm_layers
+    from model_tools._tflm_process import tflm_available
     from model_tools.data import load_dataset
     from model_tools.tflm import run_model
 
@@ -352,9 +368,13 @@ def _validate(args: argparse.Namespace) -> int:
     def reference(raw: np.ndarray) -> np.ndarray:
         return run_model(model, raw)[0]
 
+    # Where the board differs, the first differing operator is named against TFLM's own
+    # per-operator outputs on the host (needs tflite-micro).
+    layers = tflm_layers(model) if tflm_available() else None
     result = run_validation(args.port, data.x, reference, artifact=model_path.name,
                             model_sha256=hashlib.sha256(model).hexdigest(),
-                            artifact_size=len(model), labels=data.y, limit=args.limit)
+                            artifact_size=len(model), labels=data.y, limit=args.limit,
+                            layers=layers)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
@@ -367,4 +387,5 @@ def _validate(args: argparse.Namespace) -> int:
         if not result.ok:
             print(f"    differing samples: {result.mismatch_indices[:20]}  max |diff| "
                   f"{result.max_abs_diff:g} LSB ({result.max_abs_diff_dequant:.4g})")
+            print(f"    {_divergence_text(result.divergence, layers is not None)}")
     return 0 if result.ok else 1
