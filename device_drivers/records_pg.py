@@ -67,6 +67,7 @@ CONNECT_OPTIONS: dict[str, Any] = {
 GRANTS_HINT = ("the database owner runs the migration once (any tinyops records command); "
                "grant stations USAGE on the schema, SELECT, INSERT on tinyops_records, SELECT "
                "on tinyops_schema, USAGE on tinyops_records_id_seq (docs/records_server.md)")
+_warned: list[bool] = []
 _LOCK_KEY = 0x7469_6E79  # "tiny": the advisory lock that serialises migrations
 
 PG_MIGRATIONS: tuple[str, ...] = (
@@ -166,6 +167,10 @@ class SharedRecordStore(RecordStore):
             raise InputError("no PostgreSQL URL for the shared records",
                              "set TINYOPS_RECORDS_URL=postgresql://…")
         check_conninfo(self.url)
+        if redact(self.url, self.url) != self.url and not _warned:
+            _warned.append(True)  # once per process
+            log.warning("the records URL holds a password (visible in the process list when "
+                        "given as --records); use $PGPASSWORD or ~/.pgpass instead")
         self.outbox = Outbox(path)
         self.path = self.outbox.path
         self._conn: Any = None
