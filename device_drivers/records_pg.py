@@ -294,6 +294,9 @@ class SharedRecordStore(RecordStore):
 
     def _upgrade(self, conn: Any) -> None:
         with conn.transaction():
+            # a migration may rewrite a large table: not bounded by statement_timeout (it runs
+            # on a connection not yet watched by the client-side deadline, once per upgrade)
+            conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             conn.execute("CREATE TABLE IF NOT EXISTS tinyops_schema "
                          "(version INTEGER PRIMARY KEY, applied TIMESTAMPTZ DEFAULT now())")
