@@ -4,7 +4,7 @@ One process simulates all devices (:func:`simulate`): one paho client and one TC
 connection per device, driven by a single thread through ``selectors`` (paho's
 ``loop_read``/``loop_write``/``loop_misc``, no thread per client), each publishing one
 telemetry message per second at QoS 1, spread evenly over the second. The fleet view
-(``FleetMonitor``, subscribed at QoS 1) runs in a child process of its own
+(``FleetMonitor``, subscribed at QoS 0 since issue 19) runs in a child process of its own
 (``python -m benchmarks.fleet_scale monitor URL``) so its CPU time is its own; it stamps each
 message when it has been counted (``FleetMonitor.on_counted``). Lag = counted - ``sent``
 (both clocks are this machine's). Lost = acknowledged by the broker (PUBACK) but never counted.

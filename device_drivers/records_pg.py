@@ -67,6 +67,7 @@ CONNECT_OPTIONS: dict[str, Any] = {
 GRANTS_HINT = ("the database owner runs the migration once (any tinyops records command); "
                "grant stations USAGE on the schema, SELECT, INSERT on tinyops_records, SELECT "
                "on tinyops_schema, USAGE on tinyops_records_id_seq (docs/records_server.md)")
+_warned: list[bool] = []
 _LOCK_KEY = 0x7469_6E79  # "tiny": the advisory lock that serialises migrations
 
 PG_MIGRATIONS: tuple[str, ...] = (
@@ -166,6 +167,10 @@ class SharedRecordStore(RecordStore):
             raise InputError("no PostgreSQL URL for the shared records",
                              "set TINYOPS_RECORDS_URL=postgresql://…")
         check_conninfo(self.url)
+        if redact(self.url, self.url) != self.url and not _warned:
+            _warned.append(True)  # once per process
+            log.warning("the records URL holds a password (visible in the process list when "
+                        "given as --records); use $PGPASSWORD or ~/.pgpass instead")
         self.outbox = Outbox(path)
         self.path = self.outbox.path
         self._conn: Any = None
@@ -289,6 +294,9 @@ class SharedRecordStore(RecordStore):
 
     def _upgrade(self, conn: Any) -> None:
         with conn.transaction():
+            # a migration may rewrite a large table: not bounded by statement_timeout (it runs
+            # on a connection not yet watched by the client-side deadline, once per upgrade)
+            conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
             conn.execute("CREATE TABLE IF NOT EXISTS tinyops_schema "
                          "(version INTEGER PRIMARY KEY, applied TIMESTAMPTZ DEFAULT now())")

@@ -51,6 +51,7 @@ class Postgres:
         self.data = self.dir / "data"
         self.port = free_port()
         self.as_root = os.geteuid() == 0
+        self.extra_opts = ""  # more ``-c name=value`` for the next start (TLS tests)
         if self.as_root:  # initdb refuses root: the cluster belongs to the postgres user
             shutil.chown(self.dir, "postgres", "postgres")
 
@@ -75,7 +76,7 @@ class Postgres:
         # fsync off: the tests stop the server cleanly (a fast shutdown still writes
         # everything committed); only a power cut would need fsync.
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c max_connections=60")
+                f"-c max_connections=60 {self.extra_opts}")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w",
                   "-l", str(self.dir / "log"), "start")
 
