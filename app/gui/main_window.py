@@ -117,6 +117,7 @@ class MainWindow(QMainWindow, BoardEvents):
         self.link.lookup = self.devices.entry
         self.live.before_replay = lambda: (self.fleet_live.close(), self.link.disconnect_port())
         self.fleet_page.device_chosen.connect(self._fleet_device)
+        self.fleet_page.summary_shown.connect(self.fleet_live.show_drift)
         self.watcher.removed.connect(self._device_removed)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
@@ -169,11 +170,24 @@ class MainWindow(QMainWindow, BoardEvents):
         window_state.set_kiosk_demo(self, self.demo.running and port == self.demo.port)
 
     def _fleet_device(self, url: str, fleet: str, device_id: str) -> None:
+        if self.link.port is not None and not self.ask(
+                f"Watch {device_id} live?",
+                f"The Live page shows one source at a time: watching fleet device "
+                f"{device_id} disconnects {self.link.board_label()} (at {self.link.port}). "
+                "Reconnect it from the device list afterwards."):
+            return
         if not self.link.disconnect_port():  # a job holds the port: try again after it
             self._busy("show " + device_id, lambda: self._fleet_device(url, fleet, device_id))
             return
         self.fleet_live.open(url, fleet, device_id)
         self.show_page("live")
+
+    def ask(self, title: str, text: str) -> bool:
+        """A yes/no question (a dialog; tests replace this method)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _connect_selected(self) -> None:
         sel = self.devices.selected()

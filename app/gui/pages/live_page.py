@@ -235,8 +235,14 @@ class LivePage(QWidget):
     def toggle_autoscale(self) -> None:
         self.auto_button.toggle()
 
-    def set_source(self, text: str) -> None:
+    def set_source(self, text: str, alert: bool = False) -> None:
         self.source_label.setText(text)
+        self.source_label.setStyleSheet("color: #d64541; font-weight: 600;" if alert else "")
+
+    def reset_view(self) -> None:
+        """Another source: forget the plotted data and panels (an empty view)."""
+        if self._dash is not None:
+            self._dash.reset()
 
     def _record_clicked(self) -> None:
         if self._dash is not None and self._dash.recorder is not None:
