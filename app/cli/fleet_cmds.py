@@ -23,9 +23,13 @@ def register(sub: Any) -> None:
     fl.add_argument("--card", action="append", default=[], metavar="FILE.card.json",
                     help="model card(s) with the drift baseline, matched by model sha256 "
                          "(repeatable; the bundled example's card is always read)")
-    fl.add_argument("--window", type=int, default=200, help="drift window, messages")
-    fl.add_argument("--threshold", type=float, default=0.2,
-                    help="drift alert above this Jensen-Shannon distance (0-1; default 0.2)")
+    from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
+
+    fl.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                    help=f"drift window, messages (default {DEFAULT_WINDOW})")
+    fl.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                    help="drift alert above this Jensen-Shannon distance "
+                         f"(0-1; default {DEFAULT_THRESHOLD})")
     fl.add_argument("--json", action="store_true", help="print one JSON object")
     fl.set_defaults(func=cmd_fleet)
 
@@ -51,7 +55,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 
     if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1:
         raise InputError("--duration must be >= 0, --window >= 1, --threshold in (0, 1)",
-                         "e.g. --duration 10 --window 200 --threshold 0.2")
+                         "e.g. --duration 10 --window 200 --threshold 0.25")
     monitor = FleetMonitor(args.mqtt, fleet=args.fleet, baselines=load_baselines(
         _cards(args.card)), window=args.window, threshold=args.threshold)
     try:
