@@ -255,6 +255,7 @@ class MainWindow(QMainWindow, BoardEvents):
     def _link_connected(self, info: LinkInfo) -> None:
         self.devices.set_runtime(info.port, info.runtime)
         self.devices.select(info.port)  # the board followed to a new path stays selected
+        self.status.clearMessage()  # a transient "lost …" is stale now
         if info.warning:
             self.message.show_message("warning", info.warning)
         elif self.message.level == "error":
