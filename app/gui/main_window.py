@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from app.gui import window_state
+from app.gui import tooltips, window_state
 from app.gui.connection import DeviceLink, LinkInfo
 from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
@@ -86,8 +86,8 @@ class MainWindow(QMainWindow, BoardEvents):
         rl = self.right_layout = QVBoxLayout(right)
         rl.setContentsMargins(0, 4, 4, 0)
         rl.setSpacing(4)
-        rl.addWidget(self.message)
         rl.addWidget(self.tabs, 1)
+        self.message.float_over(right)  # over the pages, never moving them
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.devices)
         self.splitter.addWidget(right)
@@ -105,6 +105,8 @@ class MainWindow(QMainWindow, BoardEvents):
                                      self)
         self._wire()
         build_menus(self)
+        tooltips.apply(self, [self.model_page, self.flash_page, self.live, self.console,
+                              self.records_page, self.fleet_page, self.devices])
         window_state.install_sidebar_toggle(self)
         window_state.restore(self, PAGES)
         if self.options.kiosk:

@@ -87,7 +87,8 @@ def test_quantize_the_example_through_the_page(qtbot, make_window, tmp_path) -> 
     assert r["quantized_accuracy"] == pytest.approx(acc, abs=1e-9)
     assert page.report_table.item(1, 2).text() == f"{100 * acc:.1f} %"
     assert page.class_table.rowCount() == 3
-    assert page.flash_button.isEnabled()
+    # the page analyzes the written model next (busy meanwhile), then offers it for flashing
+    qtbot.waitUntil(page.flash_button.isEnabled, timeout=120000)
     page.flash_button.click()  # offers it to the Flash page
     assert win.current_page() == "flash" and win.flash_page.artifact.text() == str(out)
 
