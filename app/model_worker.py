@@ -63,9 +63,25 @@ class ModelWorker:
     def _start(self, progress: Callable[[float, str], None] | None) -> None:
         if progress:
             progress(0.0, "starting the model worker")
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-        self._proc = subprocess.Popen([sys.executable, "-m", "app.model_worker"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # TensorFlow's C++ log (CUDA probing, oneDNN notes: ~80 lines a quantize) goes to
+        # the worker's log file, not the user's terminal; nothing is lost
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+        errors: Any = None
+        try:
+            from device_drivers import paths
+
+            folder = paths.log_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            errors = open(folder / "model-worker.log", "ab")  # noqa: SIM115 (the child's)
+        except OSError as exc:
+            log.debug("model worker log unavailable: %s", exc)
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "app.model_worker"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=errors, env=env)
+        finally:
+            if errors is not None:
+                errors.close()  # the child has its own copy
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._tx = Connection(os.dup(self._proc.stdin.fileno()), readable=False)
         self._rx = Connection(os.dup(self._proc.stdout.fileno()), writable=False)

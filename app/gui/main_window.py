@@ -107,6 +107,7 @@ class MainWindow(QMainWindow, BoardEvents):
         build_menus(self)
         tooltips.apply(self, [self.model_page, self.flash_page, self.live, self.console,
                               self.records_page, self.fleet_page, self.devices])
+        tooltips.tab_leaves_tables(self)
         window_state.install_sidebar_toggle(self)
         window_state.restore(self, PAGES)
         if self.options.kiosk:

@@ -1,10 +1,11 @@
-"""Tooltips for every action button, in one place (what it does, and its shortcut)."""
+"""Tooltips for every action button, in one place (what it does, and its shortcut), and
+the keyboard rule that Tab leaves a table (arrow keys move inside it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QAbstractButton
+from PySide6.QtWidgets import QAbstractButton, QAbstractItemView
 
 TIPS: dict[tuple[str, str], str] = {
     ("ModelPage", "Browse…"): "Pick a file",
@@ -46,3 +47,12 @@ def apply(win: Any, pages: list[Any]) -> int:
             else:
                 missing += 1
     return missing
+
+
+def tab_leaves_tables(root: Any) -> int:
+    """Tab moves focus to the next control instead of the next cell (it was trapped in
+    tables); returns how many views were changed."""
+    views = root.findChildren(QAbstractItemView)
+    for view in views:
+        view.setTabKeyNavigation(False)
+    return len(views)

@@ -46,3 +46,13 @@ def test_every_action_button_has_a_tooltip(qtbot, make_window) -> None:
                for b in p.findChildren(QAbstractButton)
                if b.text() and not b.toolTip() and b.window() is win]
     assert not missing, missing
+
+
+def test_tab_leaves_a_table(qtbot, make_window) -> None:
+    win = make_window(watch=False)
+    win.show_page("flash")
+    table = win.flash_page.table
+    table.setFocus()
+    qtbot.waitUntil(table.hasFocus, timeout=2000)
+    qtbot.keyClick(table, Qt.Key.Key_Tab)
+    assert not table.hasFocus()  # focus moved on to the next control
