@@ -26,9 +26,13 @@ def register(sub: Any) -> None:
     fl.add_argument("--card", action="append", default=[], metavar="FILE.card.json",
                     help="model card(s) with the drift baseline, matched by model sha256 "
                          "(repeatable; the bundled example's card is always read)")
-    fl.add_argument("--window", type=int, default=200, help="drift window, messages")
-    fl.add_argument("--threshold", type=float, default=0.2,
-                    help="drift alert above this Jensen-Shannon distance (0-1; default 0.2)")
+    from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
+
+    fl.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                    help=f"drift window, messages (default {DEFAULT_WINDOW})")
+    fl.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                    help="drift alert above this Jensen-Shannon distance "
+                         f"(0-1; default {DEFAULT_THRESHOLD})")
     fl.add_argument("--max-devices", type=int, default=10_000, metavar="N",
                     help="track at most N devices; past it the least recently heard is "
                          "dropped (default 10000)")
@@ -56,13 +60,15 @@ def _cards(extra: list[str]) -> list[str]:
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     from device_drivers.errors import InputError
+    from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
     from device_drivers.fleet.monitor import FleetMonitor, load_baselines
 
     if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1 or \
             args.max_devices < 1 or args.silent_after < 1:
         raise InputError("--duration must be >= 0, --window >= 1, --threshold in (0, 1), "
                          "--max-devices and --silent-after >= 1",
-                         "e.g. --duration 10 --window 200 --threshold 0.2")
+                         f"e.g. --duration 10 --window {DEFAULT_WINDOW} "
+                         f"--threshold {DEFAULT_THRESHOLD}")
     monitor = FleetMonitor(args.mqtt, fleet=args.fleet, baselines=load_baselines(
         _cards(args.card)), window=args.window, threshold=args.threshold,
         max_devices=args.max_devices, silent_periods=args.silent_after)

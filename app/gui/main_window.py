@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from app.gui import window_state
+from app.gui import tooltips, window_state
 from app.gui.connection import DeviceLink, LinkInfo
 from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
@@ -86,8 +86,8 @@ class MainWindow(QMainWindow, BoardEvents):
         rl = self.right_layout = QVBoxLayout(right)
         rl.setContentsMargins(0, 4, 4, 0)
         rl.setSpacing(4)
-        rl.addWidget(self.message)
         rl.addWidget(self.tabs, 1)
+        self.message.float_over(right)  # over the pages, never moving them
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.devices)
         self.splitter.addWidget(right)
@@ -105,6 +105,9 @@ class MainWindow(QMainWindow, BoardEvents):
                                      self)
         self._wire()
         build_menus(self)
+        tooltips.apply(self, [self.model_page, self.flash_page, self.live, self.console,
+                              self.records_page, self.fleet_page, self.devices])
+        tooltips.tab_leaves_tables(self)
         window_state.install_sidebar_toggle(self)
         window_state.restore(self, PAGES)
         if self.options.kiosk:
@@ -117,6 +120,7 @@ class MainWindow(QMainWindow, BoardEvents):
         self.link.lookup = self.devices.entry
         self.live.before_replay = lambda: (self.fleet_live.close(), self.link.disconnect_port())
         self.fleet_page.device_chosen.connect(self._fleet_device)
+        self.fleet_page.summary_shown.connect(self.fleet_live.show_drift)
         self.watcher.removed.connect(self._device_removed)
         self.watcher.scanned.connect(self._scanned)
         self.devices.connect_requested.connect(self.connect_port)
@@ -169,11 +173,24 @@ class MainWindow(QMainWindow, BoardEvents):
         window_state.set_kiosk_demo(self, self.demo.running and port == self.demo.port)
 
     def _fleet_device(self, url: str, fleet: str, device_id: str) -> None:
+        if self.link.port is not None and not self.ask(
+                f"Watch {device_id} live?",
+                f"The Live page shows one source at a time: watching fleet device "
+                f"{device_id} disconnects {self.link.board_label()} (at {self.link.port}). "
+                "Reconnect it from the device list afterwards."):
+            return
         if not self.link.disconnect_port():  # a job holds the port: try again after it
             self._busy("show " + device_id, lambda: self._fleet_device(url, fleet, device_id))
             return
         self.fleet_live.open(url, fleet, device_id)
         self.show_page("live")
+
+    def ask(self, title: str, text: str) -> bool:
+        """A yes/no question (a dialog; tests replace this method)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _connect_selected(self) -> None:
         sel = self.devices.selected()
@@ -241,6 +258,7 @@ class MainWindow(QMainWindow, BoardEvents):
     def _link_connected(self, info: LinkInfo) -> None:
         self.devices.set_runtime(info.port, info.runtime)
         self.devices.select(info.port)  # the board followed to a new path stays selected
+        self.status.clearMessage()  # a transient "lost …" is stale now
         if info.warning:
             self.message.show_message("warning", info.warning)
         elif self.message.level == "error":

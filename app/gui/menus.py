@@ -58,17 +58,64 @@ def build_menus(win: Any) -> None:
                                  lambda checked: window_state.toggle_sidebar(win, checked))
     win.sidebar_action.setCheckable(True)
     win.sidebar_action.setChecked(True)
+    a = bar.addMenu("&Actions")
+    for text, key, page, slot in (
+            ("Analyze model", "Ctrl+Shift+A", "model", lambda: win.model_page.analyze()),
+            ("Quantize model", "Ctrl+Shift+Q", "model", lambda: win.model_page.quantize()),
+            ("Flash and verify", "Ctrl+Shift+F", "flash",
+             lambda: win.flash_page.flash_selected())):
+        _action(win, a, text, key, lambda _=False, p=page, f=slot: _on_page(win, p, f))
     h = bar.addMenu("&Help")
     _action(win, h, "Getting started", "F1", lambda: help_dialogs.getting_started(win))
-    _action(win, h, "Keyboard shortcuts", None, lambda: show_shortcuts(win))
+    _action(win, h, "Keyboard shortcuts", "Ctrl+/", lambda: show_shortcuts(win))
     h.addSeparator()
     _action(win, h, "About TinyOps", None, lambda: help_dialogs.about(win))
 
 
-def show_shortcuts(win: Any) -> None:
-    rows = [f"{a.text().replace('&', '')}: {a.shortcut().toString()}"
+def _on_page(win: Any, page: str, action: Callable[[], Any]) -> None:
+    """A main action by its shortcut: on its page (never in the kiosk)."""
+    if win.options.kiosk:
+        return
+    win.show_page(page)
+    action()
+
+
+def shortcut_rows(win: Any) -> list[tuple[str, str]]:
+    return [(a.text().replace("&", ""), a.shortcut().toString())
             for a in [*win.actions(), *win.live.actions()] if not a.shortcut().isEmpty()]
-    win.message.show_message("info", "Keyboard shortcuts", " · ".join(rows))
+
+
+def show_shortcuts(win: Any) -> Any:
+    """Help → Keyboard shortcuts: a small table in a dialog (not a message banner)."""
+    from PySide6.QtWidgets import (
+        QDialog,
+        QDialogButtonBox,
+        QTableWidget,
+        QTableWidgetItem,
+        QVBoxLayout,
+    )
+
+    rows = shortcut_rows(win)
+    dialog = QDialog(win)
+    dialog.setWindowTitle("Keyboard shortcuts")
+    table = QTableWidget(len(rows), 2, dialog)
+    table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    for r, (text, key) in enumerate(rows):
+        table.setItem(r, 0, QTableWidgetItem(text))
+        table.setItem(r, 1, QTableWidgetItem(key))
+    table.resizeColumnsToContents()
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+    buttons.rejected.connect(dialog.close)
+    lay = QVBoxLayout(dialog)
+    lay.addWidget(table)
+    lay.addWidget(buttons)
+    dialog.resize(420, 480)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()  # not modal: the window keeps running
+    win.shortcuts_dialog = dialog
+    return dialog
 
 
 def ask_operator(win: Any) -> str | None:

@@ -42,7 +42,7 @@ from device_drivers.virtual.runtime_group import (
     DEFAULT_PATH,
     Runtime,
     default_model_files,
-    read_labels,
+    model_labels,
 )
 from device_drivers.virtual.serve import LinkServer
 from device_drivers.virtual.smp_server import Dispatcher, Fail
@@ -261,8 +261,7 @@ class VirtualBoard(LinkServer):
             found = default_model_files()
             source = found[0] if found else None
         if source is not None:
-            labels = read_labels(source.with_name("labels.txt")) or read_labels(
-                source.with_suffix(".labels"))
+            labels = model_labels(source)  # the card's, as the fleet matches them
             try:
                 self.runtime.install(source.read_bytes(), DEFAULT_PATH, labels)
             except Fail as exc:

@@ -54,6 +54,26 @@ def read_labels(path: Path) -> list[str] | None:
     return [line.strip() for line in lines if line.strip()] or None
 
 
+def card_labels(model: Path) -> list[str] | None:
+    """The class labels in the model's card (``<model>.card.json``, written by quantize
+    beside it), or None. Read as plain JSON: the board does not depend on model_tools."""
+    try:
+        card = json.loads(model.with_name(model.name + ".card.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    labels = card.get("labels") if isinstance(card, dict) else None
+    if isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels):
+        return list(labels)
+    return None
+
+
+def model_labels(model: Path) -> list[str] | None:
+    """Labels for a model file: its card's, else ``labels.txt`` beside it, else
+    ``<model>.labels``."""
+    return card_labels(model) or read_labels(model.with_name("labels.txt")) or read_labels(
+        model.with_suffix(".labels"))
+
+
 def _fail(code: str, detail: str = "") -> Fail:
     """A group-64 error; ``detail`` is for logs and the CLI (ErrorV2 carries only rc)."""
     return Fail(rt.RUNTIME_ERR[code], rt.GROUP_ID, f"{code}: {detail}" if detail else code,

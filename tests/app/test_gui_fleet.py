@@ -27,8 +27,8 @@ class Ctx:
     def __init__(self) -> None:
         self.errors: list[str] = []
 
-    def report_error(self, message: str) -> None:
-        self.errors.append(message)
+    def report_error(self, err: object) -> None:
+        self.errors.append(err)
 
 
 @pytest.fixture
@@ -107,7 +107,8 @@ def test_unreachable_broker_is_one_line(qtbot, page: FleetPage) -> None:
     page.toggle()
     qtbot.waitUntil(lambda: page.worker is None, timeout=10000)
     assert page.state.text().startswith("cannot reach the MQTT broker")
-    assert page.ctx.errors == [page.state.text()] and "\n" not in page.state.text()
+    assert [e.message for e in page.ctx.errors] == [page.state.text()]
+    assert "\n" not in page.state.text() and page.ctx.errors[0].hint  # what to do, too
     page.broker.setText("http://nope")
     page.toggle()
     qtbot.waitUntil(lambda: page.worker is None, timeout=10000)

@@ -32,6 +32,7 @@ def test_choosing_a_fleet_device_feeds_the_live_dashboard(qtbot, make_window,
 
     win = make_window(enumerate_fn=lambda: [], watch=False)
     page = win.fleet_page
+    win.show_page("fleet")
     page.broker.setText(broker.url)
     page.fleet.setText("live")
     page.toggle()
@@ -42,7 +43,9 @@ def test_choosing_a_fleet_device_feeds_the_live_dashboard(qtbot, make_window,
     try:
         _publish(client, "press-07", "status", {"state": "online", "board": "virtual"})
         qtbot.waitUntil(lambda: page.table.rowCount() == 1, timeout=10000)
-        page.table.selectRow(0)
+        page.table.selectRow(0)  # choosing a row keeps the page (arrow keys browse)
+        assert win.current_page() == "fleet" and win.fleet_live.source is None
+        page.watch()  # Enter / double-click / "Watch live"
         source = win.fleet_live.source
         assert source is not None and win.live.store.source is source
         assert win.current_page() == "live"

@@ -60,6 +60,8 @@ def test_live_page_plots_the_virtual_boards_inference(qtbot, make_window, board)
     assert {"memory", "cpu", "temp", "supply"} <= set(dash.panels)
     assert dash.panels["latency"].plot.getAxis("left").labelText == "ms"
     # the console gets the raw lines, batched
+    qtbot.waitUntil(lambda: any('"scores"' in s for _, s in win.console.lines), timeout=5000)
+    win.show_page("console")  # the widget is filled when the page shows
     qtbot.waitUntil(lambda: '"scores"' in win.console.text.toPlainText(), timeout=5000)
     assert win.devices.connected_port == board.port or win.status.link_state == "connected"
 

@@ -91,3 +91,17 @@ def test_the_window_still_fits_1024x600_with_live_data(qtbot, make_window) -> No
     qtbot.waitUntil(lambda: "samples/s" in win.status.rate_label.text(), timeout=10000)
     hint = win.minimumSizeHint()  # tiles, source line and status figures filled in
     assert hint.width() <= SMALL[0] and hint.height() <= SMALL[1], hint
+
+
+def test_the_class_scores_plot_is_readable_at_1024x600(qtbot, make_window) -> None:
+    from app.gui.live.plots import BIG_MIN_HEIGHT
+
+    win = make_window(demo=True, watch=False)
+    win.resize(*SMALL)
+    win.show_page("live")
+    dash = win.live.dashboard
+    qtbot.waitUntil(lambda: "scores" in dash.panels and "cpu" in dash.panels, timeout=30000)
+    qtbot.wait(300)
+    plot = dash.panels["scores"].plot
+    assert plot.size().height() >= BIG_MIN_HEIGHT  # was ~50 px under the small plots
+    assert plot.mapRectToScene(plot.boundingRect()).bottom() <= dash.view.height()

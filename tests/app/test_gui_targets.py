@@ -66,7 +66,7 @@ def test_flash_all_connected_ticks_every_connected_board(qtbot, make_window, fak
 
 
 def test_the_demo_board_writes_no_records(qtbot, make_window) -> None:
-    win = make_window(demo=True, watch=False)  # the demo flashes the example
+    win = make_window(demo=True, watch=False, demo_flash=True)  # the demo flashes the example
     qtbot.waitUntil(lambda: bool(win.flash_page.results), timeout=30000)
     result = next(iter(win.flash_page.results.values()))
     assert result["ok"] and result["verified"]

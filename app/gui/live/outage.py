@@ -12,6 +12,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 def plain_reason(reason: str) -> str:
     """A disconnect reason a visitor can read (no errno, no exception names)."""
     low = reason.lower()
+    if "offline" in low:
+        return "The device is offline (its fleet status says so)."
+    if "sent nothing" in low:
+        return "The device has sent nothing since it was chosen."
     if any(k in low for k in ("errno", "no such", "not found", "could not open", "unplug",
                               "disconnect", "eof", "closed", "i/o error", "input/output")):
         return "The board was disconnected (unplugged, reset or powered off)."

@@ -271,6 +271,9 @@ def owned_plot_item(owner: QWidget) -> pg.PlotItem:
     return plot
 
 
+BIG_MIN_HEIGHT = 150  # px: the class scores stay readable on a 1024x600 screen
+
+
 def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str]) -> None:
     """Lay the panels out: scores/signals full width on top, the rest in up to 3 columns;
     only plots with nothing below them carry time tick labels (text is costly to draw)."""
@@ -283,7 +286,8 @@ def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str]) -
     row = 0
     for key in big:
         ci.addItem(panels[key].plot, row=row, col=0, colspan=cols)
-        ci.layout.setRowStretchFactor(row, 5)
+        ci.layout.setRowStretchFactor(row, 8)
+        panels[key].plot.setMinimumHeight(BIG_MIN_HEIGHT)  # readable at 1024x600 too
         row += 1
     for i, key in enumerate(small):
         r, c = row + i // cols, i % cols

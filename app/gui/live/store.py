@@ -48,12 +48,24 @@ class ChannelStore:
         self._evicted = 0
         self._top_label: str | None = None
         self.source: Source | None = None
-        self.outage: str | None = None  # set by the link while its board is away
+        self._outage: str | None = None  # set by the link while its board is away
         self.clock: Any = None  # a HostClock once data arrives (one per source)
         self.overflow_dropped = 0
         self.total_samples = 0
         self.total_batches = 0
         self.last_push = 0.0
+
+    @property
+    def outage(self) -> str | None:
+        """Why there is no live data: set by the link while its board is away, or told by
+        the source itself (a fleet device offline or silent)."""
+        source = self.source
+        return self._outage or (getattr(source, "outage", None) if source is not None
+                                else None)
+
+    @outage.setter
+    def outage(self, reason: str | None) -> None:
+        self._outage = reason
 
     # ------------------------------------------------------------------ sources
     def attach(self, source: Source | None, break_at: float | None = None) -> None:

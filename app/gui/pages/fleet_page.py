@@ -18,18 +18,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMenu,
     QPushButton,
     QSplitter,
     QStatusBar,
@@ -38,6 +37,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from app.gui.pages.fleet_plot import DevicePlot
+from app.gui.workers import JobError
 
 COLUMNS = ("Device", "Status", "Model", "Last seen", "Messages", "Drift", "Alerts")
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
@@ -53,9 +55,10 @@ class FleetWorker(QObject):
     failed = Signal(str)
     started = Signal(str)  # the URL, once subscribed
 
-    def __init__(self, url: str, fleet: str) -> None:
+    def __init__(self, url: str, fleet: str, cards: list[str] | None = None) -> None:
         super().__init__()
         self.url, self.fleet = url, fleet
+        self.cards = list(cards or [])
         self.device: str | None = None
         self.monitor: Any = None
         self.thread_ident: int | None = None
@@ -78,7 +81,7 @@ class FleetWorker(QObject):
         self.thread_ident = threading.get_ident()
         try:
             monitor = FleetMonitor(self.url, fleet=self.fleet,
-                                   baselines=load_baselines(_cards([])))
+                                   baselines=load_baselines(_cards(self.cards)))
         except TinyOpsError as exc:
             self.failed.emit(exc.message)
             return
@@ -108,57 +111,9 @@ class FleetWorker(QObject):
             self._thread.join(timeout)
 
 
-class DevicePlot(QWidget):
-    """The chosen device: top score and latency per message (raw), class counts (summary)."""
-
-    MAX_POINTS = 2000
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = QLabel("Choose a device in the table", self)
-        before = {id(w) for w in QApplication.topLevelWidgets()}
-        self.plot = pg.PlotWidget(self)
-        for w in QApplication.topLevelWidgets():  # pyqtgraph's parentless menus: ours
-            if id(w) not in before and isinstance(w, QMenu) and w.parent() is None:
-                w.setParent(self, w.windowFlags())
-        self.plot.addLegend(offset=(5, 5))
-        self.plot.setLabel("bottom", "seconds ago")
-        self.top = self.plot.plot([], [], pen=pg.mkPen("#2a7fff", width=2), name="top score")
-        self.latency = self.plot.plot([], [], pen=pg.mkPen("#e07b00", width=1),
-                                      name="latency (ms)")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.title)
-        lay.addWidget(self.plot, 1)
-        self.clear(None)
-
-    def clear(self, device: str | None) -> None:
-        self.device = device
-        self.points: deque[tuple[float, float | None, float | None]] = deque(
-            maxlen=self.MAX_POINTS)
-        self.title.setText(f"Device {device}" if device else "Choose a device in the table")
-        self.top.setData([], [])
-        self.latency.setData([], [])
-
-    def add(self, batch: list[tuple[float, dict[str, Any]]]) -> None:
-        for t, data in batch:
-            scores, summary = data.get("scores"), data.get("summary")
-            top = max(scores.values()) if isinstance(scores, dict) and scores else None
-            lat = data.get("latency_us")
-            if isinstance(summary, dict):  # one point per period: its share of the top class
-                counts = summary.get("counts") or {}
-                n = sum(counts.values()) or 1
-                top = max(counts.values(), default=0) / n
-                lat = summary.get("latency_us_p50")
-            self.points.append((t, top, lat / 1000.0 if isinstance(lat, (int, float)) else None))
-        now = time.time()
-        for curve, i in ((self.top, 1), (self.latency, 2)):
-            pts = [(p[0] - now, p[i]) for p in self.points if p[i] is not None]
-            curve.setData([p[0] for p in pts], [p[1] for p in pts])
-
-
 class FleetPage(QWidget):
     device_chosen = Signal(str, str, str)  # broker URL, fleet, device id
+    summary_shown = Signal(object)  # each fleet summary the table showed (drift for Live)
 
     def __init__(self, ctx: Any, status_bar: QStatusBar | None = None,
                  parent: QWidget | None = None) -> None:
@@ -167,16 +122,30 @@ class FleetPage(QWidget):
         self.worker: FleetWorker | None = None
         self.rows: dict[str, dict[str, Any]] = {}
         self.broker = QLineEdit(DEFAULT_BROKER, self)
-        self.broker.setToolTip("MQTT broker, mqtt://host:port")
+        self.broker.setToolTip("MQTT broker, mqtt://host:port (Enter connects)")
         self.fleet = QLineEdit("default", self)
+        self.fleet.setToolTip("Fleet name: the topic level after tinyops/ (Enter connects)")
         self.fleet.setMaximumWidth(140)
+        for field in (self.broker, self.fleet):
+            field.returnPressed.connect(self._enter)
         self.connect_button = QPushButton("Connect", self)
+        self.connect_button.setToolTip("Subscribe to the fleet's status and telemetry")
         self.connect_button.clicked.connect(self.toggle)
+        self.cards: list[str] = []  # model cards (drift baselines) besides the example's
+        self.cards_button = QPushButton("Model cards…", self)
+        self.cards_button.setToolTip("Load model cards (*.card.json, written by Quantize): "
+                                     "their drift baselines, matched by model sha256")
+        self.cards_button.clicked.connect(self._pick_cards)
+        self.watch_button = QPushButton("Watch live", self)
+        self.watch_button.setToolTip("Show the chosen device on the Live page (Enter or a "
+                                     "double-click in the table does the same)")
+        self.watch_button.clicked.connect(self.watch)
         self.state = QLabel("not connected", self)
         top = QHBoxLayout()
         for w, stretch in ((QLabel("Broker", self), 0), (self.broker, 1),
                            (QLabel("Fleet", self), 0), (self.fleet, 0),
-                           (self.connect_button, 0), (self.state, 1)):
+                           (self.connect_button, 0), (self.cards_button, 0),
+                           (self.watch_button, 0), (self.state, 1)):
             top.addWidget(w, stretch)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -186,6 +155,8 @@ class FleetPage(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selected)
+        self.table.activated.connect(lambda _i: self.watch())  # Enter, double-click
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table
         self.device_plot = DevicePlot(self)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
@@ -212,7 +183,7 @@ class FleetPage(QWidget):
             self.stop()
             return
         worker = self.worker = FleetWorker(self.broker.text().strip(),
-                                           self.fleet.text().strip() or "default")
+                                           self.fleet.text().strip() or "default", self.cards)
         worker.summary.connect(self.show_summary)
         worker.samples.connect(self._samples)
         worker.failed.connect(self._failed)
@@ -239,7 +210,25 @@ class FleetPage(QWidget):
         self.state.setText(message)
         report = getattr(self.ctx, "report_error", None)
         if callable(report):
-            report(message)
+            report(JobError(message, "check the broker address and that it runs"))
+
+    def _enter(self) -> None:
+        if self.worker is None:
+            self.toggle()
+
+    def _pick_cards(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Model cards", "",
+                                                "Model cards (*.card.json);;All files (*)")
+        if files:
+            self.set_cards(files)
+
+    def set_cards(self, files: list[str]) -> None:
+        """Use these cards' drift baselines (the example's always); reconnects if needed."""
+        self.cards = [str(Path(f)) for f in files]
+        self.cards_button.setText(f"Model cards ({len(self.cards)})…")
+        if self.worker is not None:
+            self.stop()
+            self.toggle()
 
     def show_summary(self, summary: dict[str, Any]) -> None:
         devices = summary.get("devices", [])
@@ -248,7 +237,8 @@ class FleetPage(QWidget):
         self.table.blockSignals(True)
         self.table.setRowCount(len(devices))
         for r, d in enumerate(devices):
-            drift = "—" if d.get("drift_score") is None else f"{d['drift_score']:.3f}"
+            score = d.get("drift_score")
+            drift = "—" if score is None else f"{score:.3f}"
             alerts = "; ".join(f"{a['kind']} {a.get('score', 0):.2f}" for a in d["alerts"])
             seen = (d.get("last_seen") or "—").replace("T", " ")[:23]
             values = (d["device_id"], d.get("state") or "?", (d.get("model_sha256") or "—")[:12],
@@ -258,11 +248,12 @@ class FleetPage(QWidget):
                 if item is None:
                     self.table.setItem(r, c, item := QTableWidgetItem())
                 item.setText(text)
-                item.setForeground(Qt.GlobalColor.red if c == 6 and alerts else
+                item.setForeground(Qt.GlobalColor.red if c in (5, 6) and alerts else
                                    self.palette().text().color())
             if d["device_id"] == chosen:
                 self.table.selectRow(r)
         self.table.blockSignals(False)
+        self.summary_shown.emit(summary)
 
     def _selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()
@@ -272,21 +263,29 @@ class FleetPage(QWidget):
             self._show_device(device)
 
     def _show_device(self, device: str | None) -> None:
+        """A row chosen: this page's small plot follows it (the page stays)."""
         self.device_plot.clear(device)
         if self.worker is not None:
             self.worker.device = device
-        w = self.worker  # the connection the table came from, not edited fields
+
+    def watch(self) -> None:
+        """The chosen device on the Live page (Enter, double-click, "Watch live")."""
+        device, w = self.device_plot.device, self.worker  # the table's connection
         if device and w is not None:
             self.device_chosen.emit(w.url, w.fleet, device)
 
-    def choose(self, device_id: str) -> None:
-        """Show ``device_id`` in the device view (as clicking its row does)."""
+    def choose(self, device_id: str, watch: bool = True) -> None:
+        """Choose ``device_id`` (as clicking its row does) and, with ``watch``, show it
+        on the Live page (as Enter does)."""
         for r in range(self.table.rowCount()):
             item = self.table.item(r, 0)
             if item is not None and item.text() == device_id:
                 self.table.selectRow(r)
-                return
-        self._show_device(device_id)
+                break
+        else:
+            self._show_device(device_id)
+        if watch:
+            self.watch()
 
     def _samples(self, device: str, batch: list[tuple[float, dict[str, Any]]]) -> None:
         if device == self.device_plot.device:

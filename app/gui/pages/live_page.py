@@ -51,6 +51,9 @@ class ReplayLoader(QThread):
             self.failed.emit(describe_error(exc))
 
 
+KIOSK_FPS = 25.0
+
+
 class LivePage(QWidget):
     """Controls plus the dashboard. The dashboard (and pyqtgraph with it) is built after the
     window is on screen (:meth:`build`, or on first use): the window opens ~0.7 s sooner.
@@ -66,6 +69,7 @@ class LivePage(QWidget):
         super().__init__(parent)
         self.store = ChannelStore()
         self._dash = None
+        self._kiosk = False
         self._window_s = float(window_s)
         self._autoscale = autoscale
         self._empty_text: str | None = None
@@ -165,7 +169,8 @@ class LivePage(QWidget):
             return
         from app.gui.live.dashboard import LiveDashboard
 
-        dash = LiveDashboard(self, window_s=self._window_s, store=self.store)
+        dash = LiveDashboard(self, window_s=self._window_s, store=self.store,
+                             fps=KIOSK_FPS if self._kiosk else 40.0)
         dash.set_autoscale(self._autoscale)
         dash.recording_changed.connect(self.record_button.setChecked)
         dash.recording_changed.connect(lambda on: self.rec_badge.track(dash.recorder if on
@@ -235,8 +240,14 @@ class LivePage(QWidget):
     def toggle_autoscale(self) -> None:
         self.auto_button.toggle()
 
-    def set_source(self, text: str) -> None:
+    def set_source(self, text: str, alert: bool = False) -> None:
         self.source_label.setText(text)
+        self.source_label.setStyleSheet("color: #d64541; font-weight: 600;" if alert else "")
+
+    def reset_view(self) -> None:
+        """Another source: forget the plotted data and panels (an empty view)."""
+        if self._dash is not None:
+            self._dash.reset()
 
     def _record_clicked(self) -> None:
         if self._dash is not None and self._dash.recorder is not None:
@@ -359,7 +370,10 @@ class LivePage(QWidget):
         return ok
 
     def set_kiosk(self, kiosk: bool) -> None:
+        """A stand: no controls, and 25 frames/s (telemetry comes at 20 Hz; the kiosk's CPU
+        for a 30 s window stays under 40 % of a core)."""
         self.controls.setVisible(not kiosk)
+        self._kiosk = kiosk
 
     def shutdown(self) -> None:
         self.stop_replay()

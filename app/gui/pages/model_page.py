@@ -300,8 +300,8 @@ class ModelPage(QWidget):
         overwrite = False
         if out.exists():
             if self.ctx.kiosk or not self._confirm_replace(out):
-                self.ctx.report_error(JobError(f"{out.name} exists: not replaced",
-                                               "choose another name with Save as…"))
+                self.ctx.report_info(f"{out.name} kept (not replaced): choose another name "
+                                     "with Save as… to quantize")  # a choice, not an error
                 return None
             overwrite = True
         job = self.ctx.runner.submit(self.worker.call, JOBS + "quantize_job", path,
