@@ -139,6 +139,8 @@ def test_without_tensorflow_tflite_works_and_conversion_says_how(example_dir: Pa
 def test_the_conversion_add_on_is_found_and_used(example_dir: Path, tmp_path: Path) -> None:
     """With ``TINYOPS_CONVERT_PYTHON`` (a Python with TensorFlow: here the project's), the
     TensorFlow-free CLI runs the conversion there."""
+    if BLOCKED:  # TensorFlow's side, independent of tflite-micro; keeps the CI run short
+        pytest.skip("covered by the normal run (conversion does not involve tflite-micro)")
     out = tmp_path / "q.tflite"
     run = _cli_without_tensorflow(
         ["quantize", str(example_dir / "model.keras"), "--calib", str(example_dir / "calib.npz"),
