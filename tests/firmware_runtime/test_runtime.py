@@ -95,15 +95,27 @@ def test_random_bytes_then_echo_still_answered(board):
         assert dev.echo("still here") == "still here"
 
 
+def _ensure_example(board, capsys) -> None:
+    with DeviceSession.open(board.port, timeout_s=5.0) as dev:
+        info = dev.model_info()
+    if not (info.loaded and info.sha256.hex() == SHA):
+        assert _cli(capsys, "flash", str(EXAMPLE), "--port", board.port)[0] == 0
+
+
 def test_monitor_gets_scores_computed_on_the_board(board, capsys):
+    _ensure_example(board, capsys)
     code, out = _cli(capsys, "monitor", "--port", board.port, "--duration", "4",
                      "--start-stream")
     assert code == 0, out
     assert out["format"] == "json" and out["parsed"] > 0
     assert "latency_us" in out["channels"]
+    scores = [c.split("/", 1)[1] for c in out["channels"] if c.startswith("score/")]
+    assert len(scores) == 3 and out["top_label"] in scores, json.dumps(out)  # the softmax
+    assert 0.9 < sum(out["channels"][f"score/{c}"]["last"] for c in scores) < 1.1
 
 
 def test_validate_is_bit_exact_or_names_the_operator(board, capsys):
+    _ensure_example(board, capsys)
     code, out = _cli(capsys, "validate", str(EXAMPLE), "--port", board.port, "--data",
                      str(EVAL), "--limit", "16")
     assert out["samples"] == 16
