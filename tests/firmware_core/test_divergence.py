@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from test_runtime import LABELS, MODEL, _expected_output
+from test_core_runtime_group import LABELS, MODEL, _expected_output
 
 from device_drivers.link import DeviceSession
 from device_drivers.validate import LayerOutput, tflm_layers, validate
