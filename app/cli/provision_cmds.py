@@ -94,12 +94,17 @@ def _plug_events(stop: threading.Event):  # type: ignore[no-untyped-def]
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
+    return _recorded(_flash, args)
+
+
+def _recorded(operation: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a recorded operation (flash, validate) and say where each record went."""
     from device_drivers.records import check_destination, watch_records
 
     check_destination()  # a bad records URL stops here, before any board is touched
     with watch_records() as outcomes:
         try:
-            code = _flash(args)
+            code = operation(args)
         except BaseException:
             _records_verdict(1, outcomes)  # a failed operation's record: say where it went
             raise
@@ -335,16 +340,7 @@ def _divergence_text(div: dict | None, host_layers: bool) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from device_drivers.records import check_destination, watch_records
-
-    check_destination()  # before the board is touched
-    with watch_records() as outcomes:
-        try:
-            code = _validate(args)
-        except BaseException:
-            _records_verdict(1, outcomes)  # a failed operation's record: say where it went
-            raise
-    return _records_verdict(code, outcomes)
+    return _recorded(_validate, args)
 
 
 def _validate(args: argparse.Namespace) -> int:
