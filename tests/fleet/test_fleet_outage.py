@@ -74,7 +74,7 @@ def _outage(conf: str, outage_periods: int,
             devices.thread.start()
             wait_until(lambda: len(seen) == 20 and min(map(len, seen.values())) >= 10, 20)
             broker.kill()
-            wait_until(lambda: not monitor.summary()["broker"]["connected"], 10)
+            wait_until(lambda: not monitor.summary()["broker"]["connected"], 10, "still up")
             down = monitor.summary()
             assert down["broker"]["unreachable_since"] and down["broker"]["reason"]
             assert {d["state"] for d in down["devices"]} == {"unknown"}  # not "online"
@@ -87,7 +87,10 @@ def _outage(conf: str, outage_periods: int,
             wait_until(lambda: all(p.link.connected for p in devices.pubs), 30)
             all_back = devices.seq
             wait_until(lambda: devices.seq >= all_back + 20, 20)
-            back = monitor.summary()
+            # 'silent' until a station's backlog arrives (RESUME_DELAY_S after it is back)
+            wait_until(lambda: {d["state"] for d in monitor.summary()["devices"]} == {"online"},
+                       30, lambda: [(d["device_id"], d["state"])
+                                    for d in monitor.summary()["devices"]])
         finally:
             devices.close()
         last = devices.seq - 1
@@ -111,8 +114,7 @@ def _outage(conf: str, outage_periods: int,
               f"restarted at {restarted_at}")
     print(f"outage of {restarted_at - killed_at} periods: QoS 0 lost {lost[0]} of {sent}, "
           f"QoS 1 lost {lost[1]} of {sent}")
-    assert summary["broker"]["connected"] and summary["broker"]["reconnects"] == 1
-    assert {d["state"] for d in back["devices"]} == {"online"}
+    assert summary["broker"]["connected"] and summary["broker"]["reconnects"] >= 1
     assert {d["state"] for d in summary["devices"]} == {"offline"}  # they said goodbye
     for i in range(0, 20, 2) if complete else ():  # QoS 0 devices count again too
         assert last in seen[f"dev-{i:02d}"]
