@@ -14,8 +14,8 @@ writers in station mode).
 Where the records go is one setting (:func:`records_url`): empty means this SQLite file;
 ``postgresql://…`` means a shared PostgreSQL database (``device_drivers.records_pg``) fed
 through a local outbox (``device_drivers.outbox``). Both have the same columns and
-behaviour; ``RecordStore()`` opens whichever is configured, ``RecordStore(path)`` always the
-SQLite file at ``path``. Each record carries a UUIDv7 (``uid``, unique across stations) and
+behaviour; :func:`open_store` opens whichever is configured, ``RecordStore`` is always the
+SQLite file. Each record carries a UUIDv7 (``uid``, unique across stations) and
 the ``station`` that wrote it. The schema is versioned: :data:`SQLITE_MIGRATIONS` here,
 ``records_pg.PG_MIGRATIONS`` there, step ``n`` taking a database from version ``n-1`` to
 ``n``.
@@ -200,15 +200,9 @@ _INIT_LOCK = threading.Lock()
 
 
 class RecordStore:
-    """The records database. Cheap to create; each call opens and closes its connection.
-
-    ``RecordStore()`` is the configured store (:func:`open_store`): a ``SharedRecordStore``
-    when the records URL names PostgreSQL; ``RecordStore(path)`` is that SQLite file."""
-
-    def __new__(cls, path: str | Path | None = None) -> RecordStore:
-        if cls is RecordStore and path is None and records_url():
-            return open_store()
-        return super().__new__(cls)
+    """The local SQLite records database (``RecordStore()``: the station's file,
+    ``RecordStore(path)``: that file). Cheap to create; each call opens and closes its
+    connection. The *configured* store, PostgreSQL included, is :func:`open_store`."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else db_path()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from device_drivers import paths
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
 from device_drivers.virtual.faults import FaultConfig
 
@@ -65,7 +65,7 @@ def test_sigint_during_flash_cancels_records_and_exits_130(tmp_path: Path) -> No
     assert code == 130, text
     assert "Task was destroyed" not in text and "Traceback" not in text, text
     assert f"still runs the previous model (sha256 {previous[:16]}" in text, text
-    records = RecordStore().list(operation="flash")
+    records = open_store().list(operation="flash")
     assert [r.result for r in records] == ["cancelled"], records
     assert records[0].artifact == model.name
     assert "cancelled" in (records[0].error or "")

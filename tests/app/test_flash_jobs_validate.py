@@ -9,7 +9,7 @@ import pytest
 
 from device_drivers import paths
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from model_tools.errors import ModelToolsError
 from model_tools.tflm import tflm_available
 
@@ -39,7 +39,7 @@ def test_a_failing_host_reference_is_recorded(virtual_board, starved_tflm, share
         with pytest.raises(ModelToolsError) as err:
             validate_job(*args, limit=4)
     assert "tflite-micro crashed" in err.value.message
-    recs = RecordStore().list(operation="validate")
+    recs = open_store().list(operation="validate")
     assert len(recs) == 1
     rec = recs[0]
     assert (rec.result, rec.verify, rec.artifact) == ("failed", "not run", model.name)

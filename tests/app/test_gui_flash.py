@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from device_drivers import paths
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
 MODEL = EXAMPLE / "model_int8.tflite"
@@ -40,7 +40,7 @@ def test_flash_page_flashes_and_shows_the_device_digest(qtbot, make_window,
     assert virtual_board.loaded_model_sha256 == want  # and the board really runs it
     assert "Verified" in page.verdict.text() and want[:16] in page.verdict.text()
     assert page.table.item(0, 5).text().startswith("sha256 match")
-    records = RecordStore().list(operation="flash")
+    records = open_store().list(operation="flash")
     assert records and records[0].result == "ok" and records[0].artifact_sha256 == want
     # the live view kept its connection through the flash (one session per port)
     assert win.link.state == "connected"
@@ -69,7 +69,7 @@ def test_flash_refusal_is_shown_with_the_fix(qtbot, make_window, virtual_board,
     assert virtual_board.loaded_model_sha256 == before  # the previous model still runs
     assert before and result["still_runs"] == before  # and the page says which one
     assert f"still runs its previous model (sha256 {before[:16]}" in win.flash_page.verdict.text()
-    assert RecordStore().list(operation="flash")[0].result == "failed"
+    assert open_store().list(operation="flash")[0].result == "failed"
 
 
 def test_validate_on_target_is_bit_exact(qtbot, make_window, virtual_board) -> None:

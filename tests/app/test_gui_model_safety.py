@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.gui.pages import model_jobs
 from device_drivers import paths
 from device_drivers.errors import InputError
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
 
@@ -116,7 +116,7 @@ def test_export_is_recorded(qtbot, make_window, tmp_path) -> None:
     src = EXAMPLE / "model_int8.tflite"
     job = _run(qtbot, page.export(str(src), "c", str(tmp_path / "c")), 30000)
     assert job.error is None, job.error and job.error.text()
-    recs = RecordStore().list(operation="export")
+    recs = open_store().list(operation="export")
     assert len(recs) == 1 and recs[0].result == "ok"
     assert recs[0].details["source"] == str(src) and recs[0].details["format"] == "c"
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from device_drivers import paths
-from device_drivers.records import OPERATOR_ENV, RecordStore
+from device_drivers.records import OPERATOR_ENV, open_store
 
 MODEL = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite"
 
@@ -45,14 +45,14 @@ def test_a_cli_record_names_the_operator_set_in_the_app(
 
     proc = _cli("flash", str(MODEL), "--port", virtual_board.port, "--json")
     assert proc.returncode == 0, proc.stderr
-    rec = RecordStore().list(operation="flash")[0]
+    rec = open_store().list(operation="flash")[0]
     assert (rec.result, rec.operator) == ("ok", "Ada Lovelace")
 
     # --operator overrides it for one command, and only for that one
     proc = _cli("--operator", "Grace Hopper", "flash", str(MODEL), "--port",
                 virtual_board.port, "--json")
     assert proc.returncode == 0, proc.stderr
-    assert RecordStore().list(operation="flash")[0].operator == "Grace Hopper"
+    assert open_store().list(operation="flash")[0].operator == "Grace Hopper"
     assert win.settings.operator == "Ada Lovelace"
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 
-from device_drivers.records import Record, RecordStore
+from device_drivers.records import Record, open_store
 
 
 def test_records_page_filters_and_exports(qtbot, make_window, tmp_path) -> None:
-    store = RecordStore()
+    store = open_store()
     for i, (serial, result) in enumerate([("SN-A", "ok"), ("SN-B", "failed"), ("SN-A", "ok")]):
         store.add(Record(operation="flash", result=result, port=f"/dev/ttyACM{i}",
                          board="pico", usb_serial=serial, backend="uf2",

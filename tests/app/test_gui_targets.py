@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.gui.devices import DeviceEntry
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 
 A = DeviceEntry(port="/dev/ttyACM0", name="Board A", board_id="nano33ble", mode="app",
                 serial="AAA")
@@ -71,7 +71,7 @@ def test_the_demo_board_writes_no_records(qtbot, make_window) -> None:
     result = next(iter(win.flash_page.results.values()))
     assert result["ok"] and result["verified"]
     qtbot.waitUntil(lambda: not win.flash_page.jobs, timeout=10000)
-    assert RecordStore().list() == []
+    assert open_store().list() == []
 
 
 def test_gui_flash_exports_a_model_for_a_uf2_board(monkeypatch) -> None:

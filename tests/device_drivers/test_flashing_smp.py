@@ -15,7 +15,7 @@ from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.smp import image_hash, upload_image
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
@@ -61,7 +61,7 @@ def test_model_flash_is_loaded_verified_and_recorded(board: VirtualBoard) -> Non
     with DeviceSession.open(board.port) as dev:
         assert dev.file_sha256("/lfs/model.tflite").hex() == sha(BASE)
     assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
-    rec = RecordStore().list()[0]
+    rec = open_store().list()[0]
     assert (rec.operation, rec.result, rec.backend, rec.artifact_sha256) == (
         "flash", "ok", "smp", sha(new))
     assert rec.verify == f"sha256 match: device {sha(new)}"
@@ -85,7 +85,7 @@ def test_a_file_the_runtime_refuses_leaves_the_previous_model(board: VirtualBoar
         flash(Artifact.from_bytes(junk, "junk.tflite"), board.port)
     assert board.loaded_model_sha256 == sha(BASE)
     assert info.value.result.ok is False  # type: ignore[attr-defined]
-    assert RecordStore().list()[0].result == "failed"
+    assert open_store().list()[0].result == "failed"
 
 
 def test_cancel_mid_upload_leaves_the_previous_model(board: VirtualBoard) -> None:
@@ -100,7 +100,7 @@ def test_cancel_mid_upload_leaves_the_previous_model(board: VirtualBoard) -> Non
         flash(Artifact.from_bytes(big, "big.tflite"), board.port, progress=progress,
               cancel=cancel)
     assert board.loaded_model_sha256 == sha(BASE)
-    assert RecordStore().list()[0].result == "cancelled"
+    assert open_store().list()[0].result == "cancelled"
 
 
 def test_stock_zephyr_server_gets_the_file_verified_by_fs_hash() -> None:

@@ -16,7 +16,7 @@ from device_drivers.errors import Cancelled, DeviceError
 from device_drivers.flashing import Artifact, FlashOptions, FlashResult, flash
 from device_drivers.flashing.base import check_cancel
 from device_drivers.flashing.station import BoardJob, run_station, watch_and_flash
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 
 MODEL = b"\x1c\x00\x00\x00TFL3" + bytes(range(200)) * 20
 
@@ -90,7 +90,7 @@ def test_four_boards_flash_in_parallel_with_their_own_status() -> None:
         fractions = [f for _, s, f in mine if s == "flashing"]
         assert fractions == sorted(fractions)  # each board's own monotonic progress
     assert {j.usb_serial for j in report.jobs} == {"SN-0", "SN-1", "SN-2", "SN-3"}
-    records = RecordStore().list()
+    records = open_store().list()
     assert len(records) == 4 and {r.result for r in records} == {"ok"}
 
 
@@ -104,7 +104,7 @@ def test_one_broken_board_fails_alone() -> None:
     assert bad.state == "failed" and "link lost" in (bad.error or "")
     assert bad.result is not None and bad.result.ok is False
     assert len(report.passed) == 3
-    results = {r.port: r.result for r in RecordStore().list()}
+    results = {r.port: r.result for r in open_store().list()}
     assert results["/dev/fake2"] == "failed" and list(results.values()).count("ok") == 3
 
 
@@ -120,7 +120,7 @@ def test_cancel_stops_every_board() -> None:
     assert time.monotonic() - set_at[0] < 5.0
     assert {j.state for j in report.jobs} == {"cancelled"}
     assert not backend.stored
-    assert {r.result for r in RecordStore().list()} == {"cancelled"}
+    assert {r.result for r in open_store().list()} == {"cancelled"}
 
 
 class _Updates:

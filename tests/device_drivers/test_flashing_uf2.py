@@ -21,7 +21,7 @@ from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.uf2 import Uf2Backend
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
 from tinyops_base.uf2 import parse_uf2
 
@@ -154,7 +154,7 @@ def test_flash_to_a_fake_drive_then_verify_on_the_runtime(drive: Path) -> None:
         assert result.device_digest == result.local_digest == sha(new)
         assert result.previous_sha256 == sha(BASE)
         assert vb.loaded_model_sha256 == sha(new)
-    rec = RecordStore().list()[0]
+    rec = open_store().list()[0]
     assert rec.backend == "uf2" and rec.result == "ok" and rec.artifact_sha256 == sha(uf2)
 
 

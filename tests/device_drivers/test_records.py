@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from device_drivers import paths
-from device_drivers.records import COLUMNS, Record, RecordStore, current_operator
+from device_drivers.records import COLUMNS, Record, RecordStore, current_operator, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +32,7 @@ def _record(i: int = 0, **kw) -> Record:
 
 
 def test_add_and_list_roundtrip_in_the_data_dir() -> None:
-    store = RecordStore()
+    store = open_store()
     assert store.path == paths.data_dir() / "records.sqlite"
     ids = [store.add(_record(i)) for i in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
@@ -46,7 +46,7 @@ def test_add_and_list_roundtrip_in_the_data_dir() -> None:
 
 
 def test_wal_and_full_sync_are_in_force() -> None:
-    store = RecordStore()
+    store = open_store()
     store.add(_record())
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -60,13 +60,13 @@ def test_operator_comes_from_env_then_settings(monkeypatch: pytest.MonkeyPatch) 
     assert current_operator() == "Ana"
     monkeypatch.setenv("TINYOPS_OPERATOR", "Bo")
     assert current_operator() == "Bo"
-    store = RecordStore()
+    store = open_store()
     store.add(_record())
     assert store.list()[0].operator == "Bo"
 
 
 def test_filters_and_limit() -> None:
-    store = RecordStore()
+    store = open_store()
     for i in range(5):
         store.add(_record(i, operation="flash" if i % 2 else "validate"))
     assert len(store.list(limit=2)) == 2
@@ -81,7 +81,7 @@ def test_empty_store_lists_nothing_without_creating_a_file(tmp_path: Path) -> No
 
 
 def test_export_csv_has_every_row_oldest_first(tmp_path: Path) -> None:
-    store = RecordStore()
+    store = open_store()
     for i in range(4):
         store.add(_record(i, error=None if i else "boom, with a comma\nand a newline"))
     out = tmp_path / "records.csv"
@@ -109,7 +109,7 @@ def test_any_text_roundtrips(tmp_path: Path, text: str, size: int, dur: float) -
 
 
 def test_concurrent_writers_from_threads_lose_nothing() -> None:
-    store = RecordStore()
+    store = open_store()
     errors: list[BaseException] = []
 
     def work(k: int) -> None:

@@ -13,7 +13,7 @@ from device_drivers import paths
 from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.link.session import DeviceSession
 from device_drivers.protocol import runtime as rt
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from device_drivers.validate import quantize, run_validation, validate
 from device_drivers.virtual import VirtualBoard
 
@@ -79,7 +79,7 @@ def test_board_matches_the_host_bit_for_bit(board: VirtualBoard, reference: np.n
     assert result.accuracy_device == pytest.approx(host_acc)
     assert 0 < result.latency_us_median <= result.latency_us_p95 <= result.latency_us_max
     assert seen[-1] == 1.0 and len(seen) == N
-    rec = RecordStore().list()[0]
+    rec = open_store().list()[0]
     assert (rec.operation, rec.result, rec.verify) == ("validate", "ok", f"bit-exact {N}/{N}")
     assert rec.details["latency_us_p95"] == result.latency_us_p95
 
@@ -92,7 +92,7 @@ def test_a_board_that_returns_wrong_outputs_is_caught(reference: np.ndarray) -> 
     assert result.mismatch_indices == [i for i in range(N) if (i + 1) % 7 == 0]
     assert result.mismatches == N // 7
     assert result.max_abs_diff == 1.0
-    rec = RecordStore().list()[0]
+    rec = open_store().list()[0]
     assert rec.result == "failed" and rec.verify.startswith(f"{N // 7}/{N} samples differ")
 
 
@@ -100,7 +100,7 @@ def test_another_model_on_the_board_is_refused(board: VirtualBoard) -> None:
     with pytest.raises(DeviceError, match="runs model"):
         run_validation(board.port, DATA["x"][:4], np.zeros((4, 3)), artifact="other.tflite",
                        model_sha256="00" * 32)
-    rec = RecordStore().list()[0]
+    rec = open_store().list()[0]
     assert (rec.operation, rec.result, rec.verify) == ("validate", "failed", "not run")
 
 
@@ -142,7 +142,7 @@ def test_a_failing_host_reference_still_writes_the_record(board: VirtualBoard) -
     with pytest.raises(ModelToolsError, match="could not run the model") as err:
         run_validation(board.port, DATA["x"][:4], broken_reference, artifact="m.tflite",
                        model_sha256=MODEL_SHA, artifact_size=len(MODEL))
-    recs = RecordStore().list(operation="validate")
+    recs = open_store().list(operation="validate")
     assert len(recs) == 1
     assert (recs[0].result, recs[0].verify) == ("failed", "not run")
     assert recs[0].error == err.value.message and recs[0].artifact_sha256 == MODEL_SHA

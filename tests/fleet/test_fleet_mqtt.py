@@ -19,7 +19,7 @@ from app.cli import main
 from device_drivers import paths
 from device_drivers.fleet.drift import js_distance
 from device_drivers.fleet.monitor import FleetMonitor
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
@@ -96,7 +96,7 @@ def test_two_boards_in_the_fleet_a_drifting_one_alerts(mosquitto: Mosquitto, car
     assert bad["drift_score"] > 0.2 and len(bad["alerts"]) == 1
     assert bad["class_distribution"]["bearing_fault"] > 0.6
     assert out["alert_records"] == 1
-    (rec,) = RecordStore().list(operation="drift")
+    (rec,) = open_store().list(operation="drift")
     assert rec.usb_serial == "press-02" and rec.result == "alert"
     assert rec.artifact_sha256 == drifting["model_sha256"]
 

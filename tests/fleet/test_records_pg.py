@@ -46,7 +46,7 @@ def test_postgres_store_behaves_like_sqlite(postgres: Postgres, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TINYOPS_RECORDS_URL", postgres.url())
     monkeypatch.setenv("TINYOPS_STATION", "line-1")
-    pg, lite = RecordStore(), RecordStore(tmp_path / "local.sqlite")
+    pg, lite = open_store(), RecordStore(tmp_path / "local.sqlite")
     assert isinstance(pg, SharedRecordStore) and not isinstance(lite, SharedRecordStore)
     for store in (pg, lite):
         ids = [store.add(_rec(i, operation="flash" if i % 2 else "validate",
@@ -79,8 +79,8 @@ def test_postgres_store_behaves_like_sqlite(postgres: Postgres, tmp_path: Path,
 
 STATION = """
 import sys
-from device_drivers.records import Record, RecordStore
-store = RecordStore()
+from device_drivers.records import Record, open_store
+store = open_store()
 for i in range(int(sys.argv[1])):
     store.add(Record(operation="flash", result="ok", port="p", details={"i": i}))
 print(store.pending_count())

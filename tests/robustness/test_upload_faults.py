@@ -38,7 +38,7 @@ from device_drivers import paths
 from device_drivers.errors import TinyOpsError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.link import DeviceSession
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from device_drivers.virtual import FaultConfig, VirtualBoard
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
@@ -197,7 +197,7 @@ def run_seeds(board: VirtualBoard, clean_bytes: int, seeds: list[int],
     """Run the seeds in order (stopping after ``budget_s`` once ``at_least`` ran)."""
     outcomes: Counter = Counter()
     bad: list[str] = []
-    records_before = len(RecordStore().list())
+    records_before = len(open_store().list())
     started = time.monotonic()
     ran = 0
     for n, seed in enumerate(seeds):
@@ -219,7 +219,7 @@ def run_seeds(board: VirtualBoard, clean_bytes: int, seeds: list[int],
         print(f"  {kind:10s} " + ", ".join(f"{o} {c}" for o, c in sorted(row.items())))
     assert not bad, f"{len(bad)} runs bricked or silently wrong:\n" + "\n".join(bad[:20])
     # every flash, whatever happened, left exactly one provisioning record
-    assert len(RecordStore().list()) - records_before == ran
+    assert len(open_store().list()) - records_before == ran
     return outcomes
 
 

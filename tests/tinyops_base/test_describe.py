@@ -8,7 +8,7 @@ import pytest
 
 from device_drivers.errors import DisconnectedError, PortError
 from device_drivers.flashing import Artifact, FlashResult, flash
-from device_drivers.records import RecordStore
+from device_drivers.records import open_store
 from model_tools.errors import ModelInputError
 from tinyops_base.errors import BUG_HINT, Cancelled, describe
 
@@ -57,6 +57,6 @@ def test_flash_records_every_outcome_not_only_tinyops_errors(exc: BaseException,
     artifact = Artifact(name="m.bin", data=b"\x01" * 64, kind="binary")
     with pytest.raises(type(exc)):
         flash(artifact, "/dev/null", backend=_Exploding(exc))
-    records = RecordStore().list(operation="flash")
+    records = open_store().list(operation="flash")
     assert [r.result for r in records] == [outcome]
     assert records[0].artifact == "m.bin"

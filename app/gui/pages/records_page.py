@@ -41,9 +41,9 @@ _HEX = re.compile(r"\b[0-9a-f]{32,}\b")
 
 
 def load_records(limit: int = 5000) -> list[dict[str, Any]]:
-    from device_drivers.records import RecordStore
+    from device_drivers.records import open_store
 
-    return [r.to_dict() for r in RecordStore().list(limit=limit)]
+    return [r.to_dict() for r in open_store().list(limit=limit)]
 
 
 class RecordsModel(QAbstractTableModel):
