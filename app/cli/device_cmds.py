@@ -12,7 +12,6 @@ from typing import Any
 
 from app.cli.link_opts import add_link_options, link_options
 from device_drivers.errors import DeviceError
-from device_drivers.link.info import device_info
 from tinyops_base.validators import positive_float, positive_int
 
 PORT_HELP = "device path, pyserial URL, board alias or USB serial number"
@@ -54,6 +53,8 @@ def _open(args: argparse.Namespace, **kw: Any) -> Any:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args, timeout_s=args.timeout) as session:
+        from device_drivers.link.info import device_info
+
         out = device_info(session)
     if args.json:
         print(json.dumps(out))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from device_drivers.link.transport import TRANSPORTS, LinkOptions
+from device_drivers.link.options import TRANSPORTS, LinkOptions
 from tinyops_base.validators import positive_int
 
 

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from serial import SerialException
@@ -32,43 +31,9 @@ from typing_extensions import override
 
 from device_drivers import ports
 from device_drivers.errors import InputError
+from device_drivers.link.options import DEFAULT_LINE_LENGTH, LinkOptions
 
 log = logging.getLogger(__name__)
-
-TRANSPORTS = ("auto", "console", "raw", "udp")
-DEFAULT_LINE_LENGTH = 128
-"""Console line limit by convention (Zephyr's CONFIG_UART_MCUMGR_RX_BUF_SIZE default)."""
-
-
-@dataclass(frozen=True)
-class LinkOptions:
-    """How to reach the SMP server: the transport and, for experts, fixed frame sizes.
-
-    ``mtu`` caps the SMP message (header + CBOR) the host sends; ``window`` caps requests
-    in flight; ``line_length`` is the console line limit. ``None`` means "from the device":
-    MCUmgr params, then what the device is seen to take.
-    """
-
-    transport: str = "auto"
-    baudrate: int = 115200
-    mtu: int | None = None
-    window: int | None = None
-    line_length: int | None = None
-    exclusive: bool = True
-
-    def __post_init__(self) -> None:
-        if self.transport not in TRANSPORTS and self.transport != "shell":
-            raise InputError(f"unknown transport {self.transport!r}",
-                             f"use one of: {', '.join(TRANSPORTS)}")
-        for name in ("mtu", "window", "line_length"):
-            value = getattr(self, name)
-            if value is not None and value < (8 if name == "line_length" else 1):
-                raise InputError(f"--{name.replace('_', '-')} must be a positive size",
-                                 "omit it to size frames from what the device reports")
-        if self.mtu is not None and self.mtu < 64:
-            raise InputError(f"--mtu {self.mtu} is too small for an SMP request",
-                             "use at least 64 bytes, or omit it")
-
 
 _UDP = re.compile(r"^udp://(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d+)/?$")
 
