@@ -77,7 +77,10 @@ def test_choosing_a_fleet_device_feeds_the_live_dashboard(qtbot, make_window,
         assert win.fleet_live.source is None and win.live.store.source is not source
         qtbot.waitUntil(lambda: not source.running, timeout=10000)
 
-        page.choose("press-08")  # again, then close the window
+        asked: list[str] = []
+        win.ask = lambda title, text: asked.append(title) or True  # the dialog's "Yes"
+        page.choose("press-08")  # again (asks first: a serial port is chosen), then close
+        assert asked == ["Watch press-08 live?"]
         second = win.fleet_live.source
         assert second is not None and second.device_id == "press-08"
         qtbot.waitUntil(second.subscribed.is_set, timeout=10000)
