@@ -244,6 +244,7 @@ def test_same_outcome_as_zephyr(index: int, virtual_outcomes, zephyr_outcomes) -
     assert comparable(step, ours) == comparable(step, real)
 
 
+@pytest.mark.timeout(1800)  # the first one may build the firmware (minutes, cold)
 @pytest.mark.parametrize("index", range(len(SCRIPT)), ids=[s.name for s in SCRIPT])
 def test_tinyops_firmware_same_outcome_as_zephyr(index: int, firmware_outcomes,
                                                  zephyr_outcomes) -> None:

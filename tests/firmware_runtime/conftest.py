@@ -28,10 +28,17 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+COLD_BUILD_TIMEOUT_S = 1800
+"""The first test that needs a build compiles it (cold: minutes on 2 busy cores); the
+project's 300 s per-test timeout would cut it off."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/firmware_runtime/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.firmware)
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(COLD_BUILD_TIMEOUT_S))
 
 
 _BUILDS: dict[tuple[str, str, str], object] = {}
