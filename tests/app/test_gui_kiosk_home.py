@@ -21,6 +21,7 @@ def test_the_kiosk_leaves_the_demo_for_a_virtual_board_that_returns(
     qtbot.waitUntil(lambda: win.link.state == "connected" and win.link.port == board.port,
                     timeout=20000)
     assert win.live.dashboard.base_interval_ms == 40  # a stand draws 25 frames/s
+    assert win.live.dashboard.lean_axes  # and time values on the big plot only
     board.stop()  # the outage outlasts the fallback delay: the demo board takes over
     qtbot.waitUntil(lambda: win.demo.running and win.link.port == win.demo.port
                     and win.link.state == "connected", timeout=30000)

@@ -69,6 +69,7 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         self.frame_ms: deque[float] = deque(maxlen=2000)  # update (tick) + render (paint)
         self._tick_ms = 0.0
         self.base_interval_ms = max(1, round(1000 / fps))
+        self.lean_axes = False  # time values on the big plot only (a kiosk: axis text costs)
         self.samples_total = 0
         self.parsed_total = 0
         self.dropped_total = 0
@@ -320,7 +321,7 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         return panel
 
     def _relayout(self) -> None:
-        arrange(self.view.ci, self.panels, self._order)
+        arrange(self.view.ci, self.panels, self._order, self.lean_axes)
 
     def _set_x_range(self) -> None:
         hi = max(self._latest, self.window_s)

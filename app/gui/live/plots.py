@@ -274,7 +274,8 @@ def owned_plot_item(owner: QWidget) -> pg.PlotItem:
 BIG_MIN_HEIGHT = 150  # px: the class scores stay readable on a 1024x600 screen
 
 
-def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str]) -> None:
+def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str],
+            time_values_on_big_only: bool = False) -> None:
     """Lay the panels out: scores/signals full width on top, the rest in up to 3 columns;
     only plots with nothing below them carry time tick labels (text is costly to draw)."""
     for panel in panels.values():
@@ -298,4 +299,5 @@ def arrange(ci: pg.GraphicsLayout, panels: dict[str, Panel], order: list[str]) -
         plot = panels[key].plot
         plot.setLabel("bottom", "time (s)" if key in bottom else None)
         plot.showAxis("bottom", True)
-        panels[key].show_time_values(key in bottom or key in big)
+        panels[key].show_time_values(key in big or (key in bottom
+                                                    and not time_values_on_big_only))
