@@ -175,6 +175,7 @@ def validate(session: Any, x: np.ndarray, reference: Reference | np.ndarray, *,
     per_out = int(np.prod(out_spec.shape[1:] or [1]))
     device = np.empty((len(raw_in), per_out), dtype=out_dtype)
     latencies = np.empty(len(raw_in), dtype=np.float64)
+    _check_fits_one_request(session, raw_in[0].nbytes)
     for i, sample in enumerate(raw_in):
         check_cancel(cancel, f"validation at sample {i}/{len(raw_in)}")
         out, latency = session.infer(np.ascontiguousarray(sample).tobytes())
@@ -279,6 +280,25 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
         if rid is None:
             result.notes.append("the provisioning record could not be written (see the log)")
     return result
+
+
+INFER_OVERHEAD = 8 + 16
+"""SMP header plus the CBOR of ``{"input": bytes}`` around the tensor (at most)."""
+
+
+def _check_fits_one_request(session: Any, input_bytes: int) -> None:
+    """An input tensor goes in one ``infer`` request: say so before sending one too large."""
+    try:
+        limit = int(session.transport.max_unencoded_size)
+    except (AttributeError, TypeError, ValueError):
+        return  # a session without that figure: the device answers for itself
+    if input_bytes + INFER_OVERHEAD > limit:
+        raise InputError(
+            f"one input of this model is {input_bytes:,} B, but {session.port} takes SMP "
+            f"requests of at most {limit:,} B, so on-target validation cannot send it in "
+            "one infer request",
+            "validate a model whose input tensor is smaller, or use firmware with a larger "
+            "SMP buffer (MCUmgr buf_size)")
 
 
 # ---- per-layer divergence ------------------------------------------------------------------

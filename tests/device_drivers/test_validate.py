@@ -159,3 +159,13 @@ def test_failure_outcome_follows_the_class_not_its_name() -> None:
     assert failure_of(KeyboardInterrupt())[0] == "cancelled"
     assert failure_of(Cancelled("boom")) == ("failed", "Cancelled: boom")
     assert failure_of(DeviceError("board gone", "replug")) == ("failed", "board gone")
+
+
+def test_an_input_larger_than_one_request_is_a_clear_error(reference: np.ndarray) -> None:
+    """A board whose SMP buffer (zephyr-default: 384 B) cannot carry the example's 384 B
+    input plus its header: one line saying so before any request, not a ValueError from
+    the transport."""
+    with (VirtualBoard(board="virtual", profile="zephyr-default") as vb,
+          DeviceSession.open(vb.port) as dev,
+          pytest.raises(InputError, match=r"one input of this model is 384 B.*at most")):
+        validate(dev, DATA["x"][:2], reference[:2])
