@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device_drivers.errors import Cancelled
-from device_drivers.virtual import VirtualBoard
+
+if TYPE_CHECKING:  # the virtual board (smp, numpy) loads when the demo starts, not before
+    from device_drivers.virtual import VirtualBoard
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ class DemoBoard:
                 return self.port
             if progress:
                 progress(0.1, "starting the virtual board…")
+            from device_drivers.virtual import VirtualBoard
+
             board = VirtualBoard(board=self.board_id)
             port = board.start()
             if cancel is not None and cancel.is_set():
