@@ -17,6 +17,7 @@ from app.gui.context import AppContext
 from app.gui.demo import DemoBoard
 from app.gui.device_panel import DevicePanel
 from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
+from app.gui.emulated import EmulatedBoard
 from app.gui.homing import BoardEvents
 from app.gui.live.mqtt_source import FleetLive
 from app.gui.menus import build_menus
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow, BoardEvents):
         self.link = DeviceLink(self.live.store, self,
                                period_ms=self.settings.get("live/period_ms"))
         self.demo = DemoBoard()
+        self.emulated = EmulatedBoard()
         self._demo_job = None
         self._demo_pending_flash = False
         self._first_scan = False
@@ -246,6 +248,26 @@ class MainWindow(QMainWindow, BoardEvents):
         job.succeeded.connect(started)
         job.failed.connect(failed)
 
+    def start_emulated(self) -> None:
+        """Our firmware on an emulated Cortex-M4 (QEMU): built if needed, then connected."""
+        from app.gui.emulated import BOARD_ID, NAME
+
+        if self.emulated.running:
+            self.connect_port(self.emulated.port)  # type: ignore[arg-type]
+            return
+        job = self.runner.submit(self.emulated.start, name=NAME)
+        self.status.set_link("connecting", f"starting {NAME} (the first start builds it)…")
+
+        def started(port: str) -> None:
+            self.devices.add_device(DeviceEntry(port=port, name=NAME, board_id=BOARD_ID,
+                                                mode="app", virtual=True, backend="smp"))
+            self.connect_port(port)
+            self.show_page("live")
+
+        job.succeeded.connect(started)
+        job.failed.connect(lambda err: (self.status.set_link("failed", err.message),
+                                        self.report_error(err)))
+
     def _link_state(self, state: str, detail: str) -> None:
         self.status.set_link(state, detail)
         self.devices.set_status(self.link.port, state if state != "idle" else "")
@@ -362,6 +384,7 @@ class MainWindow(QMainWindow, BoardEvents):
         self.runner.shutdown(5000)
         self.link.shutdown()
         self.demo.stop()
+        self.emulated.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()

@@ -46,6 +46,7 @@ def build_menus(win: Any) -> None:
     _action(win, d, "Connect selected", "Ctrl+K", win._connect_selected)
     _action(win, d, "Disconnect", "Ctrl+Shift+K", win.disconnect)
     _action(win, d, "Start demo board", "Ctrl+D", win.start_demo)
+    _action(win, d, "Start emulated Cortex-M4 (QEMU)", None, win.start_emulated)
     v = bar.addMenu("&View")
     for i, (key, title) in enumerate(zip(PAGES, PAGE_TITLES, strict=True)):
         _action(win, v, title, f"Ctrl+{i + 1}", lambda _=False, k=key: win.show_page(k))

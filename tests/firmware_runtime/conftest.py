@@ -13,13 +13,13 @@ import shutil
 from collections.abc import Callable
 
 import pytest
+from ci_guard import in_ci
 
 from device_drivers.errors import TinyOpsError
 
 
 def must_run() -> bool:
-    return (os.environ.get("CI", "").lower() in ("1", "true", "yes")
-            or bool(os.environ.get("TINYOPS_FIRMWARE_MIRROR")))
+    return in_ci() or bool(os.environ.get("TINYOPS_FIRMWARE_MIRROR"))
 
 
 def unavailable(reason: str) -> None:
