@@ -1,6 +1,10 @@
 /* The TinyOps runtime's main loop: UART bytes -> SMP console framing -> dispatch -> answer,
  * and the telemetry stream's timer. Nothing here blocks: the loop idles in port_idle() only
- * when no byte is waiting, for at most the time until the next stream period. */
+ * when no byte is waiting, for at most the time until the next stream period.
+ *
+ * SMP wins over the stream: before each stream inference the loop drains the UART and
+ * answers every complete frame; while a frame is partly received the due inference is
+ * skipped (not queued). So an answer waits at most for the one inference under way. */
 #include "groups.h"
 #include "runtime.h"
 #include "smp_serial.h"
@@ -22,22 +26,14 @@ static void banner(void)
     port_uart_write((const uint8_t *)hello, sizeof(hello) - 1);
 }
 
-int main(void)
+/* Read everything the UART holds, answering each complete frame; the bytes read. */
+static size_t serve_uart(void)
 {
     uint8_t chunk[64];
+    size_t total = 0, n;
 
-    port_init();
-    os_mgmt_register();
-    fs_mgmt_register();
-    enum_mgmt_register();
-    runtime_mgmt_register();
-    smp_serial_rx_init(&rx);
-    runtime_init();
-    telemetry_init();
-    banner();
-
-    for (;;) {
-        size_t n = port_uart_read(chunk, sizeof(chunk));
+    while ((n = port_uart_read(chunk, sizeof(chunk))) > 0) {
+        total += n;
         for (size_t i = 0; i < n; i++) {
             const uint8_t *pkt;
             size_t len;
@@ -50,8 +46,25 @@ int main(void)
             if (after)
                 after();
         }
-        uint32_t now = port_millis();
-        telemetry_poll(now);
+    }
+    return total;
+}
+
+int main(void)
+{
+    port_init();
+    os_mgmt_register();
+    fs_mgmt_register();
+    enum_mgmt_register();
+    runtime_mgmt_register();
+    smp_serial_rx_init(&rx);
+    runtime_init();
+    telemetry_init();
+    banner();
+
+    for (;;) {
+        size_t n = serve_uart();
+        telemetry_poll(port_millis(), smp_serial_rx_busy(&rx));
         if (n == 0) {
             uint32_t wait = telemetry_wait_ms(port_millis());
             uint64_t t0 = port_micros();

@@ -46,7 +46,9 @@ void runtime_init(void);
 
 /* Telemetry (telemetry.c): called by the main loop. */
 void telemetry_init(void);
-void telemetry_poll(uint32_t now_ms);
+/* Runs the stream when due; `skip`: a frame is partly received, the due period passes
+ * without an inference (not queued). */
+void telemetry_poll(uint32_t now_ms, bool skip);
 uint32_t telemetry_wait_ms(uint32_t now_ms); /* how long the loop may idle */
 void telemetry_account_idle(uint64_t idle_us);
 float telemetry_cpu_load(void);

@@ -353,7 +353,7 @@ uint32_t telemetry_wait_ms(uint32_t now_ms)
     return d <= 0 ? 0 : (uint32_t)d;
 }
 
-void telemetry_poll(uint32_t now)
+void telemetry_poll(uint32_t now, bool skip)
 {
     float p[RT_MAX_LABELS];
     uint32_t latency = 0;
@@ -364,6 +364,8 @@ void telemetry_poll(uint32_t now)
     next_due_ms += rt.period_ms;
     if ((int32_t)(now - next_due_ms) >= 0) /* fell behind: no burst to catch up */
         next_due_ms = now + rt.period_ms;
+    if (skip)
+        return;
     if (rt.summary_restart) {
         telemetry_summary_reset();
         rt.summary_restart = false;
