@@ -13,6 +13,10 @@
 
 static smp_serial_rx rx;
 static uint8_t answer[SMP_MTU];
+static uint32_t frames_out;
+
+uint32_t runtime_frames_out(void) { return frames_out; }
+const smp_serial_stats *runtime_serial_stats(void) { return &rx.stats; }
 
 uint32_t runtime_frames_dropped(void)
 {
@@ -41,8 +45,10 @@ static size_t serve_uart(void)
                 continue;
             void (*after)(void) = NULL;
             size_t m = smp_handle(pkt, len, answer, sizeof(answer), &after);
-            if (m)
+            if (m) {
                 smp_serial_send(answer, m, port_uart_write);
+                frames_out++;
+            }
             if (after)
                 after();
         }
@@ -55,6 +61,7 @@ int main(void)
     port_init();
     os_mgmt_register();
     fs_mgmt_register();
+    stat_mgmt_register();
     enum_mgmt_register();
     runtime_mgmt_register();
     smp_serial_rx_init(&rx);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "groups.h"
+#include "smp_serial.h"
 
 #define RT_MAX_LABELS 16
 #define RT_LABEL_MAX 32
@@ -56,6 +57,8 @@ void telemetry_summary_reset(void);
 
 /* Console lines/frames the SMP framing dropped since boot (main.c owns the receiver). */
 uint32_t runtime_frames_dropped(void);
+uint32_t runtime_frames_out(void); /* answers sent */
+const smp_serial_stats *runtime_serial_stats(void);
 
 /* The synthetic vibration (signal.c): fills n samples x 3 axes (g) for the state at t. */
 int signal_state_at(uint32_t t_ms);
