@@ -14,6 +14,11 @@
 static smp_serial_rx rx;
 static uint8_t answer[SMP_MTU];
 static uint32_t frames_out;
+static uint32_t last_rx_ms; /* when the UART last gave bytes */
+
+/* A frame left half received for this long (a host gone mid-frame, stray bytes) no longer
+ * holds the stream back; the frame itself is still completed or dropped as usual. */
+#define RX_STALE_MS 3000
 
 uint32_t runtime_frames_out(void) { return frames_out; }
 const smp_serial_stats *runtime_serial_stats(void) { return &rx.stats; }
@@ -71,7 +76,11 @@ int main(void)
 
     for (;;) {
         size_t n = serve_uart();
-        telemetry_poll(port_millis(), smp_serial_rx_busy(&rx));
+        uint32_t now = port_millis();
+        if (n)
+            last_rx_ms = now;
+        bool busy = smp_serial_rx_busy(&rx) && now - last_rx_ms < RX_STALE_MS;
+        telemetry_poll(now, busy);
         if (n == 0) {
             uint32_t wait = telemetry_wait_ms(port_millis());
             uint64_t t0 = port_micros();
