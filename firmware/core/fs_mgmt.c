@@ -53,6 +53,8 @@ static int32_t get_name(smp_ctx *ctx, char *name, bool must_exist, bool *bad)
 {
     if (!smp_req_cstr(ctx, "name", name, FS_PATH_MAX, bad))
         return *bad ? FS_FILE_INVALID_NAME : -1;
+    if (name[0] != '/') /* a relative path: Zephyr's fs_mgmt answers invalid name */
+        return FS_FILE_INVALID_NAME;
     if (strncmp(name, MOUNT, 5) != 0)
         return must_exist ? FS_FILE_NOT_FOUND : FS_MOUNT_POINT_NOT_FOUND;
     if (!fs_path_ok(name))

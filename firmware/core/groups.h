@@ -5,6 +5,7 @@
 #include "smp.h"
 
 #define GROUP_OS 0
+#define GROUP_STAT 2
 #define GROUP_FS 8
 #define GROUP_ENUM 10
 #define GROUP_RUNTIME 64
@@ -14,6 +15,7 @@
 void os_mgmt_register(void);
 void enum_mgmt_register(void);
 void fs_mgmt_register(void);
+void stat_mgmt_register(void);
 void runtime_mgmt_register(void);
 
 /* fs_mgmt: whether `path` is a name this board's storage takes ("/lfs/<name>"). */

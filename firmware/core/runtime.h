@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "groups.h"
+#include "smp_serial.h"
 
 #define RT_MAX_LABELS 16
 #define RT_LABEL_MAX 32
@@ -44,16 +45,30 @@ extern rt_state rt;
 /* Boot: defaults, then the model the persisted state names (if it still verifies). */
 void runtime_init(void);
 
+/* runtime_state.c, for the group's commands (runtime_mgmt.c). */
+size_t runtime_class_count(void); /* classes of the loaded model's output */
+size_t runtime_labels_near(const char *path, char out[][RT_LABEL_MAX]); /* labels file */
+void runtime_fit_labels(void); /* rt.labels to the class count (class_<i> filled in) */
+void runtime_save_state(void); /* write /lfs/.runtime-state */
+int runtime_file_sha256(const char *path, size_t size, uint8_t digest[32]); /* 0: ok */
+
 /* Telemetry (telemetry.c): called by the main loop. */
 void telemetry_init(void);
-void telemetry_poll(uint32_t now_ms);
+/* Runs the stream when due; `skip`: a frame is partly received, the due period passes
+ * without an inference (not queued). */
+void telemetry_poll(uint32_t now_ms, bool skip);
 uint32_t telemetry_wait_ms(uint32_t now_ms); /* how long the loop may idle */
 void telemetry_account_idle(uint64_t idle_us);
 float telemetry_cpu_load(void);
 void telemetry_summary_reset(void);
+/* telemetry_infer.c: one inference on the signal of `state`; the classes written to p
+ * (0: none), its latency in us. */
+size_t telemetry_run_once(int state, float *p, uint32_t *latency);
 
 /* Console lines/frames the SMP framing dropped since boot (main.c owns the receiver). */
 uint32_t runtime_frames_dropped(void);
+uint32_t runtime_frames_out(void); /* answers sent */
+const smp_serial_stats *runtime_serial_stats(void);
 
 /* The synthetic vibration (signal.c): fills n samples x 3 axes (g) for the state at t. */
 int signal_state_at(uint32_t t_ms);

@@ -81,6 +81,12 @@ void smp_serial_rx_init(smp_serial_rx *rx)
     memset(rx, 0, sizeof(*rx));
 }
 
+bool smp_serial_rx_busy(const smp_serial_rx *rx)
+{
+    return rx->expected != 0 ||
+           (rx->line_len && !rx->line_too_long && (rx->line[0] == 0x06 || rx->line[0] == 0x04));
+}
+
 static void drop_frame(smp_serial_rx *rx)
 {
     rx->expected = 0;

@@ -44,6 +44,10 @@ void smp_serial_rx_init(smp_serial_rx *rx);
 /* Feed one byte; true when it completed a packet (*pkt, *len valid until the next call). */
 bool smp_serial_rx_byte(smp_serial_rx *rx, uint8_t byte, const uint8_t **pkt, size_t *len);
 
+/* True while a frame is partly received: a frame line being read, or a frame with lines to
+ * come. The main loop runs no stream inference then (SMP wins over the stream). */
+bool smp_serial_rx_busy(const smp_serial_rx *rx);
+
 /* Encode and write one packet as console lines through `write`. */
 typedef void (*smp_serial_write_fn)(const uint8_t *buf, size_t len);
 void smp_serial_send(const uint8_t *pkt, size_t len, smp_serial_write_fn write);

@@ -193,12 +193,7 @@ FIRMWARE_CONFIG_STEPS = {
 }
 """Steps whose outcome follows from the SMP buffer configuration, not from conformance."""
 
-FIRMWARE_DIFFERENCES = {
-    "statistics of an unknown group": "the firmware has no statistics group (2): rc 8",
-    "enumeration list": "no statistics group (2) in the list",
-    "enumeration details of fs, stat, enum and an unknown group": "no statistics group",
-    "upload to a relative path": "fs error rc 14 where Zephyr answers rc 2 (unknown)",
-}
+FIRMWARE_DIFFERENCES: dict[str, str] = {}
 """Conformance findings (firmware/core, not yet fixed): strict xfails, so a fix shows up."""
 
 

@@ -46,7 +46,7 @@ def build(cache: Path, program: str = "host") -> Path:
     elif program == "signal_tool":
         srcs, libs = [HERE / "signal_tool.c", core / "signal.c"], ["-lm"]
     else:
-        srcs, libs = [HERE / "cbor_tool.c", core / "cbor.c"], []
+        srcs, libs = [HERE / "cbor_tool.c", core / "cbor_enc.c", core / "cbor_dec.c"], []
     digest = hashlib.sha256(" ".join(CFLAGS + libs).encode())
     for path in srcs + _headers():
         digest.update(path.name.encode() + b"\0" + path.read_bytes())

@@ -5,7 +5,10 @@
  * identifier "TFL3" at offset 4 (else MR_BAD_MODEL); loads are atomic (two buffers, switch
  * on success); the model has one int8 [1,128,3] input, one int8 [1,3] output and two
  * "operators" whose outputs can be preserved for the tensor command. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tinyops/model_runtime.h"
 #include "tinyops/port.h"
@@ -121,6 +124,12 @@ enum mr_rc mr_infer(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_c
     }
     *out_len = 3;
     preserved = preserve;
+    const char *slow = getenv("TINYOPS_DOUBLE_INFER_MS"); /* a slow model, for the loop's tests */
+    if (slow) {
+        long ms = atol(slow);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     *latency_us = (uint32_t)(port_micros() - t0) + 1;
     return MR_OK;
 }

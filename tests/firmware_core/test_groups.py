@@ -11,16 +11,19 @@ import sys
 import zlib
 from pathlib import Path
 
+import fw_host
 import pytest
 from smp import enumeration_management as em
 from smp import file_management as fsm
+from smp import statistics_management as stm
 from smpclient.requests import enumeration_management as enumreq
 from smpclient.requests import file_management as fsreq
 
 from device_drivers.link import DeviceSession
 from device_drivers.link.smp_errors import SMPErrorResponse
 
-GROUPS_BY_NAME = [10, 8, 0, 64]  # "enum mgmt", "fs mgmt", "os mgmt", "tinyops runtime"
+GROUPS_BY_NAME = [10, 8, 0, 2, 64]
+"""By name, as Zephyr: "enum mgmt", "fs mgmt", "os mgmt", "stat mgmt", "tinyops runtime"."""
 
 
 def test_tinyops_info_reads_the_board(host_board) -> None:
@@ -32,7 +35,7 @@ def test_tinyops_info_reads_the_board(host_board) -> None:
     assert info["smp"] is True
     assert info["params"] == {"buf_size": 4096, "buf_count": 2}
     assert info["groups_source"] == "enumeration"
-    assert set(info["groups"]) == {"os", "fs", "enum", "tinyops"}
+    assert set(info["groups"]) == {"os", "fs", "enum", "stat", "tinyops"}
     assert info["runtime"].startswith("tinyops-fw") and info["protocol"] == 1
     assert info["board"] == "test-board" and info["model"] is None
     assert "test-board" in info["app_info"]
@@ -40,18 +43,47 @@ def test_tinyops_info_reads_the_board(host_board) -> None:
 
 def test_enumeration_answers_as_zephyr(host_board) -> None:
     with DeviceSession.open(host_board().port) as dev:
-        assert dev.request(enumreq.CountSupportedGroups()).count == 4
+        assert dev.request(enumreq.CountSupportedGroups()).count == 5
         assert list(dev.request(enumreq.ListSupportedGroups()).groups) == GROUPS_BY_NAME
         first = dev.request(enumreq.GroupId(index=0))
-        last = dev.request(enumreq.GroupId(index=3))
+        last = dev.request(enumreq.GroupId(index=4))
         assert (first.group, first.end) == (10, None)
         assert (last.group, last.end) == (64, True)
         with pytest.raises(SMPErrorResponse) as err:
-            dev.request(enumreq.GroupId(index=4))
+            dev.request(enumreq.GroupId(index=5))
         assert err.value.rc == em.ENUM_MGMT_ERR.ENUM_MGMT_ERR_INDEX_TOO_LARGE
-        details = dev.request(enumreq.GroupDetails(groups=(64, 0, 99))).groups
+        details = dev.request(enumreq.GroupDetails(groups=(64, 2, 0, 99))).groups
         assert [(d.group, d.name, d.handlers) for d in details] == [
-            (0, "os mgmt", 8), (64, "tinyops runtime", 6)]
+            (0, "os mgmt", 8), (2, "stat mgmt", 2), (64, "tinyops runtime", 6)]
+
+
+def test_statistics_group_counts_the_transport(host_board) -> None:
+    """Group 2 as Zephyr's stat_mgmt: the list of groups, a group's counters, an unknown
+    name refused with STAT_MGMT_ERR_INVALID_STAT_NAME."""
+    board = host_board()
+    link = fw_host.RawLink(board.port)
+    try:
+        link.write(b"some console text\n")
+        listed = stm.ListOfGroupsResponse.loads(link.request(bytes(stm.ListOfGroupsRequest(
+            sequence=1).BYTES)))
+        assert list(listed.stat_list) == ["smp", "runtime"]
+        first = stm.GroupDataResponse.loads(link.request(bytes(stm.GroupDataRequest(
+            name="smp", sequence=2).BYTES))).fields
+        assert first["frames_in"] == 2 and first["frames_out"] == 1
+        assert first["text_lines"] == 1 and first["frames_dropped"] == 0
+        assert first["rx_dropped"] == 0
+        link.write(b"\x06\x09AAAA!!!!\n")  # a bad frame
+        again = stm.GroupDataResponse.loads(link.request(bytes(stm.GroupDataRequest(
+            name="smp", sequence=3).BYTES))).fields
+        assert again["frames_dropped"] == 1 and again["frames_out"] == 2
+        runtime = stm.GroupDataResponse.loads(link.request(bytes(stm.GroupDataRequest(
+            name="runtime", sequence=4).BYTES)))
+        assert runtime.name == "runtime" and runtime.fields == {"inferences": 0}
+        unknown = link.request(bytes(stm.GroupDataRequest(name="nope", sequence=5).BYTES))
+        assert stm.StatisticsManagementErrorV2.loads(unknown).err.rc == \
+            stm.STAT_MGMT_ERR.ERR_INVALID_STAT_NAME
+    finally:
+        link.close()
 
 
 def test_upload_and_hash_through_the_link(host_board) -> None:
@@ -87,6 +119,8 @@ def test_file_errors_are_zephyrs(host_board) -> None:
              E.MOUNT_POINT_NOT_FOUND),
             (fsreq.FileUpload(name="/lfs/../x.bin", off=0, data=b"x", len=1),
              E.FILE_INVALID_NAME),
+            (fsreq.FileUpload(name="rel.bin", off=0, data=b"x", len=1),
+             E.FILE_INVALID_NAME),  # a relative path, as Zephyr answers
         ]:
             with pytest.raises(SMPErrorResponse) as err:
                 dev.request(request)
