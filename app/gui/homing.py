@@ -96,7 +96,11 @@ class BoardEvents:
             self.start_demo(banner="No board connected: showing the demo board.")
 
     def _leave_demo(self, info: Any) -> None:
-        """Kiosk: home again on a real board: the demo board stops (and leaves the list)."""
+        """Kiosk: home again on a real board: the demo board stops (and leaves the list).
+        Any board other than the demo board: the "showing the demo board" banner goes."""
+        if (self.demo.port is not None and info.port != self.demo.port
+                and "showing the demo board" in self.message.message):
+            self.message.dismiss()
         if self.options.kiosk and self.demo.running and info.port != self.demo.port:
             port = self.demo.port
             self.runner.submit(self.demo.stop, name="stop the demo board", pass_context=False)

@@ -18,6 +18,9 @@ def test_the_emulated_board_is_listed_connected_and_plotted(qtbot, make_window) 
     from app.gui.emulated import NAME
 
     win = make_window()
+    win.start_demo(banner="No board connected: showing the demo board.")
+    qtbot.waitUntil(lambda: win.demo.running and win.link.state == "connected", timeout=30_000)
+    assert "showing the demo board" in win.message.message
     win.start_emulated()
     qtbot.waitUntil(lambda: win.emulated.running, timeout=1_700_000)
     port = win.emulated.port
@@ -26,6 +29,7 @@ def test_the_emulated_board_is_listed_connected_and_plotted(qtbot, make_window) 
     assert entry is not None and entry.name == NAME
     qtbot.waitUntil(lambda: win.link.state == "connected" and win.link.port == port,
                     timeout=30_000)
+    assert win.message.message == ""  # the demo board's banner no longer holds
     # the firmware streams the example's scores, computed in QEMU, into the Live page
     qtbot.waitUntil(lambda: {"score/normal", "score/imbalance", "score/bearing_fault"}
                     <= set(win.live.dashboard.channels()), timeout=30_000)
