@@ -167,8 +167,8 @@ class MainWindow(QMainWindow, BoardEvents):
             return
         self.live.stop_replay()
         self.fleet_live.close()
-        if self.link.port != port:
-            self.live.new_segment()
+        if self.link.port != port:  # another board: its own, empty view (no mixed traces)
+            self.live.reset_view()
         self.link.auto_reconnect = self.options.kiosk
         self.link.connect_port(port)
         self.devices.select(port)

@@ -35,5 +35,8 @@ def test_the_emulated_board_is_listed_connected_and_plotted(qtbot, make_window) 
                     <= set(win.live.dashboard.channels()), timeout=30_000)
     x, _y = win.live.dashboard.channel_data("score/normal")
     assert len(x) > 0
+    # a new board, a new view: the demo board's channels (temperature, supply: the emulated
+    # board has no such sensors) are not shown as this board's
+    assert "temp_c" not in win.live.dashboard.channels()
     win.shutdown()
     assert not win.emulated.running
