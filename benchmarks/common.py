@@ -82,6 +82,18 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def vs_smpclient(key: str, ours: list[float], theirs: list[float], reference: str,
+                 what: str, strategies: dict[str, str]) -> Figure:
+    """TinyOps' seconds over smpclient's best working strategy, measured in the same run
+    (target: at most 1.0). ``what`` names the transfer in the note."""
+    return Figure(key, round(median(ours) / median(theirs), 3), "×", 1.0, "<=",
+                  reference=reference,
+                  note=f"{what}: TinyOps {median(ours):.2f} s, smpclient "
+                       f"{median(theirs):.2f} s",
+                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
+                  extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": strategies})
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-quantile (0..1), nearest-rank on sorted values."""
     ordered = sorted(values)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, BenchmarkError, Figure, median
+from benchmarks.common import ROOT, BenchmarkError, Figure, vs_smpclient
 
 sys.path.insert(0, str(ROOT / "tests" / "firmware"))
 
@@ -108,13 +108,8 @@ def _file_figure(key: str, fixture: str, size: int, repeats: int) -> Figure:
 
         seconds, peer, tried = _best_of(fixture, attempt)
         theirs.append(seconds)
-    ratio = median(ours) / median(theirs)
-    return Figure(key, round(ratio, 3), "×", 1.0, "<=",
-                  reference=f"smpclient {peer} on {fixture}",
-                  note=f"{size} B file incl. open and device sha256: TinyOps "
-                       f"{median(ours):.2f} s, smpclient {median(theirs):.2f} s",
-                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
-                  extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": tried})
+    return vs_smpclient(key, ours, theirs, f"smpclient {peer} on {fixture}",
+                        f"{size} B file incl. open and device sha256", tried)
 
 
 def _tinyops_image(port: str, image: bytes) -> float:
@@ -176,13 +171,9 @@ def _image_figure(repeats: int) -> Figure:
             "qemu_cortex_m0_serial",
             lambda port, strategy, image=image: _smpclient_image(port, image, strategy))
         theirs.append(seconds)
-    ratio = median(ours) / median(theirs)
-    return Figure("fw_image_vs_smpclient", round(ratio, 3), "×", 1.0, "<=",
-                  reference=f"smpclient upload() {peer} on qemu_cortex_m0_serial",
-                  note=f"{len(image)} B signed image to slot 1: TinyOps {median(ours):.2f} s, "
-                       f"smpclient {median(theirs):.2f} s",
-                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
-                  extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": tried})
+    return vs_smpclient("fw_image_vs_smpclient", ours, theirs,
+                        f"smpclient upload() {peer} on qemu_cortex_m0_serial",
+                        f"{len(image)} B signed image to slot 1", tried)
 
 
 def run(quick: bool) -> list[Figure]:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchmarkError, Figure, median
+from benchmarks.common import BenchmarkError, Figure, vs_smpclient
 
 SIZE = 64 * 1024
 
@@ -124,13 +124,9 @@ def _upload(repeats: int) -> Figure:
             raise BenchmarkError(f"no smpclient strategy worked: {tried}")
         theirs.append(best[0])
         peer = best[1]
-    ratio = median(ours) / median(theirs)
-    return Figure("tfw_upload_vs_smpclient", round(ratio, 3), "×", 1.0, "<=",
-                  reference=f"smpclient {peer} on the TinyOps firmware (QEMU mps2-an386)",
-                  note=f"{SIZE} B file incl. open and device sha256: TinyOps "
-                       f"{median(ours):.2f} s, smpclient {median(theirs):.2f} s (emulated)",
-                  samples=[round(a / b, 3) for a, b in zip(ours, theirs, strict=True)],
-                  extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": tried})
+    return vs_smpclient("tfw_upload_vs_smpclient", ours, theirs,
+                        f"smpclient {peer} on the TinyOps firmware (QEMU mps2-an386)",
+                        f"{SIZE} B file incl. open and device sha256 (emulated)", tried)
 
 
 def run(quick: bool) -> list[Figure]:
