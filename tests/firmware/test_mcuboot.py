@@ -38,7 +38,7 @@ def _image(capsys: pytest.CaptureFixture[str], *cli: str) -> dict:
     return json.loads(captured.out.strip().splitlines()[-1])
 
 
-def _list_until(capsys: pytest.CaptureFixture[str], port: str, ready, timeout_s: float = 30.0
+def _list_until(capsys: pytest.CaptureFixture[str], port: str, ready, timeout_s: float = 90.0
                 ) -> dict:
     """``image list`` polled (a reset board answers again after a while) until ``ready``."""
     deadline = time.monotonic() + timeout_s
