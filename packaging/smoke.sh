@@ -42,6 +42,10 @@ mkdir -p "$work/cwd" "$work/home"
 cd "$work/cwd"
 run() { env -i PATH=/usr/bin:/bin HOME="$work/home" TINYOPS_HOME="$work/home/tinyops" \
           LANG=C.UTF-8 ${DISPLAY:+DISPLAY=$DISPLAY} "$tinyops" "$@"; }
+# In the background, started directly (not through a subshell running run()), so that $! is
+# the app itself and the cleanup's kill reaches it (a subshell's kill left `sim` running).
+bg() { env -i PATH=/usr/bin:/bin HOME="$work/home" TINYOPS_HOME="$work/home/tinyops" \
+         LANG=C.UTF-8 ${DISPLAY:+DISPLAY=$DISPLAY} "$tinyops" "$@" & pids+=($!); }
 [ "$(readlink -f "$tinyops")" = "$(readlink -f "$prefix/tinyops")" ] \
   || { echo "tinyops is not the installed app"; exit 1; }
 
@@ -58,8 +62,7 @@ EOF
 run features --json >/dev/null
 
 # A virtual board: flash the example model, then monitor its live inference.
-run sim --json >"$work/sim.json" 2>"$work/sim.log" &
-pids+=($!)
+bg sim --json >"$work/sim.json" 2>"$work/sim.log"
 for _ in $(seq 1 300); do [ -s "$work/sim.json" ] && break; sleep 0.2; done
 port=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['port'])" \
        "$work/sim.json") || { cat "$work/sim.log"; exit 1; }
@@ -91,9 +94,8 @@ if command -v Xvfb >/dev/null && command -v xdotool >/dev/null; then
   for _ in $(seq 1 100); do DISPLAY=$disp xdotool getdisplaygeometry >/dev/null 2>&1 && break
     sleep 0.1; done
   g0=$(now)
-  DISPLAY=$disp run gui >"$work/gui.log" 2>&1 &
-  gpid=$!
-  pids+=($gpid)
+  DISPLAY=$disp bg gui >"$work/gui.log" 2>&1
+  gpid=${pids[-1]}
   for _ in $(seq 1 1200); do
     if DISPLAY=$disp xdotool search --onlyvisible --name '^TinyOps' >/dev/null 2>&1; then
       gui_s=$(python3 -c "print(round($(now) - $g0, 3))"); break
