@@ -102,6 +102,10 @@ def _outage(conf: str, outage_periods: int,
             counts: list[int] = []
             wait_until(lambda: counts.append(sum(map(len, seen.values()))) is None and
                        len(counts) > 20 and counts[-1] == counts[-21], 60)
+        # the stations said goodbye on close (retained "offline"): wait for the last of them
+        wait_until(lambda: {d["state"] for d in monitor.summary()["devices"]} == {"offline"},
+                   20, lambda: [(d["device_id"], d["state"])
+                                for d in monitor.summary()["devices"]])
         summary = monitor.summary()
         monitor.close()
     lost = {q: sum(last + 1 - len(seen.get(f"dev-{i:02d}", ())) for i in range(q, 20, 2))
