@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers import paths
-from device_drivers.fleet.drift import DriftWindow
+from fleet_ops.fleet.drift import DriftWindow
 
 CARD = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite.card.json"
 
@@ -30,7 +30,7 @@ CARD = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite.car
 def record(url: str, out: Path, seconds: float, fleet: str = "default") -> None:
     import paho.mqtt.client as paho
 
-    from device_drivers.fleet.mqtt import parse_url
+    from fleet_ops.fleet.mqtt import parse_url
 
     broker = parse_url(url)
     with out.open("a") as f:

@@ -132,7 +132,7 @@ def _cpu_s() -> float:
 
 
 def monitor_main(url: str, profile: str | None) -> None:
-    from device_drivers.fleet.monitor import FleetMonitor
+    from fleet_ops.fleet.monitor import FleetMonitor
 
     lags: list[float] = []
     seen: set[tuple[str, int]] = set()

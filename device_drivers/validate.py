@@ -222,38 +222,21 @@ def failure_of(exc: BaseException) -> tuple[str, str]:
     return ("cancelled" if said.cancelled else "failed"), said.message
 
 
-def record_validation(result: ValidationResult | None, *, port: str, artifact: str,
-                      artifact_sha256: str | None, artifact_size: int | None,
-                      usb_serial: str | None = None, error: str | None = None,
-                      duration_s: float | None = None, outcome: str | None = None) -> int | None:
-    """Write the provisioning record of one validation (also when it failed to run)."""
-    from device_drivers.records import Record, add_record
-
-    if result is not None:
-        details = result.to_dict()
-        for key in ("port", "board", "duration_s"):
-            details.pop(key, None)
-        rec = Record(operation="validate", result=outcome or ("ok" if result.ok else "failed"),
-                     port=port, board=result.board, usb_serial=usb_serial, backend="runtime",
-                     artifact=artifact, artifact_sha256=artifact_sha256,
-                     artifact_size=artifact_size, verify=result.verify_text,
-                     duration_s=round(result.duration_s, 4), details=details)
-    else:
-        rec = Record(operation="validate", result=outcome or "failed", port=port,
-                     usb_serial=usb_serial, backend="runtime", artifact=artifact,
-                     artifact_sha256=artifact_sha256, artifact_size=artifact_size,
-                     verify="not run", error=error, duration_s=duration_s)
-    return add_record(rec)
+ValidationRecorder = Callable[..., "int | None"]
+"""Called once per validation as ``recorder(result_or_None, port=, artifact=,
+artifact_sha256=, artifact_size=, usb_serial=, [error=, duration_s=, outcome=])``; returns the
+record's id, or None (``fleet_ops.records.device_ops.record_validation`` is the one the CLI
+and the GUI pass)."""
 
 
 def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, *,
                    artifact: str, model_sha256: str | None, artifact_size: int | None = None,
                    labels: np.ndarray | None = None, progress: Progress | None = None,
                    cancel: CancelToken | None = None, limit: int | None = None,
-                   atol: float = 0.0, record: bool = True,
+                   atol: float = 0.0, recorder: ValidationRecorder | None = None,
                    timeout_s: float = 5.0,
                    layers: LayerReference | None = None) -> ValidationResult:
-    """Open ``port``, validate, and write the provisioning record (also on failure: any
+    """Open ``port``, validate, and hand the outcome to ``recorder`` (also on failure: any
     exception, from the link or from the host reference, is recorded and raised again)."""
     from device_drivers.flashing.probe import usb_serial_for
     from device_drivers.link.session import DeviceSession
@@ -266,17 +249,15 @@ def run_validation(port: str, x: np.ndarray, reference: Reference | np.ndarray, 
                               progress=progress, cancel=cancel, limit=limit, atol=atol,
                               layers=layers)
     except BaseException as exc:  # Ctrl-C included: recorded as cancelled
-        if record:
+        if recorder is not None:
             outcome, text = failure_of(exc)
-            record_validation(None, port=port, artifact=artifact, artifact_sha256=model_sha256,
-                              artifact_size=artifact_size, usb_serial=serial_no,
-                              error=text, duration_s=time.monotonic() - started,
-                              outcome=outcome)
+            recorder(None, port=port, artifact=artifact, artifact_sha256=model_sha256,
+                     artifact_size=artifact_size, usb_serial=serial_no,
+                     error=text, duration_s=time.monotonic() - started, outcome=outcome)
         raise
-    if record:
-        rid = record_validation(result, port=port, artifact=artifact,
-                                artifact_sha256=model_sha256, artifact_size=artifact_size,
-                                usb_serial=serial_no)
+    if recorder is not None:
+        rid = recorder(result, port=port, artifact=artifact, artifact_sha256=model_sha256,
+                       artifact_size=artifact_size, usb_serial=serial_no)
         if rid is None:
             result.notes.append("the provisioning record could not be written (see the log)")
     return result

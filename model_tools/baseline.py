@@ -1,5 +1,5 @@
 """The drift baseline stored in a model card: what the model's outputs look like on the
-evaluation data, for the fleet view to compare live results with (``device_drivers.fleet.drift``
+evaluation data, for the fleet view to compare live results with (``fleet_ops.fleet.drift``
 reads exactly these keys; nothing else is shared between the two)."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import multiprocessing
 import runpy
 import sys
 
-CHILD_PACKAGES = ("app.", "device_drivers.", "model_tools.", "tinyops_base.")
+CHILD_PACKAGES = ("app.", "device_drivers.", "fleet_ops.", "model_tools.", "tinyops_base.")
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from app.logging_setup import setup_logging
-from device_drivers.records import OPERATOR_ENV, RECORDS_URL_ENV
+from fleet_ops.records import OPERATOR_ENV, RECORDS_URL_ENV
 from tinyops_base.errors import describe
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     fl.add_argument("--card", action="append", default=[], metavar="FILE.card.json",
                     help="model card(s) with the drift baseline, matched by model sha256 "
                          "(repeatable; the bundled example's card is always read)")
-    from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
+    from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
 
     fl.add_argument("--window", type=int, default=DEFAULT_WINDOW,
                     help=f"drift window, messages (default {DEFAULT_WINDOW})")
@@ -60,8 +60,8 @@ def _cards(extra: list[str]) -> list[str]:
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     from device_drivers.errors import InputError
-    from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
-    from device_drivers.fleet.monitor import FleetMonitor, load_baselines
+    from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
+    from fleet_ops.fleet.monitor import FleetMonitor, load_baselines
 
     if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1 or \
             args.max_devices < 1 or args.silent_after < 1:
@@ -112,9 +112,9 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     import re
 
-    from device_drivers.fleet.publisher import FleetPublisher
     from device_drivers.link.session import DeviceSession
-    from device_drivers.records_delivery import BackgroundDelivery
+    from fleet_ops.fleet.publisher import FleetPublisher
+    from fleet_ops.records.delivery import BackgroundDelivery
 
     device_id = args.device_id or re.sub(r"[^A-Za-z0-9._-]", "-", args.port).strip("-._")[:64]
     forwarded = 0

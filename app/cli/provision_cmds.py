@@ -99,7 +99,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 def _recorded(operation: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a recorded operation (flash, validate) and say where each record went."""
-    from device_drivers.records import check_destination, watch_records
+    from fleet_ops.records import check_destination, watch_records
 
     check_destination()  # a bad records URL stops here, before any board is touched
     with watch_records() as outcomes:
@@ -113,7 +113,7 @@ def _recorded(operation: Callable[[argparse.Namespace], int], args: argparse.Nam
 
 def _records_verdict(code: int, outcomes: list[tuple[Any, str]]) -> int:
     """Say where each record went; a record that is nowhere makes the exit code 1."""
-    from device_drivers.records import pending_count, records_url
+    from fleet_ops.records import pending_count, records_url
 
     queued = [rec for rec, outcome in outcomes if outcome == "queued"]
     nowhere = [rec for rec, outcome in outcomes if outcome == "nowhere"]
@@ -133,6 +133,7 @@ def _records_verdict(code: int, outcomes: list[tuple[Any, str]]) -> int:
 def _flash(args: argparse.Namespace) -> int:
     from device_drivers.errors import TinyOpsError
     from device_drivers.flashing import flash
+    from fleet_ops.records.device_ops import record_flash
 
     station = args.all or args.on_plug or len(args.port) > 1
     if not args.port and not (args.all or args.on_plug):
@@ -151,7 +152,7 @@ def _flash(args: argparse.Namespace) -> int:
                 result = _flash_cancellable(
                     lambda cancel: flash(artifact, args.port[0], backend=backend,
                                          options=options, progress=line.update,
-                                         cancel=cancel), line)
+                                         cancel=cancel, recorder=record_flash), line)
             except TinyOpsError as exc:
                 line.done()
                 if args.json and getattr(exc, "result", None) is not None:
@@ -202,13 +203,14 @@ def _station(args: argparse.Namespace, artifact: Any, backend: str | None,
     from device_drivers.flashing import flash
     from device_drivers.flashing.probe import usb_serial_for
     from device_drivers.flashing.station import run_station, watch_and_flash
+    from fleet_ops.records.device_ops import record_flash
 
     cancel = threading.Event()
     board = _StationBoard(as_json=args.json)
 
     def one(port, progress, token):  # type: ignore[no-untyped-def]
         return flash(artifact, port, backend=backend, options=options, progress=progress,
-                     cancel=token)
+                     cancel=token, recorder=record_flash)
 
     try:
         if args.on_plug:
@@ -347,6 +349,7 @@ def _validate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from device_drivers.validate import run_validation, tflm_layers
+    from fleet_ops.records.device_ops import record_validation
     from model_tools._tflm_process import tflm_available
     from model_tools.data import load_dataset
     from model_tools.tflm import run_model
@@ -370,7 +373,7 @@ def _validate(args: argparse.Namespace) -> int:
     result = run_validation(args.port, data.x, reference, artifact=model_path.name,
                             model_sha256=hashlib.sha256(model).hexdigest(),
                             artifact_size=len(model), labels=data.y, limit=args.limit,
-                            layers=layers)
+                            layers=layers, recorder=record_validation)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

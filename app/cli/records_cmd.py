@@ -30,7 +30,7 @@ def deliver_pending(as_json: bool) -> dict[str, Any]:
 
     A server that cannot be used raises its one-line ``TinyOpsError`` with the number of
     records still waiting added to it."""
-    from device_drivers.records import open_store, records_url
+    from fleet_ops.records import open_store, records_url
 
     if not records_url():
         return {"store": "sqlite"}
@@ -49,7 +49,7 @@ def deliver_pending(as_json: bool) -> dict[str, Any]:
 
 
 def cmd_records(args: argparse.Namespace) -> int:
-    from device_drivers.records import open_store
+    from fleet_ops.records import open_store
 
     status = deliver_pending(args.json)
     store = open_store()
@@ -64,7 +64,7 @@ def cmd_records(args: argparse.Namespace) -> int:
                          usb_serial=args.serial)
     where = getattr(store, "url", None)
     if where:
-        from device_drivers.records_pg import describe
+        from fleet_ops.records.pg import describe
 
         where = describe(where)
     else:

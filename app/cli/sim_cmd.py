@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     faults = parse_faults(args.fault)
     if args.mqtt:  # bad input is refused before the board starts
-        from device_drivers.fleet import mqtt
+        from fleet_ops.fleet import mqtt
 
         mqtt.parse_url(args.mqtt)
         mqtt.check_name(args.fleet, "fleet name")
@@ -142,8 +142,8 @@ def _mix(args: argparse.Namespace) -> tuple[float, ...] | None:
 def _publish(board: object, args: argparse.Namespace) -> object:
     import os
 
-    from device_drivers.fleet.publisher import FleetPublisher
     from device_drivers.virtual.publish import attach
+    from fleet_ops.fleet.publisher import FleetPublisher
 
     publisher = FleetPublisher(args.mqtt, args.device_id or f"sim-{os.getpid()}",
                                fleet=args.fleet, board=getattr(board, "board_id", None),

@@ -80,7 +80,7 @@ class Settings:
     @property
     def operator(self) -> str:
         """The operator name records get (stored for the station, shared with the CLI)."""
-        from device_drivers.records import current_operator
+        from fleet_ops.records import current_operator
 
         return current_operator()
 

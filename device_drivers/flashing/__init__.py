@@ -5,7 +5,9 @@
 
 ``flash`` picks the back end (explicit, else the one that claims the artifact's kind, else
 the board registry's, else smp: :mod:`device_drivers.flashing.registry`), runs it, refuses
-any result the device did not verify, and writes one provisioning record whatever happens.
+any result the device did not verify, and hands every outcome to the caller's ``recorder``
+(the CLI and the GUI pass ``fleet_ops.records.device_ops.record_flash``: one provisioning
+record whatever happens; the drivers do not know where records go).
 A failure (any exception, Ctrl-C included: recorded as ``cancelled``) raises the back end's
 error with the failed ``FlashResult`` attached as ``exc.result``; a cancelled flash says in
 its message what the board runs now (``exc.board_runs``: the previous model's sha256, since
@@ -16,8 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from device_drivers.errors import VerifyError
 from device_drivers.flashing.base import (
@@ -44,14 +46,17 @@ __all__ = [
     "choose_backend",
     "flash",
     "get_backend",
-    "record_for",
 ]
+
+FlashRecorder = Callable[[FlashResult, Artifact, str], "int | None"]
+"""Called with (result, artifact, outcome) once per flash, outcome ``ok``, ``failed`` or
+``cancelled``; returns the record's id, or None when it could not be written."""
 
 
 def flash(artifact: Artifact | str | Path, port: str | None, *,
           backend: str | Backend | None = None, options: FlashOptions | None = None,
           progress: Progress | None = None,
-          cancel: CancelToken | None = None, record: bool = True,
+          cancel: CancelToken | None = None, recorder: FlashRecorder | None = None,
           usb_serial: str | None = None) -> FlashResult:
     """Flash ``artifact`` to the board on ``port`` and prove it; see the module docstring."""
     from device_drivers.flashing.probe import usb_serial_for
@@ -89,39 +94,20 @@ def flash(artifact: Artifact | str | Path, port: str | None, *,
             dest=options.dest, previous_sha256=getattr(exc, "board_runs", None))
         with contextlib.suppress(AttributeError):
             exc.result = failed  # type: ignore[attr-defined]
-        if record:
-            _write_record(failed, artifact, "cancelled" if said.cancelled else "failed")
+        if recorder is not None:
+            _record(recorder, failed, artifact, "cancelled" if said.cancelled else "failed")
         raise
-    if record:
-        _write_record(result, artifact, "ok")
+    if recorder is not None:
+        _record(recorder, result, artifact, "ok")
     return result
 
 
-def record_for(result: FlashResult, artifact: Artifact, outcome: str) -> Any:
-    """The provisioning record of one flash."""
-    from device_drivers.records import Record
-
-    if result.device_digest:
-        same = result.device_digest == result.local_digest
-        verify = (f"{result.digest_algo} {'match' if same else 'MISMATCH'}: device "
-                  f"{result.device_digest}")
-    else:
-        verify = "not verified"
-    details = result.to_dict()
-    for key in ("port", "board", "usb_serial", "backend", "artifact", "artifact_sha256",
-                "error", "duration_s"):
-        details.pop(key, None)
-    details["kind"] = artifact.kind
-    return Record(operation="flash", result=outcome, port=result.port, board=result.board,
-                  usb_serial=result.usb_serial, backend=result.backend,
-                  artifact=artifact.name, artifact_sha256=artifact.sha256,
-                  artifact_size=artifact.size, verify=verify, error=result.error,
-                  duration_s=round(result.duration_s, 4), details=details)
-
-
-def _write_record(result: FlashResult, artifact: Artifact, outcome: str) -> None:
-    from device_drivers.records import add_record
-
-    rid = add_record(record_for(result, artifact, outcome))
+def _record(recorder: FlashRecorder, result: FlashResult, artifact: Artifact,
+            outcome: str) -> None:
+    try:
+        rid = recorder(result, artifact, outcome)
+    except Exception:  # a record that cannot be written never hides the flash's outcome
+        log.exception("writing the provisioning record of %s failed", artifact.name)
+        rid = None
     if rid is None:
         result.notes.append("the provisioning record could not be written (see the log)")

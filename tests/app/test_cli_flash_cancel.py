@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from device_drivers import paths
-from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
 from device_drivers.virtual.faults import FaultConfig
+from fleet_ops.records import open_store
 
 MODEL = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite"
 DEADLINE_S = 120.0

@@ -9,7 +9,7 @@ import pytest
 
 from device_drivers import paths
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
 from model_tools.errors import ModelToolsError
 from model_tools.tflm import tflm_available
 

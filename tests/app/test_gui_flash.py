@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from device_drivers import paths
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
 
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
 MODEL = EXAMPLE / "model_int8.tflite"

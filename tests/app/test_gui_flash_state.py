@@ -79,7 +79,7 @@ def test_a_streaming_board_is_flashed_without_a_stall(virtual_board) -> None:
         marks: list[float] = []
         t0 = time.monotonic()
         result = flash_job(str(MODEL), virtual_board.port, backend="virtual",
-                           board="nano33ble", session=session, record=False,
+                           board="nano33ble", session=session,
                            progress=lambda f, m: marks.append(time.monotonic()))
         total = time.monotonic() - t0
     assert result["ok"] and result["verified"]

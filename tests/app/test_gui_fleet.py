@@ -116,8 +116,8 @@ def test_unreachable_broker_is_one_line(qtbot, page: FleetPage) -> None:
 
 
 def test_records_url_setting_and_pending_note(qtbot, page: FleetPage) -> None:
-    from device_drivers.outbox import Outbox
-    from device_drivers.records import records_url
+    from fleet_ops.records import records_url
+    from fleet_ops.records.outbox import Outbox
 
     page.records_url.setText("  postgresql://tinyops@db.example:5432/records ")
     assert page.save_records_url() and records_url() == \

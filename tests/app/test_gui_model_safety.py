@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.gui.pages import model_jobs
 from device_drivers import paths
 from device_drivers.errors import InputError
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
 
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
 

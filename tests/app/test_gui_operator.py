@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from device_drivers import paths
-from device_drivers.records import OPERATOR_ENV, open_store
+from fleet_ops.records import OPERATOR_ENV, open_store
 
 MODEL = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite"
 

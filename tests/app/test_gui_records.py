@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from device_drivers.records import Record, open_store
+from fleet_ops.records import Record, open_store
 
 
 def test_records_page_filters_and_exports(qtbot, make_window, tmp_path) -> None:

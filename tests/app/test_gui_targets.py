@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.gui.devices import DeviceEntry
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
 
 A = DeviceEntry(port="/dev/ttyACM0", name="Board A", board_id="nano33ble", mode="app",
                 serial="AAA")
@@ -87,9 +87,9 @@ def test_gui_flash_exports_a_model_for_a_uf2_board(monkeypatch) -> None:
         def to_dict(self) -> dict[str, object]:
             return {"ok": True}
 
-    def fake_flash(artifact, port, *, backend=None, record=True, **_kw):
+    def fake_flash(artifact, port, *, backend=None, recorder=None, **_kw):
         seen.update(kind=artifact.kind, backend=backend, head=artifact.data[:4],
-                    model=artifact.expected_model_sha256, record=record)
+                    model=artifact.expected_model_sha256, recorder=recorder)
         return Result()
 
     monkeypatch.setattr(flashing, "flash", fake_flash)
@@ -98,4 +98,4 @@ def test_gui_flash_exports_a_model_for_a_uf2_board(monkeypatch) -> None:
     import hashlib
 
     assert seen["model"] == hashlib.sha256(model.read_bytes()).hexdigest()
-    assert seen["record"] is False
+    assert seen["recorder"] is None

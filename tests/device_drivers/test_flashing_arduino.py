@@ -15,6 +15,7 @@ from device_drivers import paths
 from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.virtual import VirtualBoard
+from fleet_ops.records.device_ops import record_flash
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
 
@@ -54,7 +55,7 @@ def test_missing_arduino_cli_says_how_to_install(tmp_path: Path,
     monkeypatch.setenv("PATH", str(tmp_path))
     art = Artifact.load(_library(tmp_path), model_sha256="00" * 32)
     with pytest.raises(DeviceError, match="arduino-cli is not installed") as info:
-        flash(art, "/dev/ttyACM0", options=FlashOptions(board="nano33ble"))
+        flash(art, "/dev/ttyACM0", options=FlashOptions(board="nano33ble"), recorder=record_flash)
     assert "install" in (info.value.hint or "")
 
 
@@ -66,7 +67,7 @@ def test_compile_upload_and_verify_on_the_runtime(tmp_path: Path,
     digest = hashlib.sha256(BASE).hexdigest()  # the model the (virtual) board runs
     with VirtualBoard(board="virtual") as vb:
         result = flash(Artifact.load(lib, model_sha256=digest), vb.port,
-                       options=FlashOptions(board="nano33ble"))
+                       options=FlashOptions(board="nano33ble"), recorder=record_flash)
     assert result.ok and result.backend == "arduino" and result.device_digest == digest
     assert result.bytes == 4096  # the compiled binary
     compile_call, upload_call = log.read_text().splitlines()
@@ -82,7 +83,7 @@ def test_board_not_running_the_new_model_fails(tmp_path: Path,
     monkeypatch.setenv("TINYOPS_ARDUINO_CLI", str(script))
     with VirtualBoard(board="virtual") as vb, pytest.raises(DeviceError, match="new model"):
         flash(Artifact.load(_library(tmp_path), model_sha256="ab" * 32), vb.port,
-              options=FlashOptions(board="nano33ble", reboot_timeout_s=1.0))
+              options=FlashOptions(board="nano33ble", reboot_timeout_s=1.0), recorder=record_flash)
 
 
 def test_failed_compile_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +91,7 @@ def test_failed_compile_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TINYOPS_ARDUINO_CLI", str(script))
     with pytest.raises(DeviceError, match="compile failed"):
         flash(Artifact.load(_library(tmp_path), model_sha256="00" * 32), "/dev/null",
-              options=FlashOptions(board="nano33ble"))
+              options=FlashOptions(board="nano33ble"), recorder=record_flash)
 
 
 def test_board_without_fqbn_is_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,5 +99,5 @@ def test_board_without_fqbn_is_bad_input(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("TINYOPS_ARDUINO_CLI", str(script))
     with pytest.raises(InputError, match="FQBN"):
         flash(Artifact.load(_library(tmp_path), model_sha256="00" * 32), "/dev/null",
-              options=FlashOptions(board="virtual"), backend="arduino")
+              options=FlashOptions(board="virtual"), backend="arduino", recorder=record_flash)
     assert os.environ["TINYOPS_ARDUINO_CLI"] == str(script)

@@ -150,7 +150,7 @@ def calibration() -> int:
     """Bytes a clean flash of a model(0)-sized file sends to the board."""
     with VirtualBoard(board="virtual") as vb:
         before = vb.bytes_rx
-        flash(Artifact.from_bytes(model(0), "m.tflite"), vb.port, record=False)
+        flash(Artifact.from_bytes(model(0), "m.tflite"), vb.port)
         return vb.bytes_rx - before
 
 

@@ -109,6 +109,6 @@ def test_an_open_session_is_handed_to_the_smp_back_end(monkeypatch: pytest.Monke
     session = _Session()
     result = flash(Artifact.from_bytes(MODEL, "m.tflite"), "fake",
                    backend=SmpBackend(session=session),
-                   options=FlashOptions(dest="/lfs/m.tflite"), record=False)
+                   options=FlashOptions(dest="/lfs/m.tflite"))
     assert result.ok and result.verified and session.stored == {"/lfs/m.tflite": MODEL}
     assert not session.closed  # it stays open for its owner

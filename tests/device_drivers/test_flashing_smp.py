@@ -15,8 +15,9 @@ from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.smp import image_hash, upload_image
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_flash
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
 
@@ -51,7 +52,7 @@ def test_model_flash_is_loaded_verified_and_recorded(board: VirtualBoard) -> Non
     new = variant(1)
     seen: list[tuple[float, str]] = []
     result = flash(Artifact.from_bytes(new, "new.tflite"), board.port,
-                   progress=lambda f, m: seen.append((f, m)))
+                   progress=lambda f, m: seen.append((f, m)), recorder=record_flash)
     assert result.ok and result.verified and result.backend == "smp"
     assert result.local_digest == result.device_digest == sha(new)
     assert result.previous_sha256 == sha(BASE)
@@ -71,7 +72,7 @@ def test_model_flash_is_loaded_verified_and_recorded(board: VirtualBoard) -> Non
 def test_destination_is_configurable(board: VirtualBoard) -> None:
     new = variant(2)
     result = flash(Artifact.from_bytes(new, "b.tflite"), board.port,
-                   options=FlashOptions(dest="/lfs/models/b.tflite"))
+                   options=FlashOptions(dest="/lfs/models/b.tflite"), recorder=record_flash)
     assert result.dest == "/lfs/models/b.tflite"
     with DeviceSession.open(board.port) as dev:
         info = dev.model_info()
@@ -82,7 +83,7 @@ def test_destination_is_configurable(board: VirtualBoard) -> None:
 def test_a_file_the_runtime_refuses_leaves_the_previous_model(board: VirtualBoard) -> None:
     junk = b"\x1c\x00\x00\x00TFL3" + b"\xab" * 3000  # uploads fine, is no valid model
     with pytest.raises(DeviceError, match="BAD_MODEL") as info:
-        flash(Artifact.from_bytes(junk, "junk.tflite"), board.port)
+        flash(Artifact.from_bytes(junk, "junk.tflite"), board.port, recorder=record_flash)
     assert board.loaded_model_sha256 == sha(BASE)
     assert info.value.result.ok is False  # type: ignore[attr-defined]
     assert open_store().list()[0].result == "failed"
@@ -98,7 +99,7 @@ def test_cancel_mid_upload_leaves_the_previous_model(board: VirtualBoard) -> Non
 
     with pytest.raises(Cancelled):
         flash(Artifact.from_bytes(big, "big.tflite"), board.port, progress=progress,
-              cancel=cancel)
+              cancel=cancel, recorder=record_flash)
     assert board.loaded_model_sha256 == sha(BASE)
     assert open_store().list()[0].result == "cancelled"
 
@@ -107,7 +108,7 @@ def test_stock_zephyr_server_gets_the_file_verified_by_fs_hash() -> None:
     with StockZephyrBoard(board="virtual") as vb:
         new = variant(3)
         result = flash(Artifact.from_bytes(new, "new.tflite"), vb.port,
-                       options=FlashOptions(dest="/lfs/tinyml/model.bin"))
+                       options=FlashOptions(dest="/lfs/tinyml/model.bin"), recorder=record_flash)
         assert result.ok and result.device_digest == sha(new)
         assert any("stock SMP server" in n for n in result.notes)
         assert result.previous_sha256 is None
@@ -119,7 +120,7 @@ def test_stock_zephyr_server_gets_the_file_verified_by_fs_hash() -> None:
 def test_wrong_artifact_kind_is_bad_input(board: VirtualBoard) -> None:
     with pytest.raises(InputError):
         flash(Artifact.from_bytes(b"UF2\n" * 200, "x.uf2", kind="uf2"), board.port,
-              backend="smp")
+              backend="smp", recorder=record_flash)
 
 
 # ---------------------------------------------------------------- MCUboot images
@@ -142,7 +143,7 @@ def test_image_is_uploaded_tested_booted_and_confirmed(board: VirtualBoard,
     image = mcuboot_images.build(bytes(range(256)) * 40)
     want = image_hash(image).hex()
     result = flash(Artifact.from_bytes(image, "app.signed.bin"), board.port,
-                   options=FlashOptions(reboot_timeout_s=10))
+                   options=FlashOptions(reboot_timeout_s=10), recorder=record_flash)
     assert result.ok and result.device_digest == want and result.previous_sha256 == before
     slot0 = _states(board.port)[0]
     assert slot0.hash.hex() == want and slot0.confirmed and slot0.active
@@ -175,7 +176,8 @@ def test_unconfirmed_image_is_reverted_by_mcuboot(mcuboot_images) -> None:
         image = mcuboot_images.build(bytes(range(200)) * 30, "2.0.0")
         with pytest.raises(DeviceError, match="did not answer"):
             flash(Artifact.from_bytes(image, "app.signed.bin"), vb.port,
-                  options=FlashOptions(reboot_timeout_s=1.5, extra={"require_runtime": True}))
+                  options=FlashOptions(reboot_timeout_s=1.5, extra={"require_runtime": True}),
+     recorder=record_flash)
         slot0 = _states(vb.port)[0]
         assert slot0.hash.hex() == image_hash(image).hex() and not slot0.confirmed
         with DeviceSession.open(vb.port) as dev:
@@ -188,7 +190,7 @@ def test_runtime_models_alternate_between_two_files(board: VirtualBoard) -> None
     dests = []
     for i in range(3, 8):
         data = variant(i)
-        result = flash(Artifact.from_bytes(data, f"m{i}.tflite"), board.port)
+        result = flash(Artifact.from_bytes(data, f"m{i}.tflite"), board.port, recorder=record_flash)
         assert board.loaded_model_sha256 == sha(data)
         dests.append(result.dest)
     assert dests == ["/lfs/model-a.tflite", "/lfs/model-b.tflite"] * 2 + ["/lfs/model-a.tflite"]
@@ -206,11 +208,11 @@ def test_a_flashed_model_carries_its_cards_labels(board: VirtualBoard, tmp_path)
     (tmp_path / "labels.txt").write_text("x\ny\nz\n")
     card = tmp_path / "m.tflite.card.json"
     card.write_text(json.dumps({"sha256": sha(variant(2)), "labels": ["calm", "wobble", "knock"]}))
-    flash(Artifact.load(model), board.port)
+    flash(Artifact.load(model), board.port, recorder=record_flash)
     with DeviceSession.open(board.port) as dev:
         assert list(dev.model_info().labels) == ["calm", "wobble", "knock"]
 
     model.write_bytes(variant(3))  # the card now describes another model: not trusted
-    flash(Artifact.load(model), board.port)
+    flash(Artifact.load(model), board.port, recorder=record_flash)
     with DeviceSession.open(board.port) as dev:
         assert list(dev.model_info().labels) == ["x", "y", "z"]

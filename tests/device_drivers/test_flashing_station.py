@@ -16,7 +16,8 @@ from device_drivers.errors import Cancelled, DeviceError
 from device_drivers.flashing import Artifact, FlashOptions, FlashResult, flash
 from device_drivers.flashing.base import check_cancel
 from device_drivers.flashing.station import BoardJob, run_station, watch_and_flash
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_flash
 
 MODEL = b"\x1c\x00\x00\x00TFL3" + bytes(range(200)) * 20
 
@@ -65,7 +66,7 @@ class MemoryBackend:
 def _one(backend: MemoryBackend, artifact: Artifact):
     return lambda port, progress, cancel: flash(artifact, port, backend=backend,
                                                 options=FlashOptions(), progress=progress,
-                                                cancel=cancel)
+                                                cancel=cancel, recorder=record_flash)
 
 
 def test_four_boards_flash_in_parallel_with_their_own_status() -> None:

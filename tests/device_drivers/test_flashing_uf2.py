@@ -21,8 +21,9 @@ from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.flashing.uf2 import Uf2Backend
 from device_drivers.link.session import DeviceSession
-from device_drivers.records import open_store
 from device_drivers.virtual import VirtualBoard
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_flash
 from tinyops_base.uf2 import parse_uf2
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
@@ -146,7 +147,8 @@ def test_flash_to_a_fake_drive_then_verify_on_the_runtime(drive: Path) -> None:
         loader.start()
         art = Artifact.from_bytes(uf2, "model.uf2", model_sha256=sha(new))
         result = flash(art, vb.port, options=FlashOptions(board="pico", dest=str(drive),
-                                                           reboot_timeout_s=20))
+                                                           reboot_timeout_s=20),
+     recorder=record_flash)
         loader.join(5)
         assert loader.received == new  # the file parsed back is the model, at the region
         assert loader.written_name == "model.uf2"
@@ -167,7 +169,8 @@ def test_drive_is_discovered_by_info_uf2(drive: Path) -> None:
         art = Artifact.from_bytes(make_uf2(new, PICO_REGION, PICO_FAMILY), "m.uf2",
                                   model_sha256=sha(new))
         result = flash(art, vb.port, backend=backend,
-                       options=FlashOptions(board="pico", reboot_timeout_s=20))
+                       options=FlashOptions(board="pico", reboot_timeout_s=20),
+     recorder=record_flash)
         assert result.ok and vb.loaded_model_sha256 == sha(new)
 
 
@@ -175,7 +178,8 @@ def test_wrong_family_is_refused_before_writing(drive: Path) -> None:
     art = Artifact.from_bytes(make_uf2(BASE, 0x2000, 0xADA52840), "m.uf2",
                               model_sha256=sha(BASE))
     with pytest.raises(InputError, match="family"):
-        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(drive)))
+        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(drive)),
+              recorder=record_flash)
     assert not list(drive.glob("*.uf2"))
 
 
@@ -183,7 +187,8 @@ def test_a_dir_without_info_uf2_is_not_a_drive(tmp_path: Path) -> None:
     art = Artifact.from_bytes(make_uf2(BASE, PICO_REGION, PICO_FAMILY), "m.uf2",
                               model_sha256=sha(BASE))
     with pytest.raises(InputError, match="INFO_UF2"):
-        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(tmp_path)))
+        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(tmp_path)),
+              recorder=record_flash)
 
 
 def test_bootloader_that_does_not_reboot_is_an_error(drive: Path) -> None:
@@ -195,11 +200,12 @@ def test_bootloader_that_does_not_reboot_is_an_error(drive: Path) -> None:
                                   model_sha256=sha(new))
         with pytest.raises(DeviceError, match="still there"):
             flash(art, vb.port, options=FlashOptions(board="pico", dest=str(drive),
-                                                     reboot_timeout_s=1.0))
+                                                     reboot_timeout_s=1.0), recorder=record_flash)
         assert vb.loaded_model_sha256 == sha(BASE)
 
 
 def test_unknown_model_digest_cannot_be_verified(drive: Path) -> None:
     art = Artifact.from_bytes(make_uf2(BASE, PICO_REGION, PICO_FAMILY), "m.uf2")
     with pytest.raises(InputError, match="cannot verify"):
-        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(drive)))
+        flash(art, "/dev/null", options=FlashOptions(board="pico", dest=str(drive)),
+              recorder=record_flash)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from device_drivers import paths
-from device_drivers.records import COLUMNS, Record, RecordStore, current_operator, open_store
+from fleet_ops.records import COLUMNS, Record, RecordStore, current_operator, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,7 +130,7 @@ def test_concurrent_writers_from_threads_lose_nothing() -> None:
 
 _WRITER = r"""
 import sys
-from device_drivers.records import Record, RecordStore
+from fleet_ops.records import Record, RecordStore
 store = RecordStore(sys.argv[1])
 i = 0
 while True:
@@ -174,7 +174,7 @@ def test_threads_writing_to_a_new_database_lose_nothing(tmp_path) -> None:
     """Station mode writes from several threads at once, often into a brand-new file."""
     import threading as _threading
 
-    from device_drivers.records import Record, RecordStore
+    from fleet_ops.records import Record, RecordStore
 
     for attempt in range(10):
         store = RecordStore(tmp_path / f"r{attempt}.sqlite")

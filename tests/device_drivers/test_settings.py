@@ -8,7 +8,7 @@ import json
 import pytest
 
 from device_drivers import settings
-from device_drivers.records import OPERATOR_ENV, current_operator
+from fleet_ops.records import OPERATOR_ENV, current_operator
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,10 @@ from device_drivers import paths
 from device_drivers.errors import Cancelled, DeviceError, InputError
 from device_drivers.link.session import DeviceSession
 from device_drivers.protocol import runtime as rt
-from device_drivers.records import open_store
 from device_drivers.validate import quantize, run_validation, validate
 from device_drivers.virtual import VirtualBoard
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_validation
 
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"
 MODEL = (EXAMPLE / "model_int8.tflite").read_bytes()
@@ -71,7 +72,8 @@ def test_board_matches_the_host_bit_for_bit(board: VirtualBoard, reference: np.n
     seen: list[float] = []
     result = run_validation(board.port, DATA["x"][:N], host_reference, artifact="m.tflite",
                             model_sha256=MODEL_SHA, artifact_size=len(MODEL),
-                            labels=DATA["y"][:N], progress=lambda f, m: seen.append(f))
+                            labels=DATA["y"][:N], progress=lambda f, m: seen.append(f),
+                            recorder=record_validation)
     assert result.samples == N and result.bit_exact and result.mismatches == 0
     assert result.max_abs_diff == 0.0 and result.agreement == 1.0
     host_acc = float(np.mean(reference.argmax(axis=1) == DATA["y"][:N]))
@@ -87,7 +89,8 @@ def test_board_matches_the_host_bit_for_bit(board: VirtualBoard, reference: np.n
 def test_a_board_that_returns_wrong_outputs_is_caught(reference: np.ndarray) -> None:
     with WrongOutputBoard(board="virtual") as vb:
         result = run_validation(vb.port, DATA["x"][:N], reference, artifact="m.tflite",
-                                model_sha256=MODEL_SHA, labels=DATA["y"][:N])
+                                model_sha256=MODEL_SHA, labels=DATA["y"][:N],
+                            recorder=record_validation)
     assert not result.ok
     assert result.mismatch_indices == [i for i in range(N) if (i + 1) % 7 == 0]
     assert result.mismatches == N // 7
@@ -99,7 +102,7 @@ def test_a_board_that_returns_wrong_outputs_is_caught(reference: np.ndarray) -> 
 def test_another_model_on_the_board_is_refused(board: VirtualBoard) -> None:
     with pytest.raises(DeviceError, match="runs model"):
         run_validation(board.port, DATA["x"][:4], np.zeros((4, 3)), artifact="other.tflite",
-                       model_sha256="00" * 32)
+                       model_sha256="00" * 32, recorder=record_validation)
     rec = open_store().list()[0]
     assert (rec.operation, rec.result, rec.verify) == ("validate", "failed", "not run")
 
@@ -141,7 +144,8 @@ def test_a_failing_host_reference_still_writes_the_record(board: VirtualBoard) -
 
     with pytest.raises(ModelToolsError, match="could not run the model") as err:
         run_validation(board.port, DATA["x"][:4], broken_reference, artifact="m.tflite",
-                       model_sha256=MODEL_SHA, artifact_size=len(MODEL))
+                       model_sha256=MODEL_SHA, artifact_size=len(MODEL),
+                            recorder=record_validation)
     recs = open_store().list(operation="validate")
     assert len(recs) == 1
     assert (recs[0].result, recs[0].verify) == ("failed", "not run")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from device_drivers import paths
-from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, DriftWindow
+from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, DriftWindow
 
 CARD = paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite.card.json"
 

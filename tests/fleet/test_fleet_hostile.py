@@ -14,8 +14,8 @@ import pytest
 from fleet_servers import Mosquitto
 
 from app.cli import main
-from device_drivers.fleet.monitor import FleetMonitor
 from device_drivers.telemetry.message import BadMessage, decode_status, decode_telemetry
+from fleet_ops.fleet.monitor import FleetMonitor
 
 
 @pytest.fixture

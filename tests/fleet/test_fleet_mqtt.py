@@ -17,9 +17,9 @@ from fleet_servers import Mosquitto, error_lines, free_port
 
 from app.cli import main
 from device_drivers import paths
-from device_drivers.fleet.drift import js_distance
-from device_drivers.fleet.monitor import FleetMonitor
-from device_drivers.records import open_store
+from fleet_ops.fleet.drift import js_distance
+from fleet_ops.fleet.monitor import FleetMonitor
+from fleet_ops.records import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = paths.resources_dir() / "examples" / "vibration"

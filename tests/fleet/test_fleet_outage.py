@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from fleet_servers import running_mosquitto
 
-from device_drivers.fleet.monitor import FleetMonitor
-from device_drivers.fleet.publisher import FleetPublisher
+from fleet_ops.fleet.monitor import FleetMonitor
+from fleet_ops.fleet.publisher import FleetPublisher
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: object = "") -> None:

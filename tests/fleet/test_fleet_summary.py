@@ -13,14 +13,14 @@ import cbor2
 import pytest
 from fleet_servers import Mosquitto
 
-from device_drivers.fleet.drift import DriftWindow
-from device_drivers.fleet.monitor import FleetMonitor
-from device_drivers.fleet.publisher import FleetPublisher
 from device_drivers.protocol import runtime as rt
 from device_drivers.telemetry.parser import TelemetryParser
 from device_drivers.telemetry.summary import summary_record
 from device_drivers.virtual import publish
 from device_drivers.virtual.board import VirtualBoard
+from fleet_ops.fleet.drift import DriftWindow
+from fleet_ops.fleet.monitor import FleetMonitor
+from fleet_ops.fleet.publisher import FleetPublisher
 
 LABELS = ["normal", "imbalance", "bearing_fault"]
 EDGES = [round(0.1 * i, 1) for i in range(11)]

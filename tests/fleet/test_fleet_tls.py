@@ -15,9 +15,9 @@ from fleet_servers import Mosquitto, error_lines, free_port, running_mosquitto
 from pki import Pki
 
 from app.cli import main
-from device_drivers.fleet import mqtt
-from device_drivers.fleet.monitor import FleetMonitor
-from device_drivers.fleet.publisher import FleetPublisher
+from fleet_ops.fleet import mqtt
+from fleet_ops.fleet.monitor import FleetMonitor
+from fleet_ops.fleet.publisher import FleetPublisher
 
 PASSWORD = "mq-Pa55-w0rd-91"
 

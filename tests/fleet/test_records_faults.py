@@ -20,10 +20,11 @@ import pytest
 from fleet_servers import PG_DB, PG_PASSWORD, Postgres
 
 from app.cli import main
-from device_drivers import paths, records_pg
-from device_drivers.records import Record
-from device_drivers.records_pg import SharedRecordStore
+from device_drivers import paths
 from device_drivers.virtual import VirtualBoard
+from fleet_ops.records import Record
+from fleet_ops.records import pg as records_pg
+from fleet_ops.records.pg import SharedRecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
@@ -91,7 +92,7 @@ def _forget_failures() -> None:
     import sqlite3
     from contextlib import closing
 
-    from device_drivers.outbox import outbox_path
+    from fleet_ops.records.outbox import outbox_path
 
     if outbox_path().exists():
         with closing(sqlite3.connect(outbox_path())) as conn, conn:
@@ -306,8 +307,8 @@ def test_two_flashes_at_once_while_the_table_is_locked(postgres: Postgres, tmp_p
 def test_waiting_records_go_in_the_background(postgres: Postgres,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """While the app runs (GUI, bridge), records made during an outage arrive by themselves."""
-    from device_drivers.records import pending_count
-    from device_drivers.records_delivery import BackgroundDelivery
+    from fleet_ops.records import pending_count
+    from fleet_ops.records.delivery import BackgroundDelivery
 
     monkeypatch.setenv("TINYOPS_RECORDS_URL", postgres.url())
     store = SharedRecordStore()

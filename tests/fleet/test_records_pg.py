@@ -15,10 +15,10 @@ import pytest
 from fleet_servers import Postgres, error_lines
 
 from app.cli import main
-from device_drivers.outbox import Outbox
-from device_drivers.records import COLUMNS, Record, RecordStore, open_store, pending_count
-from device_drivers.records_pg import SharedRecordStore
-from device_drivers.uuid7 import timestamp_ms, uuid7
+from fleet_ops.records import COLUMNS, Record, RecordStore, open_store, pending_count
+from fleet_ops.records.outbox import Outbox
+from fleet_ops.records.pg import SharedRecordStore
+from fleet_ops.records.uuid7 import timestamp_ms, uuid7
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def test_postgres_store_behaves_like_sqlite(postgres: Postgres, tmp_path: Path,
 
 STATION = """
 import sys
-from device_drivers.records import Record, open_store
+from fleet_ops.records import Record, open_store
 store = open_store()
 for i in range(int(sys.argv[1])):
     store.add(Record(operation="flash", result="ok", port="p", details={"i": i}))

@@ -14,8 +14,8 @@ from fleet_servers import PG_DB, PG_PASSWORD, Postgres, error_lines
 from pki import Pki
 
 from app.cli import main
-from device_drivers.records import Record
-from device_drivers.records_pg import SharedRecordStore
+from fleet_ops.records import Record
+from fleet_ops.records.pg import SharedRecordStore
 
 
 @pytest.fixture

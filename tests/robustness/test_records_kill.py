@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from device_drivers.records import Record, RecordStore
+from fleet_ops.records import Record, RecordStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = r"""
 import sys
-from device_drivers.records import Record, RecordStore
+from fleet_ops.records import Record, RecordStore
 store = RecordStore(sys.argv[1])
 w, r = sys.argv[2], sys.argv[3]
 i = 0

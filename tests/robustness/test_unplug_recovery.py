@@ -121,9 +121,9 @@ def test_unplug_mid_flash_keeps_the_old_model_and_reflashing_works(board: Virtua
     probe = model(999)
     # the first flash on a port measures the frames the board takes (echo probes); later
     # ones reuse that plan, so the calibration is the second of two clean flashes
-    flash(Artifact.from_bytes(model(998), "warm.tflite"), board.port, record=False)
+    flash(Artifact.from_bytes(model(998), "warm.tflite"), board.port)
     rx = board.bytes_rx
-    flash(Artifact.from_bytes(probe, "probe.tflite"), board.port, record=False)
+    flash(Artifact.from_bytes(probe, "probe.tflite"), board.port)
     clean = board.bytes_rx - rx
     before = board.loaded_model_sha256
     assert before == sha(probe)
@@ -148,9 +148,9 @@ def test_unplug_mid_flash_keeps_the_old_model_and_reflashing_works(board: Virtua
 
 def test_unplug_around_load_model_leaves_old_or_new_never_neither(board: VirtualBoard) -> None:
     probe = model(8)
-    flash(Artifact.from_bytes(model(7), "warm.tflite"), board.port, record=False)  # frames
+    flash(Artifact.from_bytes(model(7), "warm.tflite"), board.port)  # frames
     rx = board.bytes_rx
-    flash(Artifact.from_bytes(probe, "probe.tflite"), board.port, record=False)
+    flash(Artifact.from_bytes(probe, "probe.tflite"), board.port)
     clean = board.bytes_rx - rx
     # a flash ends with load-model (~90 B on the wire) and model-info (~25 B): cut 60 B before
     # the end (inside load-model: it never runs) and 20 B before (inside model-info: the new

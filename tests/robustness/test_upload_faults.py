@@ -38,8 +38,9 @@ from device_drivers import paths
 from device_drivers.errors import TinyOpsError
 from device_drivers.flashing import Artifact, FlashOptions, flash
 from device_drivers.link import DeviceSession
-from device_drivers.records import open_store
 from device_drivers.virtual import FaultConfig, VirtualBoard
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_flash
 
 BASE = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
 PAD = 24_000  # ~35 KB: nine upload chunks, so a random point can fall anywhere
@@ -148,7 +149,8 @@ def one_run(board: VirtualBoard, plan: Plan, n: int, clean_bytes: int) -> tuple[
         # short timeouts keep failing runs short (baudrate only sizes the per-chunk timeout:
         # the pty is not paced)
         result = flash(Artifact.from_bytes(data, f"m{n}.tflite"), board.port,
-                       options=FlashOptions(timeout_scale=0.5, baudrate=921600))
+                       options=FlashOptions(timeout_scale=0.5, baudrate=921600),
+                       recorder=record_flash)
         ok = result.ok and result.verified
     except TinyOpsError as exc:
         ok, error = False, exc.message
@@ -187,8 +189,7 @@ def board(tmp_path_factory: pytest.TempPathFactory):
 def clean_bytes(board: VirtualBoard) -> int:
     """Bytes the board receives during a clean flash of a model(n)-sized file."""
     before = board.bytes_rx
-    flash(Artifact.from_bytes(model(2**32 - 1), "calibration.tflite"), board.port,
-          record=False)
+    flash(Artifact.from_bytes(model(2**32 - 1), "calibration.tflite"), board.port)
     return board.bytes_rx - before
 
 
@@ -253,8 +254,7 @@ def test_lost_model_info_answer_is_not_taken_for_a_board_without_runtime(
     def run() -> None:
         try:
             outcome.append(flash(Artifact.from_bytes(data, "m.tflite"), board.port,
-                                 options=FlashOptions(timeout_scale=0.25, baudrate=921600),
-                                 record=False))
+                                 options=FlashOptions(timeout_scale=0.25, baudrate=921600)))
         except TinyOpsError as exc:
             outcome.append(exc)
 

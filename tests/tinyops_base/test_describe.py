@@ -8,7 +8,8 @@ import pytest
 
 from device_drivers.errors import DisconnectedError, PortError
 from device_drivers.flashing import Artifact, FlashResult, flash
-from device_drivers.records import open_store
+from fleet_ops.records import open_store
+from fleet_ops.records.device_ops import record_flash
 from model_tools.errors import ModelInputError
 from tinyops_base.errors import BUG_HINT, Cancelled, describe
 
@@ -56,7 +57,7 @@ def test_flash_records_every_outcome_not_only_tinyops_errors(exc: BaseException,
                                                             outcome: str) -> None:
     artifact = Artifact(name="m.bin", data=b"\x01" * 64, kind="binary")
     with pytest.raises(type(exc)):
-        flash(artifact, "/dev/null", backend=_Exploding(exc))
+        flash(artifact, "/dev/null", backend=_Exploding(exc), recorder=record_flash)
     records = open_store().list(operation="flash")
     assert [r.result for r in records] == [outcome]
     assert records[0].artifact == "m.bin"

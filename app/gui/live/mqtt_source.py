@@ -28,8 +28,8 @@ class MqttSource:
     """One device's ``tinyops/<fleet>/<device>/telemetry`` messages, parsed as JSON lines."""
 
     def __init__(self, url: str, fleet: str, device_id: str) -> None:
-        from device_drivers.fleet.mqtt import check_name, topic
         from device_drivers.telemetry.parser import TelemetryParser
+        from fleet_ops.fleet.mqtt import check_name, topic
 
         self.url, self.fleet = url, check_name(fleet, "fleet name")
         self.device_id = check_name(device_id)
@@ -57,7 +57,7 @@ class MqttSource:
         self._thread.start()
 
     def _connect(self) -> None:
-        from device_drivers.fleet.mqtt import connect
+        from fleet_ops.fleet.mqtt import connect
         from tinyops_base.errors import TinyOpsError
 
         try:  # subscribed again on every reconnection (issue 19)

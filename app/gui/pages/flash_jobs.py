@@ -108,6 +108,7 @@ def flash_job(path: str, port: str, *, backend: str | None = None, board: str | 
 
     from app.flash_prep import prepare_artifact
     from device_drivers.flashing import FlashOptions, flash
+    from fleet_ops.records.device_ops import record_flash
 
     if not path:
         raise InputError("no artifact chosen", "pick a .tflite model (or an image) to flash")
@@ -128,7 +129,8 @@ def flash_job(path: str, port: str, *, backend: str | None = None, board: str | 
         options = FlashOptions(dest=dest or None, board=board)
         try:
             result = flash(artifact, port, backend=impl, options=options, progress=progress,
-                           cancel=cancel, usb_serial=usb_serial, record=record)
+                           cancel=cancel, usb_serial=usb_serial,
+                           recorder=record_flash if record else None)
         except Cancelled:
             raise
         except TinyOpsError as exc:
@@ -149,7 +151,8 @@ def validate_job(model_path: str, data_path: str, port: str, *, session: Any = N
                  progress: Any = None, cancel: Any = None) -> dict[str, Any]:
     """Send samples through the board's runtime and compare with the host's TFLM run
     (``record`` False: no provisioning record, for the demo board)."""
-    from device_drivers.validate import failure_of, record_validation, run_validation, validate
+    from device_drivers.validate import failure_of, run_validation, validate
+    from fleet_ops.records.device_ops import record_validation
     from model_tools.data import load_dataset
     from model_tools.tflm import run_model
 
@@ -171,7 +174,8 @@ def validate_job(model_path: str, data_path: str, port: str, *, session: Any = N
     if session is None:
         result = run_validation(port, data.x, reference, artifact=model_file.name,
                                 model_sha256=sha, artifact_size=len(model), labels=data.y,
-                                progress=progress, cancel=cancel, limit=limit)
+                                progress=progress, cancel=cancel, limit=limit,
+                                recorder=record_validation if record else None)
     else:
         started = time.monotonic()
         try:

@@ -1,7 +1,7 @@
 """The Fleet page: devices publishing over MQTT (issue 12), the records server, and the
 "N records waiting for the server" note in the status bar.
 
-The core fleet aggregator (``device_drivers.fleet.monitor.FleetMonitor``) runs off the GUI
+The core fleet aggregator (``fleet_ops.fleet.monitor.FleetMonitor``) runs off the GUI
 thread: a :class:`FleetWorker` thread connects it (which may block for seconds) and every
 half second takes its summary; paho's own network thread does the counting. The GUI thread
 only fills the table and the selected device's plot from what the worker hands over.
@@ -75,7 +75,7 @@ class FleetWorker(QObject):
 
     def _run(self) -> None:
         from app.cli.fleet_cmds import _cards
-        from device_drivers.fleet.monitor import FleetMonitor, load_baselines
+        from fleet_ops.fleet.monitor import FleetMonitor, load_baselines
         from tinyops_base.errors import TinyOpsError
 
         self.thread_ident = threading.get_ident()
@@ -293,7 +293,7 @@ class FleetPage(QWidget):
 
     # ---- records server ----------------------------------------------------------------
     def _load_records_url(self) -> None:
-        from device_drivers.records import records_url
+        from fleet_ops.records import records_url
         from tinyops_base.errors import TinyOpsError
 
         try:
@@ -303,7 +303,7 @@ class FleetPage(QWidget):
             self.state.setText(exc.message)
 
     def save_records_url(self) -> bool:
-        from device_drivers.records import set_records_url
+        from fleet_ops.records import set_records_url
         from tinyops_base.errors import TinyOpsError
 
         try:
@@ -351,7 +351,7 @@ class PendingNote(QObject):
         thread.start()
 
     def _count(self) -> None:
-        from device_drivers.records_delivery import deliver_waiting
+        from fleet_ops.records.delivery import deliver_waiting
 
         try:
             n = deliver_waiting()  # sends what waits while the app runs, then counts

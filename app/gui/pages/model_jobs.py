@@ -107,7 +107,7 @@ def _load_tf_if_needed(path: str, progress: Any) -> None:
 
 def _record(operation: str, started: float, output: Path | None, source: str,
             error: str | None = None, **details: Any) -> None:
-    from device_drivers.records import add_record, model_record
+    from fleet_ops.records import add_record, model_record
 
     digest = size = None
     if output is not None and output.is_file():

@@ -41,7 +41,7 @@ _HEX = re.compile(r"\b[0-9a-f]{32,}\b")
 
 
 def load_records(limit: int = 5000) -> list[dict[str, Any]]:
-    from device_drivers.records import open_store
+    from fleet_ops.records import open_store
 
     return [r.to_dict() for r in open_store().list(limit=limit)]
 
@@ -172,7 +172,7 @@ class RecordsPage(QWidget):
 
     def export_csv(self, path: str) -> int:
         """Write the rows the filter shows (all columns) to ``path``."""
-        from device_drivers.records import write_csv
+        from fleet_ops.records import write_csv
 
         rows = self.visible_rows()
         try:

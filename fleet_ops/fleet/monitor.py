@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers.errors import InputError
-from device_drivers.fleet import mqtt
-from device_drivers.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, DriftWindow
 from device_drivers.telemetry.message import BadMessage, decode_status, decode_telemetry
+from fleet_ops.fleet import mqtt
+from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, DriftWindow
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class FleetMonitor:
         log.warning("drift alert for %s: score %.3f > %.3f", dev.device_id,
                     dev.drift["score"], self.threshold)
         if self.record_alerts:
-            from device_drivers.records import Record
+            from fleet_ops.records import Record
 
             self._to_record.append(Record(
                 operation="drift", result="alert", port=f"mqtt:{self.fleet}",
@@ -308,7 +308,7 @@ class FleetMonitor:
     def write_alert_records(self) -> int:
         """Write the alerts raised so far as provisioning records (outside the MQTT thread:
         a records server may be slow); returns how many were written."""
-        from device_drivers.records import add_record
+        from fleet_ops.records import add_record
 
         with self._lock:
             pending, self._to_record = self._to_record, []

@@ -20,7 +20,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any
 
-from device_drivers.fleet import mqtt
+from fleet_ops.fleet import mqtt
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from device_drivers.uuid7 import uuid7
+from fleet_ops.records.uuid7 import uuid7
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS records (

@@ -5,7 +5,7 @@ from ``$PGPASSWORD`` or a ``~/.pgpass`` / ``$PGPASSFILE`` file (libpq's own), TL
 ``?sslmode=verify-full&sslrootcert=CA.pem`` (or ``$PGSSLMODE``). A password written in the
 URL still works, but it shows in the process list; no message ever shows it
 (:func:`redact`). Same columns and behaviour as the SQLite store
-(``device_drivers.records``); the table is ``tinyops_records``, its schema version is in
+(``fleet_ops.records``); the table is ``tinyops_records``, its schema version is in
 ``tinyops_schema``.
 
 Migrations run only when the schema is older than this TinyOps, under a PostgreSQL advisory
@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers.errors import InputError, TinyOpsError
-from device_drivers.outbox import Outbox
-from device_drivers.records import (
+from fleet_ops.records import (
     COLUMNS,
     Record,
     RecordStore,
@@ -49,6 +48,7 @@ from device_drivers.records import (
     list_query,
     record_row,
 )
+from fleet_ops.records.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class SharedRecordStore(RecordStore):
         return object.__new__(cls)
 
     def __init__(self, path: str | Path | None = None, url: str | None = None) -> None:
-        from device_drivers.records import records_url
+        from fleet_ops.records import records_url
 
         self.url = check_records_url(url if url is not None else records_url())
         if not self.url:

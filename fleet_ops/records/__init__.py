@@ -12,8 +12,8 @@ Every thread or process opens its own connection (``busy_timeout`` covers concur
 writers in station mode).
 
 Where the records go is one setting (:func:`records_url`): empty means this SQLite file;
-``postgresql://…`` means a shared PostgreSQL database (``device_drivers.records_pg``) fed
-through a local outbox (``device_drivers.outbox``). Both have the same columns and
+``postgresql://…`` means a shared PostgreSQL database (``fleet_ops.records.pg``) fed
+through a local outbox (``fleet_ops.records.outbox``). Both have the same columns and
 behaviour; :func:`open_store` opens whichever is configured, ``RecordStore`` is always the
 SQLite file. Each record carries a UUIDv7 (``uid``, unique across stations) and
 the ``station`` that wrote it. The schema is versioned: :data:`SQLITE_MIGRATIONS` here,
@@ -40,9 +40,9 @@ from typing import Any
 
 from device_drivers import paths, settings
 from device_drivers.errors import InputError, TinyOpsError
-from device_drivers.records_sqlite import SCHEMA_VERSION, _migrate, _set_wal
-from device_drivers.records_sqlite import SQLITE_MIGRATIONS as SQLITE_MIGRATIONS  # re-export
-from device_drivers.uuid7 import uuid7
+from fleet_ops.records.sqlite import SCHEMA_VERSION, _migrate, _set_wal
+from fleet_ops.records.sqlite import SQLITE_MIGRATIONS as SQLITE_MIGRATIONS  # re-export
+from fleet_ops.records.uuid7 import uuid7
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def check_destination() -> str:
     port): a command calls it before it touches a device. ``InputError`` (exit 2)."""
     url = records_url()
     if url:
-        from device_drivers.records_pg import check_conninfo
+        from fleet_ops.records.pg import check_conninfo
 
         check_conninfo(url)
     return url
@@ -173,7 +173,7 @@ def open_store(url: str | None = None) -> RecordStore:
     """The configured records store (``url`` overrides :func:`records_url`)."""
     url = records_url() if url is None else check_records_url(url)
     if url:
-        from device_drivers.records_pg import SharedRecordStore
+        from fleet_ops.records.pg import SharedRecordStore
 
         return SharedRecordStore(url=url)
     return RecordStore(db_path())
@@ -181,7 +181,7 @@ def open_store(url: str | None = None) -> RecordStore:
 
 def pending_count() -> int:
     """Records this station holds for the server ("N records waiting for the server")."""
-    from device_drivers.outbox import Outbox
+    from fleet_ops.records.outbox import Outbox
 
     return Outbox().pending_count()
 

@@ -25,7 +25,7 @@ _lock = threading.Lock()
 def deliver_waiting() -> int:
     """Send what waits for the records server if it can be reached; return how many still
     wait (0 with the local SQLite store)."""
-    from device_drivers.records import pending_count, records_url
+    from fleet_ops.records import pending_count, records_url
 
     waiting = pending_count()
     try:
@@ -38,7 +38,7 @@ def deliver_waiting() -> int:
     with _lock:
         store = _stores.get(url)
         if store is None:
-            from device_drivers.records_pg import SharedRecordStore
+            from fleet_ops.records.pg import SharedRecordStore
 
             store = _stores[url] = SharedRecordStore(url=url)
         try:
