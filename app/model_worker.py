@@ -41,6 +41,7 @@ from device_drivers.errors import Cancelled, TinyOpsError
 from tinyops_base import wire
 from tinyops_base.errors import describe
 from tinyops_base.limits import ChildLimits, set_limits
+from tinyops_base.process import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +221,7 @@ class ModelWorker:
             self._idle_timer.cancel()
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
-        try:
-            proc.wait(1.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(1.0)
+        stop_process(proc, grace_s=1.0)
         log.info("model worker stopped")
 
     def _close(self) -> None:

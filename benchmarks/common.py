@@ -94,6 +94,27 @@ def vs_smpclient(key: str, ours: list[float], theirs: list[float], reference: st
                   extra={"tinyops_s": ours, "smpclient_s": theirs, "strategies": strategies})
 
 
+def best_strategy(strategies: Sequence[tuple[str, Any]],
+                  timed: Callable[[Any], float]) -> tuple[float, str, dict[str, str]]:
+    """The peer of a ``vs_smpclient`` figure: ``timed(strategy)`` (seconds, on a fresh board
+    each time) for every smpclient fragmentation strategy; the fastest that worked wins.
+    Returns (seconds, its name, what each strategy gave)."""
+    tried: dict[str, str] = {}
+    best: tuple[float, str] | None = None
+    for name, strategy in strategies:
+        try:
+            seconds = timed(strategy)
+        except Exception as exc:  # a strategy the firmware cannot take: not the peer
+            tried[name] = f"failed ({type(exc).__name__}: {str(exc)[:60]})"
+            continue
+        tried[name] = f"{seconds:.2f} s"
+        if best is None or seconds < best[0]:
+            best = (seconds, name)
+    if best is None:
+        raise BenchmarkError(f"no smpclient strategy worked: {tried}")
+    return best[0], best[1], tried
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-quantile (0..1), nearest-rank on sorted values."""
     ordered = sorted(values)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, BenchmarkError, Figure, vs_smpclient
+from benchmarks.common import ROOT, BenchmarkError, Figure, best_strategy, vs_smpclient
 
 sys.path.insert(0, str(ROOT / "tests" / "firmware"))
 
@@ -75,23 +75,13 @@ def _best_of(fixture: str, attempt: Any) -> tuple[float, str, dict[str, str]]:
     import zephyr_fixtures as zephyr
     from smpclient.transport.serial import Auto, BufferParams
 
-    tried: dict[str, str] = {}
-    best: tuple[float, str] | None = None
-    for name, strategy in (("BufferParams(128, 2)", BufferParams(128, 2)),
-                           ("BufferParams(128, 3)", BufferParams(128, 3)),
-                           ("Auto", Auto())):
-        try:
-            with zephyr.start(fixture) as fw:
-                seconds = asyncio.run(asyncio.wait_for(attempt(fw.port, strategy), 300))
-        except Exception as exc:  # a strategy the firmware cannot take: not the peer
-            tried[name] = f"failed ({type(exc).__name__}: {str(exc)[:60]})"
-            continue
-        tried[name] = f"{seconds:.2f} s"
-        if best is None or seconds < best[0]:
-            best = (seconds, name)
-    if best is None:
-        raise BenchmarkError(f"no smpclient strategy worked: {tried}")
-    return best[0], best[1], tried
+    def timed(strategy: Any) -> float:
+        with zephyr.start(fixture) as fw:
+            return asyncio.run(asyncio.wait_for(attempt(fw.port, strategy), 300))
+
+    return best_strategy((("BufferParams(128, 2)", BufferParams(128, 2)),
+                          ("BufferParams(128, 3)", BufferParams(128, 3)),
+                          ("Auto", Auto())), timed)
 
 
 def _file_figure(key: str, fixture: str, size: int, repeats: int) -> Figure:

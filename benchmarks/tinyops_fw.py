@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BenchmarkError, Figure, vs_smpclient
+from benchmarks.common import BenchmarkError, Figure, best_strategy, vs_smpclient
 
 SIZE = 64 * 1024
 
@@ -105,25 +105,16 @@ def _upload(repeats: int) -> Figure:
         data = hashlib.shake_256(b"tinyops-fw%d" % run).digest(SIZE)
         with tempfile.TemporaryDirectory() as tmp, qemu.start(elf, "mps2-an386", tmp) as b:
             ours.append(_tinyops_upload(b.port, data))
-        best: tuple[float, str] | None = None
-        for name, strategy in (("BufferParams(128, 2)", BufferParams(128, 2)),
-                               ("BufferParams(128, 8)", BufferParams(128, 8)),
-                               ("Auto", Auto())):
-            try:
-                with tempfile.TemporaryDirectory() as tmp, \
-                        qemu.start(elf, "mps2-an386", tmp) as b:
-                    seconds = asyncio.run(asyncio.wait_for(
-                        _smpclient_upload(b.port, data, strategy), 300))
-            except Exception as exc:  # a strategy the firmware cannot take: not the peer
-                tried[name] = f"failed ({type(exc).__name__}: {str(exc)[:60]})"
-                continue
-            tried[name] = f"{seconds:.2f} s"
-            if best is None or seconds < best[0]:
-                best = (seconds, name)
-        if best is None:
-            raise BenchmarkError(f"no smpclient strategy worked: {tried}")
-        theirs.append(best[0])
-        peer = best[1]
+
+        def timed(strategy: Any, data: bytes = data) -> float:
+            with tempfile.TemporaryDirectory() as tmp, qemu.start(elf, "mps2-an386", tmp) as b:
+                return asyncio.run(asyncio.wait_for(
+                    _smpclient_upload(b.port, data, strategy), 300))
+
+        seconds, peer, tried = best_strategy(
+            (("BufferParams(128, 2)", BufferParams(128, 2)),
+             ("BufferParams(128, 8)", BufferParams(128, 8)), ("Auto", Auto())), timed)
+        theirs.append(seconds)
     return vs_smpclient("tfw_upload_vs_smpclient", ours, theirs,
                         f"smpclient {peer} on the TinyOps firmware (QEMU mps2-an386)",
                         f"{SIZE} B file incl. open and device sha256 (emulated)", tried)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_drivers.errors import InputError, TinyOpsError
+from tinyops_base.process import stop_process
 
 MACHINES = {"mps2-an385": "cortex-m3", "mps2-an386": "cortex-m4"}
 QEMU_HINT = "install Debian's qemu-system-arm (apt-get install qemu-system-arm)"
@@ -69,13 +70,7 @@ class RunningBoard:
             return ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5.0)
+        stop_process(self.proc)
 
     def __enter__(self) -> RunningBoard:
         return self

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinyops_base.process import stop_process
+
 SDIST = "smpclient-7.3.0.tar.gz"
 SDIST_REQUIREMENT = "smpclient==7.3.0"
 SDIST_SHA256 = "86aa4bc1c621805d97f449793a4077f049aa88a98a1e916bf59423d072bd2a3b"
@@ -269,13 +271,7 @@ class Firmware:
             self._seen.notify_all()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5.0)
+        stop_process(self.proc)
         # The pump ends at EOF; closing stdout under a pump still reading crashes it, so
         # end the whole process group (a fixture may leave children holding the pipe) first.
         if self._pump_thread is not None:
