@@ -7,6 +7,7 @@ import signal
 
 import numpy as np
 import pytest
+from tflite_edit import repack
 
 from model_tools.analyze import static_arena_estimate
 from model_tools.errors import InvalidModelError
@@ -85,17 +86,6 @@ def test_unsupported_operator_is_named(tf) -> None:
     assert "Didn't find op for builtin opcode 'ATAN2'" in result.log  # TFLM's own words
 
 
-def _repack(data: bytes, edit) -> bytes:
-    import flatbuffers
-
-    from model_tools.fb_schema import generated_module
-
-    gen = generated_module()
-    model = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
-    edit(model)
-    b = flatbuffers.Builder(len(data) + 1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
 
 
 @pytest.mark.parametrize(("edit", "failing_op", "tflm_says"), [
@@ -109,7 +99,7 @@ def _repack(data: bytes, edit) -> bytes:
 ])
 def test_well_formed_but_inconsistent_models_never_take_the_caller_down(
         example_tflite: bytes, edit, failing_op: str | None, tflm_says: str | None) -> None:
-    forged = _repack(example_tflite, edit)
+    forged = repack(example_tflite, edit)
     verify_tflite(forged)  # passes the host verifier: only the runtime can tell
     result = check_model(forged)
     assert not result.crashed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tflite_edit import repack
 
 from model_tools.analyze import analyze, tflm_hazards
 from model_tools.tflm import TflmProcess, check_model, tflm_available
@@ -18,17 +19,6 @@ from model_tools.verify import verify_tflite
 pytestmark = pytest.mark.skipif(not tflm_available(), reason="tflite-micro not installed")
 
 
-def _repack(data: bytes, edit) -> bytes:
-    import flatbuffers
-
-    from model_tools.fb_schema import generated_module
-
-    gen = generated_module()
-    model = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
-    edit(model)
-    b = flatbuffers.Builder(len(data) + 1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
 
 
 def _verdict(data: bytes) -> tuple[dict, object]:
@@ -68,7 +58,7 @@ def test_missing_builtin_is_named_with_tensor_message_and_fix(tf, tmp_path: Path
 
 
 def test_custom_op_gets_registration_failure_and_resolver_fix(example_tflite: bytes) -> None:
-    v, sg = _verdict(_repack(example_tflite, _custom(b"MyOp")))
+    v, sg = _verdict(repack(example_tflite, _custom(b"MyOp")))
     assert v["kind"] == "custom_op" and v["op"] == "CUSTOM:MyOp"
     assert sg.operators[v["op_index"]].op == "CUSTOM:MyOp"
     assert "Failed to get registration from op code CUSTOM" in v["tflm_message"]
@@ -76,12 +66,12 @@ def test_custom_op_gets_registration_failure_and_resolver_fix(example_tflite: by
 
 
 def test_flex_op_fix_is_the_converter_option(example_tflite: bytes) -> None:
-    v, _ = _verdict(_repack(example_tflite, _custom(b"FlexAtan2")))
+    v, _ = _verdict(repack(example_tflite, _custom(b"FlexAtan2")))
     assert v["kind"] == "custom_op" and "supported_ops" in v["fix"]
 
 
 def test_type_mismatch_names_conv_and_the_types(example_tflite: bytes) -> None:
-    forged = _repack(example_tflite, lambda m: setattr(m.subgraphs[0].tensors[16], "type", 0))
+    forged = repack(example_tflite, lambda m: setattr(m.subgraphs[0].tensors[16], "type", 0))
     v, sg = _verdict(forged)
     assert v["kind"] == "type_mismatch" and v["op"] == "CONV_2D"
     op = sg.operators[v["op_index"]]
@@ -91,7 +81,7 @@ def test_type_mismatch_names_conv_and_the_types(example_tflite: bytes) -> None:
 
 
 def test_kernel_check_failure_is_op_failed_with_tflm_line(example_tflite: bytes) -> None:
-    forged = _repack(example_tflite,
+    forged = repack(example_tflite,
                      lambda m: setattr(m.subgraphs[0].tensors[17], "shape", [1, 1, 1, 1]))
     v, _ = _verdict(forged)
     assert v["kind"] == "op_failed" and v["op"] == "RESHAPE"
@@ -109,7 +99,7 @@ def test_arena_failure_is_explained(example_tflite: bytes) -> None:
 def test_op_version_is_not_what_tflm_checks(example_tflite: bytes) -> None:
     def edit(m) -> None:
         m.operatorCodes[0].version = 99
-    assert check_model(_repack(example_tflite, edit)).ok  # so the verdicts never suggest it
+    assert check_model(repack(example_tflite, edit)).ok  # so the verdicts never suggest it
 
 
 def test_softmax_abort_verdict_in_analyze_and_quantize_report(tf, tmp_path: Path) -> None:

@@ -3,13 +3,13 @@ files are refused with InvalidModelError (never any other exception, never a cra
 
 from __future__ import annotations
 
-import flatbuffers
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tflite_edit import repack
 
 from model_tools.errors import InvalidModelError
-from model_tools.fb_schema import generated_module, tflite_schema
+from model_tools.fb_schema import tflite_schema
 from model_tools.verify import verify_flatbuffer, verify_tflite
 
 
@@ -25,13 +25,6 @@ def _tf_flatbuffer_ok(tf, data: bytes) -> bool:
     return True
 
 
-def _repack(data: bytes, edit) -> bytes:
-    gen = generated_module()
-    model = gen.ModelT.InitFromObj(gen.Model.GetRootAs(data, 0))
-    edit(model)
-    b = flatbuffers.Builder(len(data) + 1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
 
 
 def test_schema_reflection_covers_the_model_tables() -> None:
@@ -77,14 +70,14 @@ def test_wrong_identifier_is_refused(example_tflite: bytes) -> None:
      r"tensor 0 .*quantization\.zero_point has 2 values for 1 scales"),
 ])
 def test_forged_semantics_are_refused(example_tflite: bytes, edit, match: str) -> None:
-    forged = _repack(example_tflite, edit)
+    forged = repack(example_tflite, edit)
     verify_flatbuffer(forged)  # still a well-formed FlatBuffer ...
     with pytest.raises(InvalidModelError, match=match):  # ... but not a model TFLM can trust
         verify_tflite(forged)
 
 
 def test_repacked_model_still_verifies(example_tflite: bytes) -> None:
-    verify_tflite(_repack(example_tflite, lambda m: None))
+    verify_tflite(repack(example_tflite, lambda m: None))
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
