@@ -86,11 +86,12 @@ class Artifact:
         """Computed once per artifact (a flash asks for it several times)."""
         return hashlib.sha256(self.data).hexdigest()
 
-    @property
+    @functools.cached_property
     def labels(self) -> list[str] | None:
         """Class names for a bare model, sent with load-model so the board reports them: from
         the model card beside the file (only if its sha256 is this model's), else from
-        ``<stem>.labels.txt`` or ``labels.txt`` beside it. None when there are none."""
+        ``<stem>.labels.txt`` or ``labels.txt`` beside it. None when there are none. Read
+        once per artifact (a station flashing many boards reads them once)."""
         if self.kind != "model" or self.path is None:
             return None
         return model_labels(self.path, self.sha256)

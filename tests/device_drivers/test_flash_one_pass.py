@@ -25,7 +25,8 @@ import pytest
 from app.cli import main
 from app.gui.pages.flash_jobs import flash_job
 from device_drivers import boards, paths
-from device_drivers.flashing import Artifact, base, registry
+from device_drivers.flashing import Artifact, FlashOptions, base, flash, prepare, registry
+from device_drivers.flashing.base import board_of
 from device_drivers.virtual import VirtualBoard
 
 MODEL = (paths.resources_dir() / "examples" / "vibration" / "model_int8.tflite").read_bytes()
@@ -115,3 +116,45 @@ def test_an_unknown_board_is_refused_before_any_port_is_opened(
     assert code == 2
     assert "nope" in capsys.readouterr().err
     assert calls["get_board"] == 1 and calls["Artifact.load"] == 1
+
+
+def test_flash_given_an_artifact_prepares_it_itself_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library call (no CLI): ``flash(Artifact, port, options=...)`` looks the board up
+    once and the back end gets that entry; ``Artifact.sha256`` hashes the bytes once (the
+    link's own upload check hashes what it sent: not counted here)."""
+    data = MODEL + b"\x00" * 80
+    artifact = Artifact.from_bytes(data, "five.tflite")
+    hashed: list[int] = []
+    real_sha256 = hashlib.sha256
+
+    def counting_sha256(*args: Any, **kwargs: Any) -> Any:
+        if sys._getframe(1).f_code.co_filename == base.__file__:
+            hashed.append(1)
+        return real_sha256(*args, **kwargs)
+
+    monkeypatch.setattr(base.hashlib, "sha256", counting_sha256)
+    with VirtualBoard(board="virtual") as vb, counted(monkeypatch) as calls:
+        result = flash(artifact, vb.port, options=FlashOptions(board="virtual"))
+        assert vb.loaded_model_sha256 == hashlib.sha256(data).hexdigest()
+    assert result.ok and result.board == "virtual"
+    assert calls["get_board"] == calls["lookup_board"] == 1, calls
+    assert calls["Artifact.load"] == calls["sniff"] == 0, calls  # sniffed by from_bytes
+    assert len(hashed) == 1
+
+
+def test_prepared_flash_refuses_options_for_another_board(tmp_path: Path) -> None:
+    path, _ = _model(tmp_path, 6)
+    job = prepare(path, "virtual")
+    assert (job.kind, job.backend, job.board_id) == ("model", "smp", "virtual")
+    assert job.options(FlashOptions()).board_entry is job.board
+    with pytest.raises(ValueError, match="prepared for board 'virtual'"):
+        job.options(FlashOptions(board="pico"))
+
+
+def test_a_back_end_called_on_its_own_still_finds_its_board() -> None:
+    """``board_of``: the entry handed down, else (a back end called directly) a lookup."""
+    entry = boards.get_board("virtual")
+    assert board_of(FlashOptions(board="virtual", board_entry=entry)) is entry
+    assert board_of(FlashOptions(board="virtual")).id == "virtual"
+    assert board_of(FlashOptions()) is None
