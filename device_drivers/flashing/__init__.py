@@ -121,9 +121,9 @@ def flash(artifact: PreparedFlash | Artifact | str | Path, port: str | None, *,
     options = options or FlashOptions()
     progress = progress or null_progress
     clock = Stopwatch()
-    job = artifact if isinstance(artifact, PreparedFlash) else None
-    if job is not None:
-        art = job.artifact
+    job: PreparedFlash | None = None
+    if isinstance(artifact, PreparedFlash):
+        job, art = artifact, artifact.artifact
     else:
         art = artifact if isinstance(artifact, Artifact) else Artifact.load(artifact)
     serial_no = usb_serial or usb_serial_for(port)
@@ -133,6 +133,7 @@ def flash(artifact: PreparedFlash | Artifact | str | Path, port: str | None, *,
         if job is None:  # not prepared: the board is looked up here, once
             job = prepare(art, options.board, board_entry=options.board_entry)
         options = job.options(options)
+        impl: Backend
         if backend is None or isinstance(backend, str):
             name = choose_backend(art, job.board, backend) if backend else job.backend
             impl = get_backend(name)
