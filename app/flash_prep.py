@@ -9,23 +9,26 @@ meet, so it lives in ``app/`` — the only layer allowed to import both — and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from device_drivers.errors import InputError
 
+if TYPE_CHECKING:
+    from device_drivers.flashing import PreparedFlash
+
 
 def prepare_artifact(path: str, backend: str | None, board_id: str | None,
-                     workdir: Path) -> tuple[Any, str | None]:
-    """Load ``path``; a model headed for uf2/arduino is exported first (into ``workdir``).
-    Returns (artifact, back end). Other artifacts and back ends pass through unchanged."""
-    from device_drivers.flashing import Artifact, choose_backend
-    from device_drivers.flashing.base import lookup_board
+                     workdir: Path) -> PreparedFlash:
+    """Prepare the flash of ``path`` once (:func:`device_drivers.flashing.prepare`: loaded
+    and sniffed once, the board looked up once, the back end chosen); a model headed for
+    uf2/arduino is exported first (into ``workdir``) and prepared as that artifact, with the
+    same board entry. Other artifacts and back ends pass through unchanged."""
+    from device_drivers.flashing import Artifact, PreparedFlash, prepare
 
-    artifact = Artifact.load(path)
-    board = lookup_board(board_id)
-    name = choose_backend(artifact, board, backend)
+    job = prepare(path, board_id, backend)
+    artifact, board, name = job.artifact, job.board, job.backend
     if artifact.kind != "model" or name not in ("uf2", "arduino"):
-        return artifact, backend
+        return job
     digest = artifact.sha256
     if name == "uf2":
         region, family = getattr(board, "model_region", None), getattr(board, "uf2_family", None)
@@ -38,10 +41,12 @@ def prepare_artifact(path: str, backend: str | None, board_id: str | None,
             raise InputError(f"{artifact.name} ({artifact.size} B) exceeds {board.id}'s model "
                              f"region ({region.size} B)", "quantize the model to int8")
         data = encode_uf2(artifact.data, region.address, family)
-        return Artifact.from_bytes(data, Path(artifact.name).stem + ".uf2", kind="uf2",
-                                   model_sha256=digest), "uf2"
+        image = Artifact.from_bytes(data, Path(artifact.name).stem + ".uf2", kind="uf2",
+                                    model_sha256=digest)
+        return PreparedFlash(image, board, "uf2")
     from model_tools.export import export_model
 
     result = export_model(path, "arduino", workdir)
     lib = Path(result.files[0]).parent.parent
-    return Artifact.load(lib, model_sha256=digest), "arduino"
+    return PreparedFlash(Artifact.load(lib, kind="arduino-sketch", model_sha256=digest),
+                         board, "arduino")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -23,30 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from model_tools.errors import Cancelled, ModelInputError, ModelToolsError, RuntimeUnavailable
-from model_tools.loading import LoadedModel
+from model_tools.errors import Cancelled, ModelInputError, ModelToolsError
+from model_tools.loading import LoadedModel, import_tf  # import_tf: here before
 from tinyops_base.progress import Progress
 
 log = logging.getLogger(__name__)
 
 MODES = ("int8", "int8-fallback", "dynamic", "float16")
-
-
-def import_tf(purpose: str = "converting a Keras model or SavedModel") -> Any:
-    """TensorFlow, only to convert; where it is missing (the installed app ships without it)
-    a ``RuntimeUnavailable`` says what works without it and how to add it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        from model_tools.availability import ADDON_HINT, UNAVAILABLE
-
-        raise RuntimeUnavailable(
-            f"{purpose} is {UNAVAILABLE}: TensorFlow is not installed (.tflite models work "
-            "without it: analyze, evaluate, export, flash)", ADDON_HINT) from exc
-    with contextlib.suppress(Exception):
-        tf.get_logger().setLevel(logging.ERROR)
-    return tf
 
 
 def _converter(tf: Any, model: LoadedModel) -> Any:

@@ -9,15 +9,22 @@ Keras (custom objects); then Keras loads them with ``safe_mode=True`` as a secon
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model_tools.errors import InvalidModelError, ModelInputError, UnsafeModelError
+from model_tools.errors import (
+    InvalidModelError,
+    ModelInputError,
+    RuntimeUnavailable,
+    UnsafeModelError,
+)
 from model_tools.verify import TfliteModel, verify_tflite
 
 log = logging.getLogger(__name__)
@@ -40,6 +47,24 @@ class LoadedModel:
     @property
     def is_float_source(self) -> bool:
         return self.kind in ("keras", "savedmodel")
+
+
+def import_tf(purpose: str = "converting a Keras model or SavedModel") -> Any:
+    """TensorFlow, only to load or convert a Keras model; where it is missing (the installed
+    app ships without it) a ``RuntimeUnavailable`` says what works without it and how to add
+    it. Here rather than in ``convert``, which imports this module (no import circle)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        from model_tools.availability import ADDON_HINT, UNAVAILABLE
+
+        raise RuntimeUnavailable(
+            f"{purpose} is {UNAVAILABLE}: TensorFlow is not installed (.tflite models work "
+            "without it: analyze, evaluate, export, flash)", ADDON_HINT) from exc
+    with contextlib.suppress(Exception):
+        tf.get_logger().setLevel(logging.ERROR)
+    return tf
 
 
 def file_sha256(path: Path) -> str:
@@ -133,8 +158,6 @@ def load_keras(path: Path) -> Any:
             f"refusing to load {path.name}: it contains {', '.join(sorted(set(reasons))[:3])}, "
             "which would run code from the file",
             "rebuild the model from standard Keras layers, or convert it to .tflite yourself")
-    from model_tools.convert import import_tf
-
     import_tf(f"loading {path.name} (a Keras model)")
     import keras
 

@@ -141,17 +141,17 @@ def _flash(args: argparse.Namespace) -> int:
                          "--all, or --on-plug")
     options = _options(args)
     with tempfile.TemporaryDirectory(prefix="tinyops-flash-") as tmp:
-        artifact, backend = prepare_artifact(args.artifact, args.backend, args.board, Path(tmp))
-        if (args.key or args.enter_recovery) and artifact.kind != "mcuboot-image":
+        job = prepare_artifact(args.artifact, args.backend, args.board, Path(tmp))
+        if (args.key or args.enter_recovery) and job.kind != "mcuboot-image":
             raise InputError(f"--key and --enter-recovery apply to MCUboot images; "
-                             f"{artifact.name} is a {artifact.kind}",
+                             f"{job.artifact.name} is a {job.kind}",
                              "drop the option, or flash a signed MCUboot image")
         if not station:
             line = _ProgressLine(args.port[0], quiet=args.json)
             try:
                 result = _flash_cancellable(
-                    lambda cancel: flash(artifact, args.port[0], backend=backend,
-                                         options=options, progress=line.update,
+                    lambda cancel: flash(job, args.port[0], options=options,
+                                         progress=line.update,
                                          cancel=cancel, recorder=record_flash), line)
             except TinyOpsError as exc:
                 line.done()
@@ -162,7 +162,7 @@ def _flash(args: argparse.Namespace) -> int:
             line.done()
             _print_result(result, args.json)
             return 0
-        return _station(args, artifact, backend, options)
+        return _station(args, job, options)
 
 
 def _flash_cancellable(run: Callable[[threading.Event], Any], line: _ProgressLine) -> Any:
@@ -198,8 +198,8 @@ def _flash_cancellable(run: Callable[[threading.Event], Any], line: _ProgressLin
     return outcome["result"]
 
 
-def _station(args: argparse.Namespace, artifact: Any, backend: str | None,
-             options: Any) -> int:
+def _station(args: argparse.Namespace, job: Any, options: Any) -> int:
+    """Every board flashes the one prepared ``job`` (loaded and looked up once for all)."""
     from device_drivers.flashing import flash
     from device_drivers.flashing.probe import usb_serial_for
     from device_drivers.flashing.station import run_station, watch_and_flash
@@ -209,8 +209,8 @@ def _station(args: argparse.Namespace, artifact: Any, backend: str | None,
     board = _StationBoard(as_json=args.json)
 
     def one(port, progress, token):  # type: ignore[no-untyped-def]
-        return flash(artifact, port, backend=backend, options=options, progress=progress,
-                     cancel=token, recorder=record_flash)
+        return flash(job, port, options=options, progress=progress, cancel=token,
+                     recorder=record_flash)
 
     try:
         if args.on_plug:

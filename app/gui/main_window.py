@@ -20,7 +20,7 @@ from app.gui.devices import DeviceEntry, DeviceWatcher, board_name
 from app.gui.emulated import EmulatedBoard
 from app.gui.homing import BoardEvents
 from app.gui.live.mqtt_source import FleetLive
-from app.gui.menus import build_menus
+from app.gui.menus import PAGES, build_menus  # PAGES there: menus never import this module
 from app.gui.message_bar import MessageBar
 from app.gui.pages.console_page import ConsolePage
 from app.gui.pages.flash_page import FlashPage
@@ -34,8 +34,6 @@ from app.gui.status import StatusBar
 from app.gui.workers import JobError, JobRunner
 
 log = logging.getLogger(__name__)
-
-PAGES = ("model", "flash", "live", "console", "records", "fleet")
 
 
 @dataclass

@@ -8,6 +8,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+PAGES = ("model", "flash", "live", "console", "records", "fleet")
+"""The window's page keys in tab order (``main_window`` imports them from here)."""
 PAGE_TITLES = ("Model", "Flash", "Live", "Console", "Records", "Fleet")
 
 
@@ -31,7 +33,6 @@ def page_only(win: Any, page: Any, action: QAction) -> None:
 
 def build_menus(win: Any) -> None:
     from app.gui import help_dialogs, window_state
-    from app.gui.main_window import PAGES
 
     bar = win.menuBar()
     f = bar.addMenu("&File")

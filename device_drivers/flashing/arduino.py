@@ -34,8 +34,8 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    board_of,
     check_cancel,
-    lookup_board,
     scaled_timeout,
 )
 from device_drivers.flashing.registry import register
@@ -72,7 +72,7 @@ class ArduinoBackend(BackendClass):
                              "export it first: tinyops export MODEL --format arduino")
         if not port:
             raise InputError("the arduino back end needs --port", "pass the board's port")
-        board = lookup_board(options.board)
+        board = board_of(options)
         fqbn = options.extra.get("fqbn") or getattr(board, "fqbn", None)
         if not fqbn:
             raise InputError("no FQBN for this board",

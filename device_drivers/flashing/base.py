@@ -7,13 +7,20 @@ and check ``cancel.is_set()`` between blocks (``tinyops_base.progress``).
 
 A back end is one small class (:class:`BackendClass`) that declares, as class constants,
 the artifact kinds it takes, how to recognise them from their bytes and which kinds only it
-takes; :mod:`device_drivers.flashing.registry` looks them up (``sniff_kind`` here asks it).
+takes, registered with :func:`register` (in the table here, which ``sniff_kind`` reads);
+:mod:`device_drivers.flashing.registry` picks one by name, by kind and by board. The
+registry imports this module, never the reverse (no import circle).
+
+The board: ``flash()`` looks the board up once and hands its registry entry to the back end
+in ``FlashOptions.board_entry``; back ends read it with :func:`board_of`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib
 import json
 import struct
 import time
@@ -31,10 +38,10 @@ from tinyops_base.progress import (
     sub_progress,
 )
 
-__all__ = ["KINDS", "Artifact", "Backend", "BackendClass", "CancelToken", "FlashOptions",
-           "FlashResult", "Progress", "Recogniser", "Stopwatch", "cancelled_before_load",
-           "check_cancel", "lookup_board", "null_progress", "scaled_timeout", "sniff_kind",
-           "sub_progress", "wait_until"]
+__all__ = ["KINDS", "MODULES", "Artifact", "Backend", "BackendClass", "CancelToken",
+           "FlashOptions", "FlashResult", "Progress", "Recogniser", "Stopwatch", "backends",
+           "board_of", "cancelled_before_load", "check_cancel", "lookup_board", "null_progress",
+           "register", "scaled_timeout", "sniff_kind", "sub_progress", "wait_until"]
 
 # ---------------------------------------------------------------- artifacts
 KINDS = ("model", "mcuboot-image", "uf2", "esp-image", "arduino-sketch", "binary")
@@ -45,11 +52,13 @@ Recogniser = Callable[[bytes, str], bool]
 
 
 def sniff_kind(data: bytes, name: str = "") -> str:
-    """Guess what an artifact is from its bytes (and its name), asking every back end in
-    registry order; ``binary`` when none recognises it."""
-    from device_drivers.flashing.registry import recognise_kind
-
-    return recognise_kind(data, name)
+    """Guess what an artifact is from its bytes (and its name): the first kind a back end
+    recognises, asking them in :data:`MODULES` order; ``binary`` when none does."""
+    for cls in backends():
+        for kind, recognise in cls.kinds.items():
+            if recognise is not None and recognise(data, name):
+                return kind
+    return "binary"
 
 
 @dataclass(frozen=True)
@@ -72,15 +81,17 @@ class Artifact:
     def size(self) -> int:
         return len(self.data)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """Computed once per artifact (a flash asks for it several times)."""
         return hashlib.sha256(self.data).hexdigest()
 
-    @property
+    @functools.cached_property
     def labels(self) -> list[str] | None:
         """Class names for a bare model, sent with load-model so the board reports them: from
         the model card beside the file (only if its sha256 is this model's), else from
-        ``<stem>.labels.txt`` or ``labels.txt`` beside it. None when there are none."""
+        ``<stem>.labels.txt`` or ``labels.txt`` beside it. None when there are none. Read
+        once per artifact (a station flashing many boards reads them once)."""
         if self.kind != "model" or self.path is None:
             return None
         return model_labels(self.path, self.sha256)
@@ -180,6 +191,9 @@ class FlashOptions:
     link: Any = None
     """smp: ``LinkOptions`` (transport, --mtu/--window/--line-length); None: from the device."""
     extra: dict[str, Any] = field(default_factory=dict)
+    board_entry: Any = None
+    """The registry entry of ``board``, looked up once by ``flash()`` (or ``prepare``) and
+    passed down; back ends read it with :func:`board_of`."""
 
 
 @dataclass
@@ -245,6 +259,36 @@ class BackendClass:
         raise NotImplementedError
 
 
+MODULES = ("smp", "uf2", "esp", "arduino")
+"""Back-end modules under ``device_drivers.flashing``, in recognition order; imported on
+first use (esptool and friends stay out of the start-up)."""
+
+_REGISTRY: dict[str, type[BackendClass]] = {}
+
+
+def register(cls: type[BackendClass]) -> type[BackendClass]:
+    """Class decorator: make ``cls`` a back end ``flash()`` can choose."""
+    unknown = set(cls.kinds) - set(KINDS)
+    if unknown or not set(cls.claims) <= set(cls.kinds):
+        raise ValueError(f"back end {cls.__name__}: kinds {sorted(unknown)} are unknown, or "
+                         "it claims kinds it does not take")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def backends() -> list[type[BackendClass]]:
+    """Every registered back end, in recognition order: :data:`MODULES` order whatever order
+    they were imported in (a back end registered from elsewhere comes after them)."""
+    for module in MODULES:
+        importlib.import_module(f"device_drivers.flashing.{module}")
+
+    def rank(cls: type[BackendClass]) -> int:
+        module = cls.__module__.rpartition(".")[2]
+        return MODULES.index(module) if module in MODULES else len(MODULES)
+
+    return sorted(_REGISTRY.values(), key=rank)  # stable: registration order within a rank
+
+
 # ---------------------------------------------------------------- helpers for back ends
 def scaled_timeout(nbytes: int, bytes_per_s: float, base_s: float = 5.0,
                    scale: float = 1.0) -> float:
@@ -282,6 +326,14 @@ def lookup_board(board_id: str | None) -> Any | None:
     from device_drivers import boards
 
     return boards.get_board(board_id)
+
+
+def board_of(options: FlashOptions) -> Any | None:
+    """The board's registry entry for a back end: the one ``flash()`` looked up and passed
+    in ``options.board_entry``; looked up here only for a back end called on its own."""
+    if options.board_entry is not None or not options.board:
+        return options.board_entry
+    return lookup_board(options.board)
 
 
 def cancelled_before_load(exc: Cancelled, port: str, previous: str | None,

@@ -35,8 +35,8 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    board_of,
     check_cancel,
-    lookup_board,
 )
 from device_drivers.flashing.esp_partitions import (
     TABLE_MAX_LEN,
@@ -141,7 +141,7 @@ class EspBackend(BackendClass):
         if artifact.kind not in self.kinds:
             raise InputError(f"{artifact.name} ({artifact.kind}) cannot be written by esptool",
                              "flash a .tflite model or an ESP firmware .bin")
-        board = lookup_board(options.board)
+        board = board_of(options)
         _PORT.name = port
         progress(0.01, "connecting to the ESP ROM bootloader")
         esp = self._connect(port, options)

@@ -48,9 +48,9 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    board_of,
     cancelled_before_load,
     check_cancel,
-    lookup_board,
     sub_progress,
 )
 from device_drivers.flashing.registry import register
@@ -118,7 +118,7 @@ class SmpBackend(BackendClass):
     def _flash_model(self, artifact: Artifact, port: str, options: FlashOptions,
                      progress: Progress, cancel: CancelToken | None) -> FlashResult:
         clock = Stopwatch()
-        board = lookup_board(options.board)
+        board = board_of(options)
         progress(0.0, f"connecting to {port}")
         with self._open(port, options) as dev:
             info = dev.model_info()
@@ -180,7 +180,7 @@ class SmpBackend(BackendClass):
     def _flash_image(self, artifact: Artifact, port: str, options: FlashOptions,
                      progress: Progress, cancel: CancelToken | None) -> FlashResult:
         clock = Stopwatch()
-        board = lookup_board(options.board)
+        board = board_of(options)
         # the host check comes first: a bad image never opens the port
         check = check_image(artifact.data, artifact.name, key=options.extra.get("key"))
         want = check.hash

@@ -33,8 +33,8 @@ from device_drivers.flashing.base import (
     Progress,
     Recogniser,
     Stopwatch,
+    board_of,
     check_cancel,
-    lookup_board,
     scaled_timeout,
     sub_progress,
     wait_until,
@@ -93,7 +93,7 @@ class Uf2Backend(BackendClass):
                              "export the model for this board first (`tinyops export MODEL "
                              "--format uf2 --board ID`), or pick another --backend")
         image = parse_uf2(artifact.data, artifact.name)
-        board = lookup_board(options.board)
+        board = board_of(options)
         want_family = _family(getattr(board, "uf2_family", None)) if board else None
         if want_family is not None and image.family_id not in (None, want_family):
             raise InputError(

@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from smp import file_management as smpfs
 from smpclient.requests import file_management as fsreq
 
 from device_drivers.errors import DeviceError, DisconnectedError, VerifyError
@@ -100,23 +99,6 @@ def _close_files(session: DeviceSession) -> None:
         log.debug("fs close not supported: %s", exc.message)
     except DeviceError as exc:  # best effort: the hash that follows decides
         log.info("fs close unanswered: %s", exc.message)
-
-
-def upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:
-    """The device refused a chunk: say why in the user's terms."""
-    fs = smpfs.FS_MGMT_ERR
-    where = f"upload to {dest} failed at {off}/{total} B"
-    if exc.group == 8 and exc.rc in (int(fs.FILE_WRITE_FAILED), int(fs.FILE_OPEN_FAILED)):
-        return DeviceError(f"{where}: the device could not store the file ({exc.message})",
-                           "its storage may be full: delete old files on the board (or "
-                           "erase it) and flash again; the running model is unchanged")
-    if exc.group == 8 and exc.rc == int(fs.MOUNT_POINT_NOT_FOUND):
-        return DeviceError(f"{where}: the device has no file system at that path",
-                           "pass --dest with a path on the board's file system, e.g. /lfs/...")
-    if exc.group == 8 and exc.rc == int(fs.READ_ONLY_FILESYSTEM):
-        return DeviceError(f"{where}: the device's file system is read-only")
-    return DeviceError(f"{where}: {exc.message}",
-                       exc.hint or "retry; if it keeps failing, replug the board")
 
 
 def _hash_timeout(session: DeviceSession, size: int | None) -> float:

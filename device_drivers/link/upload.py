@@ -83,9 +83,24 @@ class FileTarget:
         return stored if 0 < stored <= total else 0
 
     def refused(self, exc: SMPErrorResponse, off: int, total: int) -> Exception:
-        from device_drivers.link.files import upload_error
-
         return upload_error(exc, self.name, off, total)
+
+
+def upload_error(exc: SMPErrorResponse, dest: str, off: int, total: int) -> DeviceError:
+    """The device refused a chunk: say why in the user's terms."""
+    fs = smpfs.FS_MGMT_ERR
+    where = f"upload to {dest} failed at {off}/{total} B"
+    if exc.group == 8 and exc.rc in (int(fs.FILE_WRITE_FAILED), int(fs.FILE_OPEN_FAILED)):
+        return DeviceError(f"{where}: the device could not store the file ({exc.message})",
+                           "its storage may be full: delete old files on the board (or "
+                           "erase it) and flash again; the running model is unchanged")
+    if exc.group == 8 and exc.rc == int(fs.MOUNT_POINT_NOT_FOUND):
+        return DeviceError(f"{where}: the device has no file system at that path",
+                           "pass --dest with a path on the board's file system, e.g. /lfs/...")
+    if exc.group == 8 and exc.rc == int(fs.READ_ONLY_FILESYSTEM):
+        return DeviceError(f"{where}: the device's file system is read-only")
+    return DeviceError(f"{where}: {exc.message}",
+                       exc.hint or "retry; if it keeps failing, replug the board")
 
 
 @dataclass

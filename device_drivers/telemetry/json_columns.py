@@ -17,12 +17,17 @@ from __future__ import annotations
 import json
 from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from device_drivers.telemetry.store import MAX_ABS_VALUE, MAX_NAME, Channel
+from device_drivers.telemetry.store import MAX_ABS_VALUE, MAX_NAME, Channel, Collector, DeviceClock
 
-if TYPE_CHECKING:
-    from device_drivers.telemetry.json_lines import JsonDecoder
+
+class JsonDecoder(Protocol):
+    """What a run needs of ``json_lines.JsonDecoder`` (a protocol: no import back, no circle)."""
+
+    sink: Collector
+    clock: DeviceClock
+    candidates: list
 
 _NUMBERS = frozenset({int, float})
 _IGNORED = frozenset({str, bool, type(None)})  # no lists: see the module docstring

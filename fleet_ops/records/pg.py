@@ -5,7 +5,7 @@ from ``$PGPASSWORD`` or a ``~/.pgpass`` / ``$PGPASSFILE`` file (libpq's own), TL
 ``?sslmode=verify-full&sslrootcert=CA.pem`` (or ``$PGSSLMODE``). A password written in the
 URL still works, but it shows in the process list; no message ever shows it
 (:func:`redact`). Same columns and behaviour as the SQLite store
-(``fleet_ops.records``); the table is ``tinyops_records``, its schema version is in
+(``fleet_ops.records.model``); the table is ``tinyops_records``, its schema version is in
 ``tinyops_schema``.
 
 Migrations run only when the schema is older than this TinyOps, under a PostgreSQL advisory
@@ -38,15 +38,16 @@ from pathlib import Path
 from typing import Any
 
 from device_drivers.errors import InputError, TinyOpsError
-from fleet_ops.records import (
+from fleet_ops.records.model import (
     COLUMNS,
     Record,
     RecordStore,
-    _row_to_record,
     check_records_url,
     fill_defaults,
     list_query,
     record_row,
+    records_url,
+    row_to_record,
 )
 from fleet_ops.records.outbox import Outbox
 
@@ -160,8 +161,6 @@ class SharedRecordStore(RecordStore):
         return object.__new__(cls)
 
     def __init__(self, path: str | Path | None = None, url: str | None = None) -> None:
-        from fleet_ops.records import records_url
-
         self.url = check_records_url(url if url is not None else records_url())
         if not self.url:
             raise InputError("no PostgreSQL URL for the shared records",
@@ -374,4 +373,4 @@ class SharedRecordStore(RecordStore):
         sql, args = list_query("tinyops_records", "%s", limit, operation, usb_serial)
         with self._pg() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [_row_to_record(tuple(row)) for row in rows]
+        return [row_to_record(tuple(row)) for row in rows]

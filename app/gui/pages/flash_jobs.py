@@ -119,16 +119,15 @@ def flash_job(path: str, port: str, *, backend: str | None = None, board: str | 
             raise DeviceError(f"{port} is still held by the live view",
                               "disconnect the board (Device menu), then flash again")
     with tempfile.TemporaryDirectory(prefix="tinyops-flash-") as tmp:
-        artifact, chosen = prepare_artifact(path, backend, board, Path(tmp))
-        impl: Any = chosen
+        job = prepare_artifact(path, backend, board, Path(tmp))
+        artifact, chosen = job.artifact, job.backend
         shared = (session is not None and artifact.kind in SHARED_KINDS
                   and chosen in SHARED_BACKENDS)
-        if shared:
-            impl = shared_session_backend(session)
+        impl = shared_session_backend(session) if shared else None
         before = _running_model(session) if shared else None
         options = FlashOptions(dest=dest or None, board=board)
         try:
-            result = flash(artifact, port, backend=impl, options=options, progress=progress,
+            result = flash(job, port, backend=impl, options=options, progress=progress,
                            cancel=cancel, usb_serial=usb_serial,
                            recorder=record_flash if record else None)
         except Cancelled:
