@@ -99,7 +99,11 @@ class BoardTarget:
         self.previous: tuple[str, str] | None = None  # (path, sha256) held for rollback
         self._lock = threading.Lock()
         self._facts: dict[str, Any] = {}
-        self.refresh()
+        before = self.refresh()
+        found = self._held_files(before)  # a restarted bridge: what else the board holds
+        if found:
+            self.previous = found[0]
+            self.refresh()
 
     def refresh(self) -> dict[str, Any]:
         try:
@@ -158,11 +162,37 @@ class BoardTarget:
             self.previous = (before["path"], before["model_sha256"])
         self.refresh()
 
+    def _held_files(self, before: dict[str, Any]) -> list[tuple[str, str]]:
+        """(path, sha256 by the board's own hash) of the model files the board holds besides
+        the running one (the slots first): after a bridge restart nobody remembers them."""
+        from device_drivers.link.files import device_sha256
+
+        default, running = before.get("default_path"), before.get("model_sha256")
+        if not default or not running:
+            return []
+        folder = posixpath.dirname(default) or "/"
+        held = []
+        for path in (*(posixpath.join(folder, f"model-{n}.tflite") for n in ("a", "b")),
+                     default):
+            if path == before.get("path"):
+                continue
+            try:
+                digest = bytes(device_sha256(self.session, path)).hex()
+            except Exception:  # no such file (or no hash command): nothing held there
+                continue
+            if digest != running:
+                held.append((path, digest))
+        return held
+
+    def _find_held(self, sha256: str, before: dict[str, Any]) -> str | None:
+        return next((p for p, d in self._held_files(before) if d == sha256), None)
+
     def rollback(self, sha256: str) -> None:
-        if self.previous is None or self.previous[1] != sha256:
-            raise UpdateRefused(f"previous model {sha256[:12]} is not held by the device")
         before = self.refresh()
-        path = self.previous[0]
+        path = self.previous[0] if self.previous and self.previous[1] == sha256 else \
+            self._find_held(sha256, before)
+        if path is None:
+            raise UpdateRefused(f"previous model {sha256[:12]} is not held by the device")
         try:
             loaded = self.session.load_model(path, sha256=bytes.fromhex(sha256))
         except Exception as exc:

@@ -78,15 +78,21 @@ def test_bridge_flashes_the_offered_model_and_rolls_back(tmp_path: Path) -> None
                 wait_for(lambda: updater.devices()["station-1"].get("model_sha256") == sha(NEW),
                          20, "the status naming the new model")
                 assert updater.bytes_sent("station-1") <= 1.05 * len(NEW)
-
-                updater.offer("station-1", "r1", b"", sha(OLD), "rollback", "old")
-                wait_for(lambda: "station-1" in got, 60, "the rollback result")
-                assert got["station-1"].confirmed, got["station-1"]
-                assert board.loaded_model_sha256 == sha(OLD)
             out, err = proc.output  # type: ignore[attr-defined]
             assert json.loads(out.strip().splitlines()[-1])["ok"] is True, err
             flashes = RecordStore().list(10, operation="flash")  # this test's TINYOPS_HOME
             assert any(f.artifact_sha256 == sha(NEW) and f.result == "ok" for f in flashes)
+
+            # another bridge process (nobody remembers the previous model): it finds it
+            with bridge(board.port, mq.url, "fbr", "station-1") as proc:
+                wait_for(lambda: proc.poll() is not None or updater.devices().get(
+                    "station-1", {}).get("state") == "online", 60, "the new bridge")
+                # it found the held model on the board (the board's own hash)
+                assert updater.devices()["station-1"]["previous_sha256"] == sha(OLD)
+                updater.offer("station-1", "r1", b"", sha(OLD), "rollback", "old")
+                wait_for(lambda: "station-1" in got, 60, "the rollback result")
+                assert got["station-1"].confirmed, got["station-1"]
+                assert board.loaded_model_sha256 == sha(OLD)
         finally:
             updater.close()
         assert running_sha(board.port) == sha(OLD)
