@@ -235,8 +235,12 @@ class Swarm:
                     if dev.client.socket() is not None:
                         dev.client.loop_misc()
                     dev.agent.tick(now)
-        for dev in self.devices:
+        for dev in self.devices:  # goodbye: offline (retained), as a station says it
             if dev.connected:
+                body = {"device_id": dev.device_id, "board": dev.target.board,
+                        "state": "offline", **dev.agent.status_fields()}
+                dev.client.publish(mqtt.topic(self.fleet, dev.device_id, "status"),
+                                   json.dumps(body).encode(), qos=1, retain=True)
                 dev.client.disconnect()
                 dev.client.loop_write()
 

@@ -103,6 +103,7 @@ class MqttUpdater:
         self._results: dict[str, UpdateResult] = {}
         self._callbacks: list[Callable[[UpdateResult], None]] = []
         self.bad_messages = 0
+        self._bad_status: dict[str, int] = {}
         base = f"{mqtt.ROOT}/{self.fleet}/+"
         self.subscribed = threading.Event()
         self.client = mqtt.connect(
@@ -174,6 +175,12 @@ class MqttUpdater:
         """The last retained status of every device of the fleet (JSON objects only)."""
         with self._lock:
             return {k: dict(v) for k, v in self._status.items()}
+
+    def bad_statuses(self) -> dict[str, int]:
+        """Per device, how many of its status messages were not a JSON object (dropped;
+        ``devices()`` keeps its last good one)."""
+        with self._lock:
+            return dict(self._bad_status)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -275,11 +282,18 @@ class MqttUpdater:
                 log.exception("update result callback failed")
 
     def _on_status(self, device_id: str, payload: bytes) -> None:
-        if len(payload) > MAX_STATUS_BYTES:
-            raise ValueError("status too large")
-        d = json.loads(payload)
-        if not isinstance(d, dict):
-            raise ValueError("status is not a JSON object")
+        if not payload:  # a cleared retained status
+            return
+        try:
+            if len(payload) > MAX_STATUS_BYTES:
+                raise ValueError("status too large")
+            d = json.loads(payload)
+            if not isinstance(d, dict):
+                raise ValueError("status is not a JSON object")
+        except ValueError:
+            with self._lock:
+                self._bad_status[device_id] = self._bad_status.get(device_id, 0) + 1
+            raise
         with self._lock:
             self._status[device_id] = d
 

@@ -289,7 +289,42 @@ def test_swarm_devices_misbehave_only_after_an_update() -> None:
             wait_for(lambda: any(p.startswith(b"\xff") for p in
                                  seen.get(f"tinyops/tmis/{swarm.ids[3]}/status", [])), 30,
                      "the garbage status")
+            wait_for(lambda: updater.bad_statuses().get(swarm.ids[3], 0) >= 1, 10,
+                     "the garbage status counted by the updater")
+            assert set(updater.bad_statuses()) == {swarm.ids[3]}
         finally:
             watcher.loop_stop()
             updater.close()
             swarm.stop()
+
+
+def test_a_model_too_large_for_the_device_fails_before_a_byte_is_sent() -> None:
+    with broker() as mq:
+        swarm = Swarm(mq.url, "tbig", 1, model=OLD, rate_hz=0, model_max=8192).start()
+        updater = MqttUpdater(mq.url, "tbig")
+        try:
+            results = Results(updater)
+            assert updater.subscribed.wait(10)
+            updater.offer(swarm.ids[0], "r9", NEW, sha(NEW), "install", "new")
+            wait_for(lambda: swarm.ids[0] in results.by_device, 30, "the refusal")
+            r = results.by_device[swarm.ids[0]]
+            assert r.outcome == "failed" and "does not fit" in r.reason
+            assert updater.bytes_sent(swarm.ids[0]) == 0
+            assert swarm.device(0).target.current == OLD
+        finally:
+            updater.close()
+            swarm.stop()
+
+
+def test_hostile_offers_are_ignored_by_the_device() -> None:
+    sent: list[tuple[str, bytes]] = []
+    target = MemoryTarget(OLD)
+    agent = UpdateAgent("f", "d1", target, lambda t, p, q, r: sent.append((t, p)),
+                        installer=lambda job: job())
+    for bad in (b"\x00garbage", b"[]", b'{"rollout": "r", "sha256": "zz"}',
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "size": -1}).encode(),
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "action": "erase"}).encode(),
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "chunk": 10**9}).encode()):
+        agent.handle("tinyops/f/d1/update/offer", bad)
+    agent.handle("tinyops/f/d1/update/chunk", b"short")
+    assert sent == [] and agent.state == "idle" and target.current == OLD
