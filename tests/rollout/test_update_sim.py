@@ -179,3 +179,30 @@ def test_after_update_silent_stops_telemetry_crash_stops_the_board_drift_drifts(
         finally:
             watcher.loop_stop()
             updater.close()
+
+
+def test_sim_finishes_an_update_across_a_broker_restart(tmp_path: Path) -> None:
+    """The broker SIGKILLed mid-transfer and restarted on the same port (empty: no
+    persistence): the sim and the updater reconnect, the offer is published again, the sim
+    asks from the offset it has and installs the model, uncorrupted."""
+    big = NEW + bytes(400_000)
+    with broker() as mq, sim(mq.url, "fbk", "sim-k", tmp_path / "state") as (_proc, info):
+        updater = MqttUpdater(mq.url, "fbk")
+        results = Results(updater)
+        try:
+            wait_for(lambda: "sim-k" in updater.devices(), 30, "the sim's status")
+            updater.offer("sim-k", "r1", big, sha(big), "install", "big.tflite", chunk=1024)
+            wait_for(lambda: updater.bytes_sent("sim-k") > 40_000, 60, "the transfer under way")
+            mq.kill()
+            at_kill = updater.bytes_sent("sim-k")
+            assert at_kill < len(big)
+            mq.start()
+            wait_for(lambda: "sim-k" in results.got, 120, "the install after the restart")
+            assert results.got["sim-k"].confirmed, results.got["sim-k"]
+            assert running_sha(info["port"]) == sha(big)
+            sent = updater.bytes_sent("sim-k")
+            print(f"sim across a broker kill at {at_kill / len(big):.0%}: sent "
+                  f"{sent / len(big):.3f}x, resent {updater.resent_bytes('sim-k')} B")
+            assert sent <= 1.05 * len(big) + 8 * (1024 + 12)
+        finally:
+            updater.close()
