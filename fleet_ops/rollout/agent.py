@@ -37,6 +37,7 @@ WANT_WINDOW = 4
 MAX_WANT = 64 * 1024
 """The most bytes one ``want`` may ask for (the updater clamps larger asks)."""
 WANT_TIMEOUT_S = 3.0
+MAX_QUIET_S = 60.0
 HEADER = struct.Struct(">8sI")
 """``update/chunk`` header: the first 8 bytes of the model's sha256 (raw), the offset (u32)."""
 TOPICS = ("update/offer", "update/want", "update/chunk", "update/result")
@@ -150,6 +151,7 @@ class UpdateAgent:
         self.asked_upto = 0
         self.last_progress = 0.0
         self.last_result: dict[str, Any] | None = None
+        self.unanswered = 0  # re-asks in a row without a chunk
         self.done: set[tuple[str, str, str, int]] = set()
         self.wants = self.rewants = self.ignored_chunks = self.bytes_received = 0
         self.installed_callbacks: list[Callable[[dict[str, Any]], None]] = []
@@ -176,6 +178,7 @@ class UpdateAgent:
             if self.last_result is not None:
                 self._send("update/result", json.dumps(self.last_result).encode(), True)
             if self.state == "receiving":
+                self.unanswered = 0
                 self._want(resend=True)
 
     def start_ticker(self, every_s: float = 0.5) -> None:
@@ -195,8 +198,15 @@ class UpdateAgent:
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
-            if self.state == "receiving" and now - self.last_progress > WANT_TIMEOUT_S:
-                self._want(resend=True)
+            if self.state == "receiving" and now - self.last_progress > self._quiet_s():
+                self.unanswered += 1
+                self._want(resend=True, now=now)
+
+    def _quiet_s(self) -> float:
+        """How long to wait for a chunk before asking again: 3 s, doubling with every ask
+        that went unanswered, at most a minute (an orchestrator that is gone is not asked
+        twenty times a minute for hours)."""
+        return min(MAX_QUIET_S, WANT_TIMEOUT_S * 2 ** min(self.unanswered, 5))
 
     # ---- messages ----------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
@@ -206,7 +216,11 @@ class UpdateAgent:
             self._on_chunk(payload)
 
     def _on_offer(self, payload: bytes) -> None:
-        if not payload:  # the offer was cleared
+        if not payload:  # the offer was withdrawn: stop asking (what came stays kept)
+            with self._lock:
+                if self.state == "receiving":
+                    self.offer, self.state = None, "idle"
+                    self._status()
             return
         try:
             offer = Offer.parse(payload)
@@ -236,6 +250,7 @@ class UpdateAgent:
             if self.state == "receiving" and self.offer is not None and \
                     self.offer.sha256 == offer.sha256:
                 self.offer = offer  # the same model again (a reconnect): go on from here
+                self.unanswered = 0
                 self._want(resend=True)
                 return
             self.offer, self.state = offer, "receiving"
@@ -261,6 +276,7 @@ class UpdateAgent:
             self.buf += data
             self.bytes_received += len(data)
             self.last_progress = time.monotonic()
+            self.unanswered = 0
             self._save_partial(offer, data)
             if len(self.buf) < offer.size:
                 if len(self.buf) >= self.asked_upto:
@@ -286,7 +302,7 @@ class UpdateAgent:
         self.asked_upto = min(offer.size, len(self.buf) + self.window * offer.chunk)
         self._want()
 
-    def _want(self, resend: bool = False) -> None:
+    def _want(self, resend: bool = False, now: float | None = None) -> None:
         offer = self.offer
         if offer is None:
             return
@@ -294,7 +310,7 @@ class UpdateAgent:
             self.rewants += 1
             self.asked_upto = min(offer.size, len(self.buf) + self.window * offer.chunk)
         self.wants += 1
-        self.last_progress = time.monotonic()
+        self.last_progress = time.monotonic() if now is None else now
         body = {"rollout": offer.rollout, "sha256": offer.sha256, "offset": len(self.buf),
                 "length": self.asked_upto - len(self.buf)}
         self._send("update/want", json.dumps(body).encode(), False)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 
@@ -328,3 +329,26 @@ def test_hostile_offers_are_ignored_by_the_device() -> None:
         agent.handle("tinyops/f/d1/update/offer", bad)
     agent.handle("tinyops/f/d1/update/chunk", b"short")
     assert sent == [] and agent.state == "idle" and target.current == OLD
+
+
+def test_unanswered_wants_back_off_and_a_withdrawn_offer_stops_them() -> None:
+    sent: list[tuple[str, bytes]] = []
+    agent = UpdateAgent("f", "d1", MemoryTarget(OLD), lambda t, p, q, r: sent.append((t, p)),
+                        installer=lambda job: job())
+    offer = {"rollout": "r", "action": "install", "sha256": sha(NEW), "size": len(NEW)}
+    agent.handle("tinyops/f/d1/update/offer", json.dumps(offer).encode())
+    start = agent.last_progress
+    asks = []
+    for second in range(0, 400):  # nobody answers for 400 s
+        before = len(sent)
+        agent.tick(start + second + 0.5)
+        if len(sent) > before:
+            asks.append(second)
+    gaps = [b - a for a, b in itertools.pairwise(asks)]
+    # 3 s, then doubling (ticks every second: +1), at most a minute
+    assert gaps[:6] == [7, 13, 25, 49, 61, 61] and len(asks) <= 12, (asks, gaps)
+    agent.handle("tinyops/f/d1/update/offer", b"")  # withdrawn
+    before = len(sent)
+    for second in range(400, 800):
+        agent.tick(start + second)
+    assert len(sent) == before and agent.state == "idle"
