@@ -103,6 +103,7 @@ class MqttUpdater:
         self._results: dict[str, UpdateResult] = {}
         self._callbacks: list[Callable[[UpdateResult], None]] = []
         self.bad_messages = 0
+        self.stale_wants = 0
         self._bad_status: dict[str, int] = {}
         base = f"{mqtt.ROOT}/{self.fleet}/+"
         self.subscribed = threading.Event()
@@ -227,7 +228,8 @@ class MqttUpdater:
             p = self._offers.get(device_id)
             if p is None or p.action != "install" or want.get("sha256") != p.sha256 or \
                     want.get("rollout") != p.rollout:
-                raise ValueError("a want for no pending offer")
+                self.stale_wants += 1  # an offer withdrawn or of an earlier run: not served
+                return
             if offset < 0 or length <= 0 or offset >= len(p.data):
                 raise ValueError(f"want offset {offset} length {length} out of range")
             end = min(len(p.data), offset + min(length, MAX_WANT))
