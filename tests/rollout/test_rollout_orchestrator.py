@@ -126,3 +126,31 @@ def test_postgres_killed_mid_rollout_loses_no_decision(rollout_broker: Any,
     assert sorted(installed) == sorted(_ids(n))  # each once, none lost
     assert [d.target.installs for d in swarm.devices] == [1] * n
     store.close()
+
+
+def test_broker_killed_mid_rollout_the_rollout_finishes(rollout_broker: Any,
+                                                        tmp_path: Path) -> None:
+    """Mosquitto SIGKILLed (retained offers and statuses gone) as the last step's offers go
+    out, back 1 s later: the updater offers again, the devices resume, the rollout
+    completes with every device updated once."""
+    store = _store(tmp_path)
+    n = 12
+    plan = create_rollout(store, MODEL, fleet="bk", mqtt_url=rollout_broker.url,
+                          devices=_ids(n), steps="25,100", health_window_s=3.0,
+                          rules="failed>2%,silent>0")
+    swarm = Swarm(rollout_broker.url, "bk", n, model=OLD_MODEL, rate_hz=5, ops=OPS).start()
+    run = Run(store, rollout_broker.url, "bk", stall_s=15.0).start(plan.id)
+    try:
+        wait_until(lambda: any(e.kind == "gate_passed" for e in run.events), 40, "a gate")
+        rollout_broker.kill()
+        time.sleep(1.0)
+        rollout_broker.start()
+        t0 = time.monotonic()
+        result = run.join(60)
+        TIMES["broker killed, completes"] = time.monotonic() - t0
+    finally:
+        swarm.stop()
+    assert result.state == RolloutState.COMPLETED, result.halt_reason
+    assert [d.target.installs for d in swarm.devices] == [1] * n
+    new = model_facts(MODEL).sha256
+    assert all(d.model_sha256 == new for d in swarm.devices)
