@@ -193,13 +193,16 @@ class Orchestrator(RollbackMixin):
     def _send(self, r: Rollout, i: int, cancel: threading.Event) -> None:
         assert self.model is not None
         statuses = self.updater.devices()
+        garbage = getattr(self.updater, "bad_statuses", dict)()
         decided, events, to_offer = [], [], []
         for e in self.entries.values():
             if e.step_index > i or e.state not in (DeviceStep.PENDING, *_OPEN):
                 continue
             if e.state == DeviceStep.PENDING:
                 status = statuses.get(e.device_id)
-                reasons = check_device(self.model, e.device_id, status)
+                reasons = check_device(self.model, e.device_id, status) if status or not \
+                    garbage.get(e.device_id) else [f"its status is garbage (not a JSON object; "
+                                                   f"{garbage[e.device_id]} such messages)"]
                 if reasons:
                     e.state, e.reason = DeviceStep.SKIPPED, "; ".join(reasons)
                     decided.append(e)

@@ -92,7 +92,7 @@ def test_hostile_devices_are_skipped_or_failed_and_the_rollout_goes_on(
     assert by["dev-small"].state == DeviceStep.SKIPPED
     assert "the device takes at most 1000 B" in (by["dev-small"].reason or "")
     assert by["dev-garbage"].state == DeviceStep.SKIPPED
-    assert "no readable status" in (by["dev-garbage"].reason or "")
+    assert "its status is garbage" in (by["dev-garbage"].reason or "")
     forger = by["dev-forger"]
     assert forger.state == DeviceStep.FAILED and forger.attempts == 2
     forged = [e for e in store.events(plan.id) if e.kind == "forged"]
