@@ -77,14 +77,22 @@ def _store() -> Any:
 
 
 def _progress(store: Any, rid: str, as_json: bool) -> Any:
-    """Events to stderr (a line each); on a terminal a live line of device counts too."""
+    """Events to stderr (a line each); on a terminal also a live line below them: the step
+    and the devices per state."""
     tty = sys.stderr.isatty() and not as_json
 
     def on_event(ev: Any) -> None:
-        if as_json or ev.kind in ("sent",):
+        if as_json or (ev.kind == "sent" and tty):
             return
         line = f"{ev.time[11:19]} {ev.kind:<12} {ev.device_id or ''} {ev.why}".rstrip()
-        print(("\r\x1b[K" if tty else "") + line[:200], file=sys.stderr, flush=True)
+        if not tty:
+            print(line[:200], file=sys.stderr, flush=True)
+            return
+        r = store.get(rid)
+        counts = ", ".join(f"{k.value} {n}" for k, n in store.counts(rid).items() if n)
+        step = min(r.step_index, len(r.steps) - 1)
+        live = f"[{r.state.value} · step {step + 1}/{len(r.steps)} ({r.steps[step]} %) · {counts}]"
+        print(f"\r\x1b[K{line[:200]}\n{live[:200]}", end="", file=sys.stderr, flush=True)
 
     return on_event
 
@@ -124,6 +132,8 @@ def _run(store: Any, rid: str, url: str, stall: float, as_json: bool) -> int:
     finally:
         updater.close()
         monitor.close()
+    if sys.stderr.isatty() and not as_json:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)  # the live line goes
     if "error" in outcome:
         raise outcome["error"]
     r = store.get(rid)
