@@ -190,3 +190,33 @@ def test_pause_resume_and_abort_requested_from_outside(rollout_broker: Any,
     kinds = [e.kind for e in store.events(plan.id)]
     assert kinds.index("paused") < kinds.index("resumed") < kinds.index("aborted")
     assert all(d.target.installs <= 1 for d in swarm.devices)
+
+
+def test_a_canary_that_cannot_install_halts_on_failed(rollout_broker: Any,
+                                                      tmp_path: Path) -> None:
+    """Every canary device refuses the model: each fails twice (never a third time), the
+    step's failed share is over 2 %, the rollout halts before the rest see a byte."""
+    store = _store(tmp_path)
+    n = 10
+    plan = create_rollout(store, MODEL, fleet="nofit", mqtt_url=rollout_broker.url,
+                          devices=[f"sim-{i:05d}" for i in range(n)], steps="20,100",
+                          health_window_s=1.0, rules="failed>2%")
+    canary = sorted(d for d, s in step_of(store, plan.id).items() if s == 0)
+    swarm = Swarm(rollout_broker.url, "nofit", n, model=OLD_MODEL, rate_hz=2, ops=OPS)
+    for d in canary:
+        swarm.device(int(d[4:])).target.refuse = lambda _data: "arena allocation failed"
+    swarm.start()
+    try:
+        t0 = time.monotonic()
+        result = Run(store, rollout_broker.url, "nofit").start(plan.id).join(45)
+        TIMES["failed>2% halts"] = time.monotonic() - t0
+    finally:
+        swarm.stop()
+    assert result.state == RolloutState.HALTED and result.step_index == 0
+    assert (result.halt_reason or "").startswith("failed>2%")
+    by = {e.device_id: e for e in store.devices(plan.id)}
+    assert all(by[d].state == DeviceStep.FAILED and by[d].attempts == 2 for d in canary)
+    assert all("arena allocation failed" in (by[d].reason or "") for d in canary)
+    sent = [e for e in store.events(plan.id) if e.kind == "sent"]
+    assert sorted(e.device_id for e in sent) == sorted(canary * 2)  # two offers each, no more
+    assert sum(d.target.installs for d in swarm.devices) == 0
