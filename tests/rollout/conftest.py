@@ -51,3 +51,14 @@ def rollout_broker() -> Iterator[Mosquitto]:
     """A broker of the test's own (tests kill and restart it)."""
     with running_mosquitto() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _scenario_times(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Scenario times a test put in its module's ``TIMES`` (shown with ``-s``)."""
+    yield
+    times = getattr(request.module, "TIMES", None)
+    if times:
+        for name, seconds in sorted(times.items()):
+            print(f"\nTIME {name}: {seconds:.1f} s")
+        times.clear()
