@@ -71,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
     from device_drivers.virtual.board import VirtualBoard
 
     faults = parse_faults(args.fault)
+    if args.after_update and not args.mqtt:
+        from device_drivers.errors import InputError
+
+        raise InputError("--after-update needs --mqtt (updates come over MQTT)",
+                         "add --mqtt mqtt://host:port --device-id ID")
     if args.mqtt:  # bad input is refused before the board starts
         from fleet_ops.fleet import mqtt
 

@@ -44,8 +44,18 @@ DRIFT_MIX = (0.1, 0.1, 0.8)
 BEHAVIOURS = ("ok", "drift", "slow", "silent", "garbage")
 BASE_LATENCY_US = 1800
 STATUS_EVERY_S = 10.0
-DEFAULT_OPS = ["CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX", "MAX_POOL_2D",
-               "QUANTIZE", "DEQUANTIZE", "MEAN"]
+
+
+def default_ops() -> list[str]:
+    """The operators the TinyOps firmware registers (``firmware/tflm/ops.def``): what a
+    swarm device says its runtime runs unless told otherwise."""
+    try:
+        from device_drivers.firmware.build import op_set
+
+        return [name for name, _method, _kernels in op_set()]
+    except (OSError, ValueError, ImportError):  # an installed app without firmware sources
+        return ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX",
+                "MAX_POOL_2D", "AVERAGE_POOL_2D", "QUANTIZE", "DEQUANTIZE", "MEAN"]
 
 
 @dataclass
@@ -99,9 +109,10 @@ class Swarm:
         self._calls: list[Callable[[], None]] = []
         self._calls_lock = threading.Lock()
         self.devices: list[SwarmDevice] = []
+        ops = list(ops) if ops is not None else default_ops()
         for i in range(n):
             dev_id = mqtt.check_name(f"{prefix}-{i:05d}")
-            target = MemoryTarget(model, board=board, ops=list(ops or DEFAULT_OPS),
+            target = MemoryTarget(model, board=board, ops=ops,
                                   arena_max=arena_max, model_max=model_max)
             dev = SwarmDevice(i, dev_id, target, (behaviours or {}).get(i, "ok"))
             if dev.behaviour not in BEHAVIOURS:
