@@ -54,6 +54,7 @@ class Snapshot:
     selected: str | None = None
     events: list[Any] = field(default_factory=list)  # the selected rollout's, newest first
     error: str | None = None  # the store could not be read: why (the last view stays)
+    holder: str | None = None  # who runs the selected rollout ("host:pid since …"), if anyone
 
     def rollout(self, rollout_id: str | None) -> Any | None:
         return next((r for r in self.rollouts if r.id == rollout_id), None)
@@ -187,6 +188,15 @@ def event_line(e: Any) -> str:
     return f"{_time(e.time)[11:]} {value(e.kind)}{dev}{why}"
 
 
+def runner_text(rollout: Any, holder: str | None) -> str:
+    """Who works on the rollout: its orchestrator, or that none does (and what starts one)."""
+    if holder:
+        return f"orchestrator: {holder}"
+    if value(rollout.state) in ("created", "running", "rolling_back"):
+        return "no orchestrator runs it now: Resume starts one"
+    return ""
+
+
 def allowed(rollout: Any | None) -> tuple[str, ...]:
     """The actions this rollout's state allows (none while a rollback runs or when done)."""
     if rollout is None:
@@ -263,6 +273,7 @@ def load_snapshot(store: Any, selected: str | None, events: int = 30) -> Snapsho
     counts = {r.id: normalise_counts(store.counts(r.id)) for r in rollouts}
     if selected not in counts:
         selected = rollouts[0].id if rollouts else None
-    evs = list(store.events(selected, events)) if selected else []
-    evs.sort(key=lambda e: e.time, reverse=True)  # newest first, whatever the store's order
-    return Snapshot(rollouts, counts, selected, evs)
+    evs = list(reversed(store.events(selected, events))) if selected else []
+    evs.sort(key=lambda e: e.time, reverse=True)  # newest first (stable: ties keep theirs)
+    holder = store.holder(selected) if selected and hasattr(store, "holder") else None
+    return Snapshot(rollouts, counts, selected, evs, holder=holder)

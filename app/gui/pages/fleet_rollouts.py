@@ -311,7 +311,9 @@ class RolloutPanel(QWidget):
         asked = rv.value(r.requested) if getattr(r, "requested", None) else ""
         self.title.setText(f"<b>{r.model_name}</b> → fleet {r.fleet}: "
                            f"{rv.value(r.state).replace('_', ' ')}, step {rv.step_text(r)}"
-                           + (f" ({asked} asked)" if asked else ""))
+                           + (f" ({asked} asked)" if asked else "")
+                           + (f"<br>{runner}" if (runner := rv.runner_text(r, self.snap.holder))
+                              else ""))
         self.halt.setText(rv.halt_reason(r))
         items = rv.count_items(self.snap.counts.get(r.id))
         self.counts.setText("Devices: " + (", ".join(f"{n} {s}" for s, n in items) or "none"))
