@@ -144,7 +144,7 @@ def _num(x: Any) -> str:
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, float):
-        return f"{x:.3g}"
+        return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
     if isinstance(x, (list, tuple)):
         return ", ".join(map(str, x[:5])) + (f" (+{len(x) - 5})" if len(x) > 5 else "")
     return str(x)
@@ -154,7 +154,8 @@ def gate_figures(events: Iterable[Any]) -> tuple[str, list[GateFigure]]:
     """The last gate decision (``gate_passed`` or ``halted``) and its figures.
 
     Returns (a one-line heading, the figures). Figures are read from the event's ``figures``
-    dict: a metric maps to ``{"took": x, "rest": y}`` (compared groups), or to one number;
+    dict: a metric maps to ``{"took": x, "rest": y}`` (compared groups), or to one number,
+    or the dict holds ``{"took": {metric: x}, "rest": {metric: y}}``;
     ``breaches``/``rule`` name what broke (shown as breached)."""
     for e in events:  # newest first
         kind = value(e.kind)
@@ -168,6 +169,12 @@ def gate_figures(events: Iterable[Any]) -> tuple[str, list[GateFigure]]:
         rule = figs.pop("rule", None)
         if rule:
             broken.add(str(rule))
+        took, rest = figs.get("took"), figs.get("rest")
+        if isinstance(took, Mapping) and isinstance(rest, Mapping | None):
+            # {"took": {metric: x}, "rest": {metric: y}, …}: one row per metric
+            figs = {k: v for k, v in figs.items() if k not in ("took", "rest")}
+            for name in dict.fromkeys([*took, *(rest or {})]):
+                figs[name] = {"took": took.get(name), "rest": (rest or {}).get(name)}
         out = []
         for name, v in figs.items():
             hit = any(name and (name == b or b.startswith(name)) for b in broken)

@@ -107,7 +107,7 @@ def test_gate_figures_from_the_newest_gate_decision() -> None:
     head, figs = rv.gate_figures(events)
     assert head == "halted (2026-12-07 05:08:00): drift>0.2 breached"
     assert [(f.name, f.took, f.rest, f.breached) for f in figs] == [
-        ("drift", "0.31", "0.05", True), ("latency_p95", "2.1e+03", "1.9e+03", False)]
+        ("drift", "0.31", "0.05", True), ("latency_p95", "2100", "1900", False)]
     assert rv.gate_figures([ev("created")]) == ("no gate decided yet", [])
     assert rv.event_line(events[0]) == "05:09:00 sent dev-1"
 
@@ -123,3 +123,14 @@ def test_create_confirmation_names_the_fleet_and_first_step() -> None:
     text = rv.create_confirmation("kws.tflite", "plant", 40, [5, 25, 100])
     assert "40 devices of fleet plant" in text and "2 devices in the first step" in text
     assert "every device the fleet reports" in rv.create_confirmation("m", "f", None, [100])
+
+
+def test_gate_figures_by_group_are_shown_by_metric() -> None:
+    e = ev("halted", "latency", {"took": {"drift": 0.05, "latency_p95": 2900.0},
+                                 "rest": {"drift": 0.04, "latency_p95": 1900.0},
+                                 "breaches": [{"rule": "latency_p95>+20%",
+                                               "metric": "latency_p95"}], "devices": 12})
+    _, figs = rv.gate_figures([e])
+    assert [(f.name, f.took, f.rest, f.breached) for f in figs] == [
+        ("devices", "12", "", False), ("drift", "0.05", "0.04", False),
+        ("latency_p95", "2900", "1900", True)]
