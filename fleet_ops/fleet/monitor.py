@@ -94,6 +94,30 @@ class Device:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     heard: float = 0.0  # time.monotonic() of its last message (telemetry or status)
     period_s: float | None = None  # its reporting period, measured
+    conf_sum: float = 0.0  # top-class confidence of its results (health: mean)
+    conf_n: int = 0
+    errors: int = 0  # errors it reported (``errors`` counter or ``error`` messages)
+    resets: int = 0  # times its telemetry ``seq`` went back (a restart)
+    last_seq: int | None = None
+
+    def new_model(self) -> None:
+        """Health figures start again: they describe the model it runs now."""
+        self.latencies.clear()
+        self.period_p50.clear()
+        self.period_p95.clear()
+        self.conf_sum, self.conf_n, self.errors, self.resets = 0.0, 0, 0, 0
+
+    def health(self, data: dict[str, Any]) -> None:
+        """Errors and resets from one telemetry object."""
+        errors, seq = data.get("errors"), data.get("seq")
+        if type(errors) is int and 0 <= errors < 1 << 31:
+            self.errors = max(self.errors, errors)
+        elif data.get("error"):
+            self.errors += 1
+        if type(seq) is int:
+            if self.last_seq is not None and seq < self.last_seq:
+                self.resets += 1
+            self.last_seq = seq
 
     def heard_now(self, now: float, period_s: float | None = None) -> None:
         if period_s is None and self.heard and self.messages:
@@ -133,6 +157,8 @@ class Device:
                                        sorted(self.classes.items())} if total else {},
                 "latency_us_p50": p50, "latency_us_p95": p95,
                 "drift_score": self.drift["score"] if self.drift else None,
+                "confidence_mean": round(self.conf_sum / self.conf_n, 4) if self.conf_n
+                else None, "errors": self.errors, "resets": self.resets,
                 "drift": self.drift, "alerts": self.alerts}
 
 
@@ -239,6 +265,8 @@ class FleetMonitor:
         sha = dev.status.get("model_sha256")
         dev.status = data
         if data.get("model_sha256") != sha:
+            if sha is not None:
+                dev.new_model()
             base = self.baselines.get(str(data.get("model_sha256")))
             dev.window = DriftWindow(base, self.window, self.threshold) if base else None
             dev.drift = None
@@ -253,6 +281,7 @@ class FleetMonitor:
             self._raw(dev, data["obj"], data["scores"], data["latency_us"])
 
     def _counted(self, dev: Device, data: dict[str, Any]) -> None:
+        dev.health(data)
         dev.messages += 1
         dev.last_seen = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         if self.on_counted is not None:
@@ -266,6 +295,10 @@ class FleetMonitor:
             if s[key] is not None:
                 target.append(float(s[key]))
         dev.classes.update({k: v for k, v in s["counts"].items() if v})
+        hist = s.get("confidence_hist") or []
+        if sum(hist):
+            dev.conf_sum += sum((i + 0.5) / len(hist) * h for i, h in enumerate(hist))
+            dev.conf_n += sum(hist)
         if dev.window is not None:
             dev.window.add_summary(s["counts"], s["confidence_hist"])
             self._check_drift(dev)
@@ -277,7 +310,10 @@ class FleetMonitor:
             dev.latencies.append(float(latency))
         if scores:
             dev.inferences += 1
-            dev.classes[max(scores.items(), key=lambda kv: kv[1])[0]] += 1
+            label, top = max(scores.items(), key=lambda kv: kv[1])
+            dev.classes[label] += 1
+            dev.conf_sum += float(top)
+            dev.conf_n += 1
             if dev.window is not None:
                 dev.window.add(scores)
                 self._check_drift(dev)

@@ -194,6 +194,20 @@ class RolloutStore:
 
         self.db.run(write)
 
+    def update_devices(self, entries: list[DeviceEntry], events: list[Event]) -> None:
+        """Many entries and events in one commit (a step's decisions)."""
+        now = now_iso()
+
+        def write(q: Query) -> None:
+            for entry in entries:
+                entry.updated = now
+                self._put_device(q, entry)
+            for event in events:
+                self._put_event(q, event)
+
+        if entries or events:
+            self.db.run(write)
+
     def devices(self, rollout_id: str) -> list[DeviceEntry]:
         rows = self.db.run(lambda q: q(
             f"SELECT {', '.join(_DEV_COLS)} FROM rollout_devices WHERE rollout_id = ? "
