@@ -69,11 +69,13 @@ def _broker() -> Any:
 def swarm_main(url: str, n: int, behaviour: str) -> None:
     """Run ``n`` devices (old model: the example model's bytes reversed) until "stop";
     "report" prints each device's model and the update messages it received."""
-    from fleet_ops.rollout.swarm import Swarm
+    from fleet_ops.rollout.preflight import model_facts
+    from fleet_ops.rollout.swarm import DEFAULT_OPS, Swarm
 
     _raise_fd_limit()
     old = bytes(reversed(MODEL.read_bytes()))
-    swarm = Swarm(url, FLEET, n, model=old, rate_hz=1.0,
+    ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)  # the runtime has the model's ops
+    swarm = Swarm(url, FLEET, n, model=old, rate_hz=1.0, ops=ops,
                   behaviours=dict.fromkeys(range(n), behaviour))
     seen: dict[str, list[float]] = {d.device_id: [0.0, 0, 0] for d in swarm.devices}
     for dev in swarm.devices:

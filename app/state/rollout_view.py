@@ -130,6 +130,19 @@ def halt_reason(rollout: Any) -> str:
     return ""
 
 
+_NOT_FIGURES = ("step", "per_device", "baseline", "counts")
+NOTABLE = ("failed", "skipped", "forged", "retry", "lock")  # device events worth a line
+EVENTS_READ = 500  # newest events read per refresh (gate decisions and notable ones shown)
+EVENTS_SHOWN = 30
+
+
+def notable(events: Iterable[Any]) -> list[Any]:
+    """The rollout's own decisions and the device events a person must see (failures,
+    skips, forged reports), not every device's sent/installed line."""
+    out = [e for e in events if not getattr(e, "device_id", None) or value(e.kind) in NOTABLE]
+    return out[:EVENTS_SHOWN]
+
+
 @dataclass(frozen=True)
 class GateFigure:
     name: str
@@ -177,6 +190,9 @@ def gate_figures(events: Iterable[Any]) -> tuple[str, list[GateFigure]]:
                 figs[name] = {"took": took.get(name), "rest": (rest or {}).get(name)}
         out = []
         for name, v in figs.items():
+            if name in _NOT_FIGURES or (isinstance(v, Mapping) and "took" not in v
+                                        and "rest" not in v):
+                continue  # per-device lists, the baseline: in the events, not the table
             hit = any(name and (name == b or b.startswith(name)) for b in broken)
             if isinstance(v, Mapping) and ("took" in v or "rest" in v):
                 out.append(GateFigure(name, _num(v.get("took")), _num(v.get("rest")), hit))
@@ -274,7 +290,7 @@ def parse_steps(text: str) -> list[int]:
     return steps
 
 
-def load_snapshot(store: Any, selected: str | None, events: int = 30) -> Snapshot:
+def load_snapshot(store: Any, selected: str | None, events: int = EVENTS_READ) -> Snapshot:
     """Read everything the panel shows (call it off the GUI thread: it waits on the database)."""
     rollouts = list(store.list())
     counts = {r.id: normalise_counts(store.counts(r.id)) for r in rollouts}

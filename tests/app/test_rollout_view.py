@@ -126,7 +126,8 @@ def test_create_confirmation_names_the_fleet_and_first_step() -> None:
 
 
 def test_gate_figures_by_group_are_shown_by_metric() -> None:
-    e = ev("halted", "latency", {"took": {"drift": 0.05, "latency_p95": 2900.0},
+    e = ev("halted", "latency", {"step": 1, "per_device": {"d1": [0.1, 0.9, 2900, False]},
+                                 "took": {"drift": 0.05, "latency_p95": 2900.0},
                                  "rest": {"drift": 0.04, "latency_p95": 1900.0},
                                  "breaches": [{"rule": "latency_p95>+20%",
                                                "metric": "latency_p95"}], "devices": 12})
@@ -134,3 +135,12 @@ def test_gate_figures_by_group_are_shown_by_metric() -> None:
     assert [(f.name, f.took, f.rest, f.breached) for f in figs] == [
         ("devices", "12", "", False), ("drift", "0.05", "0.04", False),
         ("latency_p95", "2900", "1900", True)]
+
+
+def test_notable_events_leave_out_routine_device_lines() -> None:
+    events = [ev("installed", device_id="d1", minute=5), ev("failed", "twice", device_id="d2",
+                                                            minute=4),
+              ev("gate_passed", minute=3), ev("sent", device_id="d3", minute=2)]
+    assert [e.kind for e in rv.notable(events)] == ["failed", "gate_passed"]
+    many = [ev("step_started", minute=m % 60) for m in range(100)]
+    assert len(rv.notable(many)) == rv.EVENTS_SHOWN

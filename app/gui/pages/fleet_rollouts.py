@@ -327,7 +327,7 @@ class RolloutPanel(QWidget):
                     item.setForeground(Qt.GlobalColor.red)
                 self.figures.setItem(i, c, item)
         self.events.clear()
-        self.events.addItems([rv.event_line(e) for e in self.snap.events])
+        self.events.addItems([rv.event_line(e) for e in rv.notable(self.snap.events)])
 
     def _selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()
