@@ -47,7 +47,7 @@ def rollout_pg(rollout_pg_server: Postgres) -> Postgres:
 
 
 @pytest.fixture
-def broker() -> Iterator[Mosquitto]:
+def rollout_broker() -> Iterator[Mosquitto]:
     """A broker of the test's own (tests kill and restart it)."""
     with running_mosquitto() as server:
         yield server
