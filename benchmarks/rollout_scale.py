@@ -5,9 +5,11 @@
 
 The devices are ``fleet_ops.rollout.swarm.Swarm`` (one paho client and TCP connection each,
 one selector thread) in a child process of their own (``… rollout_scale swarm …``), so the
-orchestrator's CPU time is its own. The orchestrator is what a person runs: the CLI,
-``tinyops rollout create MODEL --fleet F --mqtt URL --steps 5,25,50,100 --health-window S``
-in a child process, on the records database of a temporary ``TINYOPS_HOME`` (SQLite).
+orchestrator's CPU time is its own. The rollout is made as ``tinyops rollout create`` makes
+it (``create_rollout``: model verified, steps fixed, stored in a temporary SQLite file) and
+the orchestrator runs as ``tinyops rollout`` runs it, in a child process of its own
+(``… rollout_scale orchestrate …``: ``MqttUpdater``, ``FleetMonitor`` with the model card's
+baseline, ``Orchestrator.run``).
 
 Two runs:
 
@@ -66,6 +68,11 @@ def _broker() -> Any:
 
 
 # ---- the swarm child -----------------------------------------------------------------
+RATE_HZ = 6.0
+"""Telemetry per device and second: the drift score needs 50 results (``MIN_SAMPLES``) inside
+the 10 s health window."""
+
+
 def swarm_main(url: str, n: int, behaviour: str) -> None:
     """Run ``n`` devices (old model: the example model's bytes reversed) until "stop";
     "report" prints each device's model and the update messages it received."""
@@ -75,7 +82,7 @@ def swarm_main(url: str, n: int, behaviour: str) -> None:
     _raise_fd_limit()
     old = bytes(reversed(MODEL.read_bytes()))
     ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)  # the runtime has the model's ops
-    swarm = Swarm(url, FLEET, n, model=old, rate_hz=1.0, ops=ops,
+    swarm = Swarm(url, FLEET, n, model=old, rate_hz=RATE_HZ, ops=ops,
                   behaviours=dict.fromkeys(range(n), behaviour))
     seen: dict[str, list[float]] = {d.device_id: [0.0, 0, 0] for d in swarm.devices}
     for dev in swarm.devices:
@@ -188,26 +195,48 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def _cli(env: dict[str, str], *args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "rollout", *args]
+def orchestrate_main(url: str, rollout_id: str, db: str) -> None:
+    """The orchestrator as ``tinyops rollout`` runs it (its own updater and fleet view)."""
+    from fleet_ops.fleet.monitor import FleetMonitor
+    from fleet_ops.rollout.orchestrator import Orchestrator
+    from fleet_ops.rollout.preflight import model_facts
+    from fleet_ops.rollout.store import RolloutStore
+    from fleet_ops.rollout.transfer import MqttUpdater
+
+    facts = model_facts(MODEL)
+    store = RolloutStore.open("", path=db)
+    updater = MqttUpdater(url, FLEET)
+    monitor = FleetMonitor(url, fleet=FLEET, record_alerts=False,
+                           baselines={facts.sha256: facts.baseline or {}})
+    try:
+        r = Orchestrator(store, updater, monitor).run(rollout_id)
+        print(json.dumps({"state": r.state.value, "halt_reason": r.halt_reason}), flush=True)
+    finally:
+        updater.close()
+        monitor.close()
+        store.close()
 
 
 def rollout_once(url: str, n: int, window_s: float, behaviour: str, rules: str,
                  timeout_s: float) -> dict[str, Any]:
     """One rollout to ``n`` fresh devices; the figures of :func:`run` (see the docstring)."""
+    from fleet_ops.rollout.create import create_rollout
     from fleet_ops.rollout.store import RolloutStore
 
     home = tempfile.mkdtemp(prefix="tinyops-rollout-bench-")
     env = {**os.environ, "TINYOPS_HOME": home, "TINYOPS_RECORDS_URL": ""}
     swarm = SwarmChild(url, n, behaviour, env)
     log = Path(home) / "orchestrator.log"
+    store = RolloutStore.open("", path=Path(home) / "bench.db")
     try:
         t0 = time.time()
+        r = create_rollout(store, MODEL, fleet=FLEET, mqtt_url=url,
+                           devices=[f"sim-{i:05d}" for i in range(n)], steps=STEPS,
+                           health_window_s=window_s, rules=rules)
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                _cli(env, "create", str(MODEL), "--fleet", FLEET, "--mqtt", url,
-                     "--steps", STEPS, "--health-window", f"{window_s:g}", "--halt-on", rules,
-                     "--wait-devices", str(n)),
+                [sys.executable, "-m", "benchmarks.rollout_scale", "orchestrate", url, r.id,
+                 str(Path(home) / "bench.db")],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             try:
                 rc = proc.wait(timeout_s)
@@ -216,18 +245,12 @@ def rollout_once(url: str, n: int, window_s: float, behaviour: str, rules: str,
                 proc.wait(10)
                 rc = None
         wall = time.time() - t0
-        os.environ["TINYOPS_HOME"], saved = home, os.environ.get("TINYOPS_HOME")
-        try:
-            store = RolloutStore.open("")
-            (r,) = store.list()
-            entries = store.devices(r.id)
-            events = store.events(r.id)
-            store.close()
-        finally:
-            if saved is not None:
-                os.environ["TINYOPS_HOME"] = saved
+        r = store.get(r.id)
+        entries = store.devices(r.id)
+        events = store.events(r.id)
         report = swarm.report()
     finally:
+        store.close()
         swarm.stop()
     tail = log.read_text(errors="replace").splitlines()[-5:]
     return _figures(r, entries, events, report, t0, wall, rc, window_s, swarm.connect_s, tail)
@@ -246,7 +269,11 @@ def _figures(r: Any, entries: list[Any], events: list[Any], report: dict[str, An
     step_of = {e.device_id: e.step_index for e in entries}
     canary = [e for e in by_kind.get("installed", []) if step_of.get(e.device_id) == 0]
     out: dict[str, Any] = {
-        "devices": len(entries), "state": r.state.value, "exit": rc, "wall_s": round(wall, 1),
+        "devices": len(entries), "state": r.state.value,
+        "device_states": {k: sum(1 for e in entries if e.state.value == k)
+                          for k in sorted({e.state.value for e in entries})},
+        "skip_reasons": sorted({e.reason for e in entries if e.reason})[:5],
+        "exit": rc, "wall_s": round(wall, 1),
         "swarm_connect_s": connect_s, "model_bytes": size,
         "updated_on_devices": sum(1 for v in report.values() if v["updated"]),
         "bytes_ratio_max": round(max(ratios), 4) if ratios else None,
@@ -339,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 5 and sys.argv[1] == "swarm":
+    if len(sys.argv) >= 5 and sys.argv[1] == "orchestrate":
+        orchestrate_main(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "swarm":
         swarm_main(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     else:
         sys.exit(main())
