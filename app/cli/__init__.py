@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "app.cli.provision_cmds",
     "app.cli.records_cmd",
     "app.cli.fleet_cmds",
+    "app.cli.rollout_cmd",
     "app.cli.image_cmd",
     "app.cli.firmware_cmd",
 )

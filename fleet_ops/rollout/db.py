@@ -151,6 +151,22 @@ class _PgDb(_Db):
         return records_pg.describe(self.target)
 
 
+def dead_here(holder: str) -> bool:
+    """The holder ``host:pid since …`` is a process of this host that no longer runs (its
+    lease need not run out: a killed orchestrator restarted at once takes over)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.split(" ", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def lock_key(rollout_id: str) -> int:
     return int.from_bytes(hashlib.sha256(b"tinyops-rollout:" + rollout_id.encode()).digest()[:8],
                           "big", signed=True)
@@ -171,7 +187,8 @@ class Hold:
     def _claim(self, q: Query, force: bool) -> str | None:
         rows = q("SELECT holder, expires FROM rollout_holders WHERE rollout_id = ?",
                  (self.rollout_id,))
-        if rows and rows[0][0] != self.holder and rows[0][1] > time.time() and not force:
+        if rows and rows[0][0] != self.holder and rows[0][1] > time.time() and not force \
+                and not dead_here(str(rows[0][0])):
             return str(rows[0][0])
         q("DELETE FROM rollout_holders WHERE rollout_id = ?", (self.rollout_id,))
         q("INSERT INTO rollout_holders (rollout_id, holder, expires) VALUES (?, ?, ?)",

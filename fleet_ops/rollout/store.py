@@ -23,7 +23,16 @@ from typing import Any
 from device_drivers.errors import InputError, TinyOpsError
 from fleet_ops import records
 from fleet_ops.records import pg as records_pg
-from fleet_ops.rollout.db import Hold, Query, RolloutHeld, _Db, _PgDb, holder_name, lock_key
+from fleet_ops.rollout.db import (
+    Hold,
+    Query,
+    RolloutHeld,
+    _Db,
+    _PgDb,
+    dead_here,
+    holder_name,
+    lock_key,
+)
 from fleet_ops.rollout.plan import (
     ACTIONS,
     DeviceEntry,
@@ -252,8 +261,19 @@ class RolloutStore:
         """Who holds it now (``None``: nobody, or a lease that ran out)."""
         rows = self.db.run(lambda q: q(
             "SELECT holder, expires FROM rollout_holders WHERE rollout_id = ?", (rollout_id,)))
-        if not rows or (not self.db.pg and rows[0][1] < time.time()):
+        if not rows or (not self.db.pg and (rows[0][1] < time.time() or
+                                            dead_here(str(rows[0][0])))):
             return None
+        if self.db.pg:  # the row of a killed holder stays: the lock tells whether it lives
+            probe = _PgDb(self.db.target)
+            try:
+                key = lock_key(rollout_id)
+                free = probe.run(lambda q: q("SELECT pg_try_advisory_lock(?)", (key,))[0][0])
+                if free:
+                    probe.run(lambda q: q("SELECT pg_advisory_unlock(?)", (key,)))
+                    return None
+            finally:
+                probe.close()
         return str(rows[0][0])
 
 

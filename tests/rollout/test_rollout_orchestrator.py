@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rollout_harness import MODEL, OLD_MODEL, OPS, Run, kinds, step_of, wait_until
+from rollout_harness import MODEL, OLD_MODEL, OPS, Run, kinds, step_of
 
 from fleet_ops.rollout.create import create_rollout
 from fleet_ops.rollout.plan import DeviceStep, RolloutState
