@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from app.gui.pages.fleet_rollouts import RolloutPanel, StartDialog
+from app.gui.pages.fleet_rollouts import RolloutPanel
+from app.gui.pages.rollout_start import StartDialog
 from fleet_ops.rollout.plan import (
     DeviceEntry,
     DeviceStep,

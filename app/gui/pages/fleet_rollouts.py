@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -30,14 +29,9 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QListWidget,
     QPushButton,
     QSplitter,
@@ -47,10 +41,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.gui.pages.rollout_start import StartDialog, child_outcome, cli
 from app.state import rollout_view as rv
 
 REFRESH_S = 1.0
-DEFAULT_RULES = "drift>0.2,latency_p95>+20%,failed>2%,silent>0"
 
 
 def open_store() -> Any:
@@ -113,85 +107,6 @@ class RolloutReader(QObject):
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-
-
-def cli(*args: str) -> list[str]:
-    """The ``tinyops`` command line with this interpreter (works from a checkout too)."""
-    return [sys.executable, "-m", "app.cli", "rollout", *args]
-
-
-class StartDialog(QDialog):
-    """A new rollout: model file, steps, health window, rules (fleet and broker: the page's)."""
-
-    def __init__(self, fleet: str, mqtt: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("New rollout")
-        self.fleet, self.mqtt = fleet, mqtt
-        self.model = QLineEdit(self)
-        self.model.setPlaceholderText("a .tflite model (its card beside it, if any)")
-        browse = QPushButton("Browse…", self)
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.model, 1)
-        row.addWidget(browse)
-        self.steps = QLineEdit("5,25,50,100", self)
-        self.steps.setToolTip("percent of the fleet after each step")
-        self.window_s = QDoubleSpinBox(self)
-        self.window_s.setRange(1, 86400)
-        self.window_s.setValue(60)
-        self.window_s.setSuffix(" s")
-        self.rules = QLineEdit(DEFAULT_RULES, self)
-        self.rules.setToolTip("halt rules, comma-separated: drift>0.2, confidence<-10%, "
-                              "latency_p95>+20%, errors>0, resets>0, failed>2%, silent>0")
-        self.devices = QLineEdit(self)
-        self.devices.setPlaceholderText("blank: every device of the fleet; or id,id,…")
-        self.error = QLabel("", self)
-        self.error.setStyleSheet("color: #c62828")
-        form = QFormLayout()
-        form.addRow("Model", row)
-        form.addRow("Fleet", QLabel(f"{fleet} on {mqtt}", self))
-        form.addRow("Steps (%)", self.steps)
-        form.addRow("Health window", self.window_s)
-        form.addRow("Halt on", self.rules)
-        form.addRow("Devices", self.devices)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.accepted.connect(self._ok)
-        buttons.rejected.connect(self.reject)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.error)
-        lay.addWidget(buttons)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model", "",
-                                              "TFLite models (*.tflite);;All files (*)")
-        if path:
-            self.model.setText(path)
-
-    def command(self) -> list[str]:
-        """The ``tinyops rollout create …`` arguments; ValueError says what is wrong."""
-        model = self.model.text().strip()
-        if not model or not Path(model).is_file():
-            raise ValueError(f"model file {model or '(none)'} not found: choose a .tflite file")
-        steps = rv.parse_steps(self.steps.text())
-        args = ["create", model, "--fleet", self.fleet, "--mqtt", self.mqtt,
-                "--steps", ",".join(map(str, steps)),
-                "--health-window", f"{self.window_s.value():g}"]
-        if self.rules.text().strip():
-            args += ["--halt-on", self.rules.text().strip()]
-        devices = [d for d in self.devices.text().replace(" ", "").split(",") if d]
-        if devices:
-            args += ["--devices", ",".join(devices)]
-        return args
-
-    def _ok(self) -> None:
-        try:
-            self.command()
-        except ValueError as exc:
-            self.error.setText(str(exc))
-            return
-        self.accept()
 
 
 class RolloutPanel(QWidget):
@@ -361,8 +276,23 @@ class RolloutPanel(QWidget):
         title, text = rv.confirmation(action, r, self.snap.counts.get(r.id))
         if not self.ask(title, text):
             return False
-        self.spawn(action, [action, r.id])
+        args = [action, r.id]
+        if action in ("resume", "rollback"):  # they may run the orchestrator here
+            args += self._broker_args(r)
+        self.spawn(action, args)
         return True
+
+    def _broker_args(self, r: Any) -> list[str]:
+        """The page's broker URL when it is the rollout's (the stored one is redacted: no
+        password); else the rollout's own."""
+        from fleet_ops.fleet.mqtt import redact
+
+        url = self.page.broker_url()
+        try:
+            same = redact(url) == r.mqtt_url
+        except Exception:  # a malformed URL on the page is not the rollout's
+            same = False
+        return ["--mqtt", url] if same else []
 
     def start_new(self) -> None:
         dialog = StartDialog(self.page.fleet_name(), self.page.broker_url(), self)
@@ -393,7 +323,7 @@ class RolloutPanel(QWidget):
         """``tinyops rollout ARGS`` in a child process of its own session (it outlives us)."""
         log = Path(tempfile.mkstemp(prefix=f"tinyops-rollout-{what}-", suffix=".log")[1])
         with open(log, "wb") as out:
-            child = subprocess.Popen(cli(*args), stdin=subprocess.DEVNULL, stdout=out,
+            child = subprocess.Popen(cli(*args, "--json"), stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True,
                                      env=dict(os.environ))
         self.children.append((what, child, log))
@@ -408,18 +338,18 @@ class RolloutPanel(QWidget):
             if rc is None:
                 left.append((what, child, log))
                 continue
-            lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-            if rc == 0:
-                self.note.setText(f"{what}: done" + (f" ({lines[-1][:120]})" if lines else ""))
-            else:
-                why = lines[-1] if lines else f"exit status {rc}"
-                self.note.setText(f"{what} failed: {why[:200]}")
+            said = child_outcome(log.read_text(errors="replace"), rc)
+            if said.get("error"):
+                self.note.setText(f"{what} failed: {said['error'][:200]}")
                 report = getattr(getattr(self.page, "ctx", None), "report_error", None)
                 if callable(report):
                     from app.gui.workers import JobError
 
-                    report(JobError(f"rollout {what} failed: {why}",
-                                    f"the whole output is in {log}"))
+                    report(JobError(f"rollout {what} failed: {said['error']}",
+                                    said.get("hint") or f"the whole output is in {log}"))
+            else:
+                state = said.get("state")
+                self.note.setText(f"{what}: done" + (f" (rollout {state})" if state else ""))
             self.reader.refresh()
         self.children = left
 
