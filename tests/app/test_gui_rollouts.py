@@ -64,9 +64,9 @@ def halted_rollout(store: RolloutStore, n: int = 40) -> Rollout:
 class Win(QWidget):
     """A window with the main window's ``ask`` (a modal dialog in a test hangs forever)."""
 
-    def __init__(self, answer: bool) -> None:
+    def __init__(self, answer: bool, broker: str = "mqtt://127.0.0.1:1883") -> None:
         super().__init__()
-        self.answer = answer
+        self.answer, self.broker = answer, broker
         self.asked: list[tuple[str, str]] = []
         self.panel = RolloutPanel(self, self)
         QVBoxLayout(self).addWidget(self.panel)
@@ -79,21 +79,23 @@ class Win(QWidget):
         return "plant"
 
     def broker_url(self) -> str:
-        return "mqtt://127.0.0.1:1883"
+        return self.broker
 
 
 @pytest.fixture
 def make_win(qtbot) -> Iterator[Any]:
     made: list[Win] = []
 
-    def make(answer: bool = True) -> Win:
-        made.append(w := Win(answer))
+    def make(answer: bool = True, broker: str = "mqtt://127.0.0.1:1883") -> Win:
+        made.append(w := Win(answer, broker))
         return w
 
     yield make
     for w in made:
         w.panel.shutdown()
         for _what, child, _log in w.panel.children:
+            if child.poll() is None:  # a failed test: the orchestrator must not outlive it
+                child.terminate()
             child.wait(30)
         w.close()
         w.deleteLater()
@@ -214,3 +216,61 @@ def test_fleet_page_has_the_rollouts_tab_reading_only_when_shown(qtbot,
         page.shutdown()
         page.close()
         page.deleteLater()
+
+
+def test_start_pause_resume_and_roll_back_from_the_panel(qtbot, store: RolloutStore,
+                                                        make_win) -> None:
+    """The whole path on real pieces: a Mosquitto, 6 swarm devices, the panel starting
+    ``tinyops rollout create`` in a child process, then pausing, resuming and rolling back
+    through ``tinyops rollout …`` children, each confirmed with the device count."""
+    import hashlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fleet"))
+    from fleet_servers import running_mosquitto
+
+    from fleet_ops.rollout.preflight import model_facts
+    from fleet_ops.rollout.swarm import DEFAULT_OPS, Swarm
+
+    old = b"the model before" * 64
+    ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)
+    with running_mosquitto() as broker:
+        swarm = Swarm(broker.url, "plant", 6, model=old, rate_hz=8, ops=ops).start()
+        try:
+            win = make_win(answer=True, broker=broker.url)
+            p = win.panel
+            d = StartDialog("plant", broker.url)
+            qtbot.addWidget(d)
+            d.model.setText(str(MODEL))
+            d.steps.setText("34,67,100")
+            d.window_s.setValue(4)
+            d.rules.setText("failed>2%")
+            assert p.start_from(d) is True
+            assert "to every device the fleet reports of fleet plant" in win.asked[-1][1]
+            shown(qtbot, p, lambda s: bool(s.rollouts) and s.holder is not None
+                  and s.rollouts[0].state == RolloutState.RUNNING)
+            rid = p.snap.rollouts[0].id
+            assert p.act("pause") is True
+            title, text = win.asked[-1]
+            assert title == "Pause rollout" and "devices not yet updated will wait" in text
+            qtbot.waitUntil(lambda: p.snap.rollout(rid) is not None and
+                            p.snap.rollout(rid).state == RolloutState.PAUSED, timeout=30000)
+            assert {a for a, b in p.buttons.items() if b.isEnabled()} == {
+                "resume", "abort", "rollback"}
+            assert p.act("resume") is True
+            qtbot.waitUntil(lambda: p.snap.rollout(rid).state == RolloutState.COMPLETED,
+                            timeout=90000)
+            new = hashlib.sha256(MODEL.read_bytes()).hexdigest()
+            assert all(dev.model_sha256 == new for dev in swarm.devices)
+            assert p.counts.text() == "Devices: 6 healthy"
+            assert {a for a, b in p.buttons.items() if b.isEnabled()} == {"rollback"}
+            assert p.act("rollback") is True
+            assert "6 devices that took the model return" in win.asked[-1][1]
+            qtbot.waitUntil(lambda: p.snap.rollout(rid).state == RolloutState.ROLLED_BACK,
+                            timeout=60000)
+            assert all(dev.model_sha256 == hashlib.sha256(old).hexdigest()
+                       for dev in swarm.devices)
+            qtbot.waitUntil(lambda: not p.children, timeout=30000)  # every child ended
+            assert "failed" not in p.note.text()
+        finally:
+            swarm.stop()
