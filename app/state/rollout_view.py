@@ -198,8 +198,8 @@ def gate_figures(events: Iterable[Any]) -> tuple[str, list[GateFigure]]:
                 out.append(GateFigure(name, _num(v.get("took")), _num(v.get("rest")), hit))
             else:
                 out.append(GateFigure(name, _num(v), "", hit))
-        head = ("gate passed" if kind == "gate_passed" else "halted") + f" ({_time(e.time)})"
-        if e.why:
+        head = ("passed" if kind == "gate_passed" else "halted") + f" at {_time(e.time)}"
+        if kind == "gate_passed" and e.why:  # a halt's why is the halt reason, shown already
             head += f": {e.why}"
         return head, out
     return "no gate decided yet", []

@@ -105,7 +105,8 @@ def test_gate_figures_from_the_newest_gate_decision() -> None:
         ev("gate_passed", "", {"drift": {"took": 0.01, "rest": 0.02}}, minute=3),
     ]
     head, figs = rv.gate_figures(events)
-    assert head == "halted (2026-12-07 05:08:00): drift>0.2 breached"
+    assert head == "halted at 2026-12-07 05:08:00"  # the why is the halt reason, shown apart
+    assert rv.gate_figures(events[2:])[0] == "passed at 2026-12-07 05:03:00"
     assert [(f.name, f.took, f.rest, f.breached) for f in figs] == [
         ("drift", "0.31", "0.05", True), ("latency_p95", "2100", "1900", False)]
     assert rv.gate_figures([ev("created")]) == ("no gate decided yet", [])

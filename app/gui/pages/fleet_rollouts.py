@@ -167,8 +167,8 @@ class RolloutPanel(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.table)
         split.addWidget(detail)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
@@ -242,7 +242,9 @@ class RolloutPanel(QWidget):
                     item.setForeground(Qt.GlobalColor.red)
                 self.figures.setItem(i, c, item)
         self.events.clear()
-        self.events.addItems([rv.event_line(e) for e in rv.notable(self.snap.events)])
+        for e in rv.notable(self.snap.events):
+            self.events.addItem(line := rv.event_line(e))
+            self.events.item(self.events.count() - 1).setToolTip(line)
 
     def _selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()
