@@ -41,7 +41,8 @@ from typing import Any
 from benchmarks.common import EXAMPLE_DIR, ROOT, Figure
 
 MODEL = EXAMPLE_DIR / "model_int8.tflite"
-FLEET = "scale"
+FLEET = "scale"  # each run its own fleet, "scale-<run>": no retained message of one run
+# (statuses, offers, results) is seen by the next on the same broker
 STEPS = "5,25,50,100"
 
 
@@ -73,7 +74,7 @@ RATE_HZ = 6.0
 the 10 s health window."""
 
 
-def swarm_main(url: str, n: int, behaviour: str) -> None:
+def swarm_main(url: str, n: int, behaviour: str, fleet: str) -> None:
     """Run ``n`` devices (old model: the example model's bytes reversed) until "stop";
     "report" prints each device's model and the update messages it received."""
     from fleet_ops.rollout.preflight import model_facts
@@ -82,7 +83,7 @@ def swarm_main(url: str, n: int, behaviour: str) -> None:
     _raise_fd_limit()
     old = bytes(reversed(MODEL.read_bytes()))
     ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)  # the runtime has the model's ops
-    swarm = Swarm(url, FLEET, n, model=old, rate_hz=RATE_HZ, ops=ops,
+    swarm = Swarm(url, fleet, n, model=old, rate_hz=RATE_HZ, ops=ops,
                   behaviours=dict.fromkeys(range(n), behaviour))
     seen: dict[str, list[float]] = {d.device_id: [0.0, 0, 0] for d in swarm.devices}
     for dev in swarm.devices:
@@ -115,9 +116,11 @@ def swarm_main(url: str, n: int, behaviour: str) -> None:
 
 
 class SwarmChild:
-    def __init__(self, url: str, n: int, behaviour: str, env: dict[str, str]) -> None:
+    def __init__(self, url: str, n: int, behaviour: str, env: dict[str, str], fleet: str
+                 ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.rollout_scale", "swarm", url, str(n), behaviour],
+            [sys.executable, "-m", "benchmarks.rollout_scale", "swarm", url, str(n), behaviour,
+             fleet],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -151,8 +154,9 @@ def transfer_once(url: str, n: int, timeout_s: float = 600) -> dict[str, Any]:
 
     data = MODEL.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    swarm = SwarmChild(url, n, "ok", dict(os.environ))
-    updater = MqttUpdater(url, FLEET)
+    fleet = f"{FLEET}-transfer"
+    swarm = SwarmChild(url, n, "ok", dict(os.environ), fleet)
+    updater = MqttUpdater(url, fleet)
     done: dict[str, float] = {}
     all_done = threading.Event()
 
@@ -195,7 +199,7 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def orchestrate_main(url: str, rollout_id: str, db: str) -> None:
+def orchestrate_main(url: str, rollout_id: str, db: str, fleet: str) -> None:
     """The orchestrator as ``tinyops rollout`` runs it (its own updater and fleet view)."""
     from fleet_ops.fleet.monitor import FleetMonitor
     from fleet_ops.rollout.orchestrator import Orchestrator
@@ -205,8 +209,8 @@ def orchestrate_main(url: str, rollout_id: str, db: str) -> None:
 
     facts = model_facts(MODEL)
     store = RolloutStore.open("", path=db)
-    updater = MqttUpdater(url, FLEET)
-    monitor = FleetMonitor(url, fleet=FLEET, record_alerts=False,
+    updater = MqttUpdater(url, fleet)
+    monitor = FleetMonitor(url, fleet=fleet, record_alerts=False,
                            baselines={facts.sha256: facts.baseline or {}})
     try:
         r = Orchestrator(store, updater, monitor).run(rollout_id)
@@ -225,18 +229,19 @@ def rollout_once(url: str, n: int, window_s: float, behaviour: str, rules: str,
 
     home = tempfile.mkdtemp(prefix="tinyops-rollout-bench-")
     env = {**os.environ, "TINYOPS_HOME": home, "TINYOPS_RECORDS_URL": ""}
-    swarm = SwarmChild(url, n, behaviour, env)
+    fleet = f"{FLEET}-{behaviour}"
+    swarm = SwarmChild(url, n, behaviour, env, fleet)
     log = Path(home) / "orchestrator.log"
     store = RolloutStore.open("", path=Path(home) / "bench.db")
     try:
         t0 = time.time()
-        r = create_rollout(store, MODEL, fleet=FLEET, mqtt_url=url,
+        r = create_rollout(store, MODEL, fleet=fleet, mqtt_url=url,
                            devices=[f"sim-{i:05d}" for i in range(n)], steps=STEPS,
                            health_window_s=window_s, rules=rules)
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.rollout_scale", "orchestrate", url, r.id,
-                 str(Path(home) / "bench.db")],
+                 str(Path(home) / "bench.db"), fleet],
                 cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             try:
                 rc = proc.wait(timeout_s)
@@ -366,9 +371,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 5 and sys.argv[1] == "orchestrate":
-        orchestrate_main(sys.argv[2], sys.argv[3], sys.argv[4])
-    elif len(sys.argv) >= 5 and sys.argv[1] == "swarm":
-        swarm_main(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if len(sys.argv) >= 6 and sys.argv[1] == "orchestrate":
+        orchestrate_main(*sys.argv[2:6])
+    elif len(sys.argv) >= 6 and sys.argv[1] == "swarm":
+        swarm_main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     else:
         sys.exit(main())
