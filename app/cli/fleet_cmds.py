@@ -42,7 +42,13 @@ def register(sub: Any) -> None:
     fl.add_argument("--json", action="store_true", help="print one JSON object")
     fl.set_defaults(func=cmd_fleet)
 
-    br = sub.add_parser("bridge", help="forward a USB board's telemetry to an MQTT broker")
+    br = sub.add_parser("bridge", help="forward a USB board's telemetry to an MQTT broker "
+                        "and flash it when a model update is offered for it",
+                        description="Forward the board's telemetry to MQTT. A model update "
+                        "offered for --device-id over MQTT (a rollout) is downloaded, "
+                        "flashed over SMP the way `tinyops flash` does (verified by the "
+                        "device, recorded) and reported; the board keeps its previous model "
+                        "for rollback (resources/protocol/fleet_mqtt.md, Model updates).")
     br.add_argument("--port", required=True, help="the board's serial port")
     br.add_argument("--mqtt", required=True, metavar="URL", help=MQTT_HELP)
     br.add_argument("--device-id", default=None, help="id in the fleet (default: from the port)")
@@ -115,6 +121,9 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from device_drivers.link.session import DeviceSession
     from fleet_ops.fleet.publisher import FleetPublisher
     from fleet_ops.records.delivery import BackgroundDelivery
+    from fleet_ops.records.device_ops import record_flash
+    from fleet_ops.rollout.agent import UpdateAgent
+    from fleet_ops.rollout.targets import BoardTarget
 
     device_id = args.device_id or re.sub(r"[^A-Za-z0-9._-]", "-", args.port).strip("-._")[:64]
     forwarded = 0
@@ -129,8 +138,16 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             raw = getattr(info, "sha256", None)
             sha = raw.hex() if isinstance(raw, bytes) else raw
             board, firmware = getattr(info, "board", None), getattr(info, "runtime", None)
+        box: dict[str, Any] = {}
+        target = BoardTarget(session, args.port, recorder=record_flash)
+        agent = UpdateAgent(args.fleet, device_id or "bridge", target,
+                            lambda t, p, q, r: box["pub"].publish(t, p, q, r),
+                            on_status=lambda f: box["pub"].status(**f) if box else None)
         publisher = FleetPublisher(args.mqtt, device_id or "bridge", fleet=args.fleet,
-                                   board=board, firmware=firmware, model_sha256=sha)
+                                   board=board, firmware=firmware, model_sha256=sha,
+                                   handler=agent, extra=agent.status_fields())
+        box["pub"] = publisher
+        agent.start_ticker()
         from app.cli.identity_watch import IdentityWatch
 
         watch = IdentityWatch(session, args.port)  # another board ends the bridge
@@ -154,6 +171,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            agent.stop()
             publisher.close()
             delivery.stop()
     if args.json:

@@ -208,9 +208,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
     if entry is None or entry.state != DeviceStep.FAILED:
         raise InputError(f"{args.device} is not a FAILED device of rollout {r.id}",
                          "`tinyops rollout status ID` lists the failed devices")
-    entry.state, entry.attempts, entry.reason = DeviceStep.PENDING, 0, None
-    store.update_device(entry, Event(r.id, "retry", "a person asked for another try",
-                                     args.device))
+    # one more attempt, numbered on (the device tells attempts apart by their number)
+    entry.state, entry.reason = DeviceStep.PENDING, None
+    store.update_device(entry, Event(r.id, "retry", "a person asked for one more try",
+                                     args.device, {"attempts": entry.attempts}))
     if r.state == RolloutState.COMPLETED:
         store.set_state(r.id, RolloutState.PAUSED, f"reopened to retry {args.device}",
                         kind="retry", step_index=len(r.steps) - 1)

@@ -8,9 +8,12 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 from device_drivers.virtual.faults import FAULT_HELP, parse_faults
 from device_drivers.virtual.profiles import DEFAULT_PROFILE, PROFILES
+
+AFTER_UPDATE = ("drift", "slow", "silent", "crash")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "every 0.05 s (1,1,1: steady, like the model's evaluation data)")
     p.add_argument("--drift", action="store_true",
                    help="the machine drifts: mostly bearing faults (condition mix 0.1,0.1,0.8)")
+    p.add_argument("--after-update", choices=AFTER_UPDATE, default=None,
+                   help="test option (rollout tests): misbehave once a model update came over "
+                        "MQTT: drift (the machine mostly fails), slow (reported latency +50 %%), "
+                        "silent (publishes nothing more), crash (the board stops, exit 1)")
     p.add_argument("--json", action="store_true",
                    help='first stdout line is {"port": ..., "board": ..., "pid": ..., '
                         '"serial": ..., "virtual": true}')
@@ -103,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
                               "serial": board.serial,
                               "faults": faults.active, "profile": board.profile.name,
                               "model_sha256": board.loaded_model_sha256,
-                              "mqtt": publisher.telemetry_topic if publisher else None}),
+                              "mqtt": publisher.telemetry_topic if publisher else None,
+                              "device_id": publisher.device_id if publisher else None}),
                   flush=True)
         else:
             sha = board.loaded_model_sha256
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         board.stop()
         if publisher is not None:
+            publisher.handler.stop()
             publisher.close()
         if in_main:
             signal.signal(signal.SIGTERM, previous)
@@ -139,15 +148,65 @@ def _mix(args: argparse.Namespace) -> tuple[float, ...] | None:
     return parse_mix(args.condition_mix) if args.condition_mix else None
 
 
-def _publish(board: object, args: argparse.Namespace) -> object:
+def _publish(board: Any, args: argparse.Namespace) -> Any:
+    """The board's fleet connection: telemetry and status out, model updates in
+    (``fleet_ops.rollout.agent.UpdateAgent`` over the board: ``SimTarget``)."""
     import os
+    from pathlib import Path
 
     from device_drivers.virtual.publish import attach
     from fleet_ops.fleet.publisher import FleetPublisher
+    from fleet_ops.rollout.agent import UpdateAgent
+    from fleet_ops.rollout.targets import SimTarget
 
-    publisher = FleetPublisher(args.mqtt, args.device_id or f"sim-{os.getpid()}",
-                               fleet=args.fleet, board=getattr(board, "board_id", None),
+    box: dict[str, Any] = {}
+    latency = {"scale": 1.0}
+
+    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> Any:
+        return box["pub"].publish(topic, payload, qos, retain)  # KeyError: not yet, retried
+
+    def on_status(fields: dict[str, Any]) -> None:
+        if "pub" in box:
+            box["pub"].status(**fields)
+
+    device_id = args.device_id or f"sim-{os.getpid()}"
+    agent = UpdateAgent(args.fleet, device_id, SimTarget(board), publish, on_status=on_status,
+                        partial_dir=Path(args.state) / "update" if args.state else None)
+    publisher = FleetPublisher(args.mqtt, device_id, fleet=args.fleet,
+                               board=getattr(board, "board_id", None),
                                firmware="tinyops-virtual",
-                               model_sha256=getattr(board, "loaded_model_sha256", None))
-    attach(board, publisher)
+                               model_sha256=getattr(board, "loaded_model_sha256", None),
+                               handler=agent, extra=agent.status_fields())
+    box["pub"] = publisher
+
+    def transform(line: bytes) -> bytes:
+        if latency["scale"] == 1.0 or b"latency_us" not in line:
+            return line
+        try:
+            rec = json.loads(line)
+            rec["latency_us"] = int(rec["latency_us"] * latency["scale"])
+        except (ValueError, KeyError, TypeError):
+            return line
+        return (json.dumps(rec) + "\n").encode()
+
+    def misbehave(result: dict[str, Any]) -> None:
+        if result["outcome"] != "installed" or result["action"] != "install":
+            return
+        what = args.after_update
+        print(f"update {result['sha256'][:12]} installed" + (f"; now {what}" if what else ""),
+              file=sys.stderr, flush=True)
+        if what == "drift":
+            from device_drivers.virtual.publish import DRIFT_MIX, set_mix
+
+            set_mix(board, DRIFT_MIX, args.seed)
+        elif what == "slow":
+            latency["scale"] = 1.5
+        elif what == "silent":
+            publisher.muted = True
+        elif what == "crash":
+            board.stop()
+
+    agent.installed_callbacks.append(misbehave)
+    attach(board, publisher, transform)
+    agent.start_ticker()
     return publisher

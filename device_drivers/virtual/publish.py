@@ -9,7 +9,7 @@ board); :data:`DRIFT_MIX` is a machine that is mostly failing (a drifting one).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,13 +56,15 @@ def set_mix(board: Any, weights: Sequence[float], seed: int = 0) -> None:
         rt.schedule = MixSchedule(weights, seed)
 
 
-def attach(board: Any, publisher: Any) -> None:
-    """Publish every telemetry line of ``board`` (the serial port keeps getting them too)."""
+def attach(board: Any, publisher: Any,
+           transform: Callable[[bytes], bytes] | None = None) -> None:
+    """Publish every telemetry line of ``board`` (the serial port keeps getting them too),
+    through ``transform`` if given (``tinyops sim --after-update slow``)."""
 
     def hook(line: bytes) -> None:
         sha = board.loaded_model_sha256
         if sha != publisher.info.get("model_sha256"):  # flashed: the status says so at once
             publisher.status(model_sha256=sha)
-        publisher.telemetry(line)
+        publisher.telemetry(transform(line) if transform is not None else line)
 
     board.telemetry_hooks.append(hook)

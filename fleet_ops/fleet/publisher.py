@@ -41,11 +41,20 @@ class FleetPublisher:
     def __init__(self, url: str, device_id: str, *, fleet: str = mqtt.DEFAULT_FLEET,
                  board: str | None = None, firmware: str | None = None,
                  model_sha256: str | None = None, wait: bool = False,
-                 qos: int = TELEMETRY_QOS) -> None:
+                 qos: int = TELEMETRY_QOS, handler: Any = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        """``handler``: a device-side protocol (``fleet_ops.rollout.agent.UpdateAgent``) that
+        shares this connection: its ``subscriptions()`` are subscribed on every connection,
+        it gets their messages (``handle(topic, payload)``) and hears of every
+        (re)connection (``connected()``). ``extra``: more status fields (the update
+        protocol's ``previous_sha256``, ``ops``, ``arena_max``, ``model_max``, ``update``)."""
         self.fleet = mqtt.check_name(fleet, "fleet name")
         self.device_id = mqtt.check_name(device_id)
         self.info: dict[str, Any] = {"device_id": device_id, "board": board,
-                                     "firmware": firmware, "model_sha256": model_sha256}
+                                     "firmware": firmware, "model_sha256": model_sha256,
+                                     **(extra or {})}
+        self.handler = handler
+        self.muted = False  # a test knob (sim --after-update silent): nothing is published
         self.telemetry_topic = mqtt.topic(self.fleet, device_id, "telemetry")
         self.status_topic = mqtt.topic(self.fleet, device_id, "status")
         will = json.dumps({**self.info, "state": "offline"}).encode()
@@ -59,7 +68,9 @@ class FleetPublisher:
         self._lock = threading.Lock()
         self.client = mqtt.connect(url, client_id=f"tinyops-{self.fleet}-{device_id}",
                                    will=(self.status_topic, will), wait=wait,
-                                   on_connected=self._connected, max_queued=MAX_QUEUED)
+                                   on_connected=self._connected, max_queued=MAX_QUEUED,
+                                   subscriptions=handler.subscriptions() if handler else None,
+                                   on_message=self._message if handler else None)
         self.link: mqtt.Link = self.client.link
         if not self.link.wait(True, 2.0):
             log.warning("MQTT broker %s not reachable yet (%s); retrying in the background",
@@ -68,6 +79,8 @@ class FleetPublisher:
     def _connected(self, client: Any) -> None:
         """On every (re)connection: the retained status again (a restarted broker lost it)."""
         self.status(client=client)
+        if self.handler is not None:
+            self.handler.connected()
         with self._lock:
             if self._backlog and not self._resuming:
                 log.info("MQTT broker back: %d telemetry messages go in %.0f s",
@@ -76,6 +89,19 @@ class FleetPublisher:
                 timer = threading.Timer(RESUME_DELAY_S, self._flush, (client,))
                 timer.daemon = True
                 timer.start()
+
+    def _message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        try:
+            self.handler.handle(msg.topic, msg.payload)
+        except Exception:  # one bad message never stops the network thread
+            log.exception("handling %s failed", msg.topic)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> Any:
+        """Publish on this device's connection (the handler's messages)."""
+        client = getattr(self, "client", None)
+        if client is None:  # still connecting (the first connection's callback)
+            raise RuntimeError("not connected yet")
+        return client.publish(topic, payload, qos=qos, retain=retain)
 
     def _flush(self, client: Any = None) -> None:
         """Send what waited, oldest first (new messages wait behind it meanwhile)."""
@@ -91,6 +117,8 @@ class FleetPublisher:
             self.info.update(changes)
             payload = json.dumps({**self.info, "state": "online", "last_seen": _now()})
             self._status_at = time.monotonic()
+            if self.muted:
+                return
         (client or self.client).publish(self.status_topic, payload, qos=1, retain=True)
 
     def telemetry(self, line: bytes | str | dict[str, Any]) -> None:
@@ -99,7 +127,7 @@ class FleetPublisher:
             payload = json.dumps(line).encode()
         else:
             payload = line.strip() if isinstance(line, bytes) else line.strip().encode()
-        if not payload:  # a summary-mode board between two summaries: nothing to send
+        if not payload or self.muted:  # a summary-mode board between two summaries
             return
         if self.qos > 0:
             with self._lock:

@@ -160,6 +160,20 @@ class Swarm:
         with self._calls_lock:
             self._calls.append(job)
 
+    def restart(self, i: int) -> None:
+        """Device ``i`` drops its connection (a reboot; what it downloaded so far is kept, as
+        a device that stores its partial download does) and reconnects by itself."""
+        dev = self.devices[i]
+
+        def drop() -> None:
+            if dev.client.socket() is not None:
+                dev.client.disconnect()
+                dev.client.loop_write()
+            dev.connected = False
+            dev.next_try = time.monotonic() + 0.2
+
+        self.call(drop)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -221,8 +235,12 @@ class Swarm:
                     if dev.client.socket() is not None:
                         dev.client.loop_misc()
                     dev.agent.tick(now)
-        for dev in self.devices:
+        for dev in self.devices:  # goodbye: offline (retained), as a station says it
             if dev.connected:
+                body = {"device_id": dev.device_id, "board": dev.target.board,
+                        "state": "offline", **dev.agent.status_fields()}
+                dev.client.publish(mqtt.topic(self.fleet, dev.device_id, "status"),
+                                   json.dumps(body).encode(), qos=1, retain=True)
                 dev.client.disconnect()
                 dev.client.loop_write()
 

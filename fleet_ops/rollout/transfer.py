@@ -17,10 +17,12 @@ Protocol: ``resources/protocol/fleet_mqtt.md``, "Model updates".
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,10 @@ from fleet_ops.rollout.agent import CHUNK, HEADER, MAX_WANT
 log = logging.getLogger(__name__)
 
 MAX_STATUS_BYTES = 16 * 1024
+DUPLICATE_WANT_S = 1.0
+"""A want for the offset answered less than this ago is not answered again (the device
+re-asks after its own timeout, 3 s, if the chunks were really lost)."""
+_client_ids = itertools.count(1)
 
 
 @dataclass
@@ -80,6 +86,8 @@ class Traffic:
     chunks: int = 0
     wants: int = 0
     high_water: int = 0  # highest offset sent for the current offer
+    duplicate_wants: int = 0
+    last_want: tuple[int, float] = (-1, 0.0)  # (offset, time.monotonic()) last answered
 
 
 class MqttUpdater:
@@ -95,10 +103,11 @@ class MqttUpdater:
         self._results: dict[str, UpdateResult] = {}
         self._callbacks: list[Callable[[UpdateResult], None]] = []
         self.bad_messages = 0
+        self._bad_status: dict[str, int] = {}
         base = f"{mqtt.ROOT}/{self.fleet}/+"
         self.subscribed = threading.Event()
         self.client = mqtt.connect(
-            url, client_id or f"tinyops-updater-{self.fleet}-{os.getpid()}",
+            url, client_id or f"tinyops-updater-{self.fleet}-{os.getpid()}-{next(_client_ids)}",
             subscriptions=[(f"{base}/update/want", 1), (f"{base}/update/result", 1),
                            (f"{base}/status", 1)],
             on_connected=self._connected, wait=wait, backoff=mqtt.VIEW_BACKOFF_S,
@@ -125,7 +134,7 @@ class MqttUpdater:
         with self._lock:
             self._offers[device_id] = pending
             traffic = self._traffic.setdefault(device_id, Traffic())
-            traffic.high_water = 0
+            traffic.high_water, traffic.last_want = 0, (-1, 0.0)
         self.client.publish(self._topic(device_id, "update/offer"), pending.payload(),
                             qos=1, retain=True)
 
@@ -166,6 +175,12 @@ class MqttUpdater:
         """The last retained status of every device of the fleet (JSON objects only)."""
         with self._lock:
             return {k: dict(v) for k, v in self._status.items()}
+
+    def bad_statuses(self) -> dict[str, int]:
+        """Per device, how many of its status messages were not a JSON object (dropped;
+        ``devices()`` keeps its last good one)."""
+        with self._lock:
+            return dict(self._bad_status)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -218,6 +233,11 @@ class MqttUpdater:
             end = min(len(p.data), offset + min(length, MAX_WANT))
             prefix = bytes.fromhex(p.sha256)[:8]
             t = self._traffic.setdefault(device_id, Traffic())
+            now = time.monotonic()
+            if t.last_want[0] == offset and now - t.last_want[1] < DUPLICATE_WANT_S:
+                t.duplicate_wants += 1  # asked again at once (a reconnect, a repeated
+                return                  # offer): the answer is on its way already
+            t.last_want = (offset, now)
             t.wants += 1
             messages = []
             for at in range(offset, end, p.chunk):
@@ -262,11 +282,18 @@ class MqttUpdater:
                 log.exception("update result callback failed")
 
     def _on_status(self, device_id: str, payload: bytes) -> None:
-        if len(payload) > MAX_STATUS_BYTES:
-            raise ValueError("status too large")
-        d = json.loads(payload)
-        if not isinstance(d, dict):
-            raise ValueError("status is not a JSON object")
+        if not payload:  # a cleared retained status
+            return
+        try:
+            if len(payload) > MAX_STATUS_BYTES:
+                raise ValueError("status too large")
+            d = json.loads(payload)
+            if not isinstance(d, dict):
+                raise ValueError("status is not a JSON object")
+        except ValueError:
+            with self._lock:
+                self._bad_status[device_id] = self._bad_status.get(device_id, 0) + 1
+            raise
         with self._lock:
             self._status[device_id] = d
 

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from fleet_ops.fleet.monitor import FleetMonitor
 from fleet_ops.rollout.orchestrator import Orchestrator
@@ -87,6 +86,3 @@ def step_of(store: RolloutStore, rid: str) -> dict[str, int]:
 def kinds(store: RolloutStore, rid: str) -> list[str]:
     return [e.kind for e in store.events(rid)]
 
-
-def figures(result: Any) -> dict[str, Any]:
-    return dict(result)

@@ -115,3 +115,41 @@ def test_killed_orchestrator_resumes_without_updating_a_device_twice(
     finally:
         swarm.stop()
         store.close()
+
+
+def test_ctrl_c_leaves_it_resumable_and_retry_lets_a_failed_device_go_again(
+        rollout_broker: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C (SIGINT) in ``create``: exit 130 naming ``tinyops rollout resume ID``. A device
+    that failed twice stays FAILED; ``retry --device`` (a person) lets the next resume send
+    it once more (attempt 3)."""
+    swarm = Swarm(rollout_broker.url, "intr", 3, model=OLD_MODEL, rate_hz=4, ops=OPS)
+    swarm.device(1).target.refuse = lambda _data: "no room"
+    swarm.start()
+    store = RolloutStore.open("")
+    try:
+        child = _child("create", str(MODEL), "--fleet", "intr", "--mqtt", rollout_broker.url,
+                       "--devices", "sim-00000,sim-00001,sim-00002", "--steps", "100",
+                       "--health-window", "600", "--halt-on", "silent>0", "--stall", "3")
+        wait_until(lambda: store.list() and store.counts(store.list()[0].id)[
+            DeviceStep.FAILED] == 1, 40, "the refusing device failed twice")
+        rid = store.list()[0].id
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        assert child.returncode == 130, err[-2000:]
+        assert f"tinyops rollout resume {rid}" in err
+        assert store.get(rid).state == RolloutState.RUNNING
+        swarm.device(1).target.refuse = None  # a person fixed the device
+        code, said, _ = _cli(capsys, "retry", rid, "--device", "sim-00001", "--json")
+        assert code == 0 and said["device"] == "sim-00001"
+        store.db.run(lambda q: q("UPDATE rollouts SET plan = replace(plan, "
+                                 "'\"health_window_s\": 600.0', '\"health_window_s\": 1.0')"))
+        again = _child("resume", rid, "--stall", "3", "--json")
+        out, err = again.communicate(timeout=60)
+        assert again.returncode == 0, err[-2000:]
+        assert json.loads(out.strip().splitlines()[-1])["counts"] == {"healthy": 3}
+        assert [d.target.installs for d in swarm.devices] == [1, 1, 1]
+        entry = next(e for e in store.devices(rid) if e.device_id == "sim-00001")
+        assert entry.attempts == 3  # two failed, then the one a person allowed
+    finally:
+        swarm.stop()
+        store.close()

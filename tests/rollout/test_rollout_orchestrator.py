@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rollout_harness import MODEL, OLD_MODEL, OPS, Run, kinds, step_of
+from rollout_harness import MODEL, OLD_MODEL, OPS, Run, kinds, step_of, wait_until
 
 from fleet_ops.rollout.create import create_rollout
 from fleet_ops.rollout.plan import DeviceStep, RolloutState
@@ -92,3 +92,65 @@ def test_clean_rollout_reaches_every_device_once(backend: str, rollout_broker: A
     assert k.count("gate_passed") == 4 and k[-1] == "completed"
     assert k.count("installed") == n
     store.close()
+
+
+def test_postgres_killed_mid_rollout_loses_no_decision(rollout_broker: Any,
+                                                       rollout_pg: Any) -> None:
+    """PostgreSQL stopped at once (``pg_ctl -m immediate``: no shutdown checkpoint, as a
+    crash) while the devices of the last step report their installs, back 3 s later: the
+    rollout completes, every device's install is recorded once, none updated twice."""
+    store = RolloutStore.open(rollout_pg.url())
+    n = 16
+    plan = create_rollout(store, MODEL, fleet="pgkill", mqtt_url=rollout_broker.url,
+                          devices=_ids(n), steps="25,100", health_window_s=2.0,
+                          rules="failed>2%,silent>0")
+    swarm = Swarm(rollout_broker.url, "pgkill", n, model=OLD_MODEL, rate_hz=6, ops=OPS).start()
+    run = Run(store, rollout_broker.url, "pgkill").start(plan.id)
+    try:
+        canary = sum(1 for s in step_of(store, plan.id).values() if s == 0)
+        # the first device of the last step installed: its offer was decided and stored,
+        # the other results come while the database is away
+        wait_until(lambda: sum(d.target.installs for d in swarm.devices) > canary, 40,
+                   "a device of the last step installing")
+        rollout_pg._run(str(rollout_pg.bindir / "pg_ctl"), "-D", str(rollout_pg.data),
+                        "-m", "immediate", "-w", "stop")
+        time.sleep(3.0)
+        rollout_pg.start()
+        result = run.join(90)
+    finally:
+        swarm.stop()
+    assert result.state == RolloutState.COMPLETED, result.halt_reason
+    assert store.counts(plan.id)[DeviceStep.HEALTHY] == n
+    events = store.events(plan.id)
+    installed = [e.device_id for e in events if e.kind == "installed"]
+    assert sorted(installed) == sorted(_ids(n))  # each once, none lost
+    assert [d.target.installs for d in swarm.devices] == [1] * n
+    store.close()
+
+
+def test_broker_killed_mid_rollout_the_rollout_finishes(rollout_broker: Any,
+                                                        tmp_path: Path) -> None:
+    """Mosquitto SIGKILLed (retained offers and statuses gone) as the last step's offers go
+    out, back 1 s later: the updater offers again, the devices resume, the rollout
+    completes with every device updated once."""
+    store = _store(tmp_path)
+    n = 12
+    plan = create_rollout(store, MODEL, fleet="bk", mqtt_url=rollout_broker.url,
+                          devices=_ids(n), steps="25,100", health_window_s=3.0,
+                          rules="failed>2%,silent>0")
+    swarm = Swarm(rollout_broker.url, "bk", n, model=OLD_MODEL, rate_hz=5, ops=OPS).start()
+    run = Run(store, rollout_broker.url, "bk", stall_s=15.0).start(plan.id)
+    try:
+        wait_until(lambda: any(e.kind == "gate_passed" for e in run.events), 40, "a gate")
+        rollout_broker.kill()
+        time.sleep(1.0)
+        rollout_broker.start()
+        t0 = time.monotonic()
+        result = run.join(60)
+        TIMES["broker killed, completes"] = time.monotonic() - t0
+    finally:
+        swarm.stop()
+    assert result.state == RolloutState.COMPLETED, result.halt_reason
+    assert [d.target.installs for d in swarm.devices] == [1] * n
+    new = model_facts(MODEL).sha256
+    assert all(d.model_sha256 == new for d in swarm.devices)

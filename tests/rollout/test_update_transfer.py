@@ -202,3 +202,129 @@ def test_a_corrupted_chunk_fails_the_update_and_keeps_the_model(how: str) -> Non
     assert sent[-1][0] == "tinyops/f/d1/update/result"
     assert result["outcome"] == "failed" and "sha256 mismatch" in result["reason"]
     assert target.current == OLD and result["model_sha256"] == sha(OLD)
+
+
+def test_orchestrator_and_device_restarts_mid_transfer_resume_where_the_device_is() -> None:
+    big = model_bytes(128 * 1024, 4)
+    with broker() as mq:
+        swarm = Swarm(mq.url, "trs", 5, model=OLD, rate_hz=0).start()
+        first = MqttUpdater(mq.url, "trs")
+        try:
+            assert first.subscribed.wait(10)
+            for dev_id in swarm.ids:
+                first.offer(dev_id, "r7", big, sha(big), "install", "big", chunk=1024)
+            wait_for(lambda: min(d.agent.bytes_received for d in swarm.devices) > 8192, 60,
+                     "every device under way")
+            first.close()  # the orchestrator dies; its offers stay retained
+            swarm.restart(0)  # and a device reboots meanwhile
+            had = {d.device_id: d.agent.bytes_received for d in swarm.devices}
+            assert all(n < len(big) for n in had.values())
+            second = MqttUpdater(mq.url, "trs")
+            results = Results(second)
+            assert second.subscribed.wait(10)
+            for dev_id in swarm.ids:  # the restarted orchestrator offers again
+                second.offer(dev_id, "r7", big, sha(big), "install", "big", chunk=1024)
+            wait_for(lambda: results.confirmed(swarm.ids), 60, "installs after the restarts")
+            for dev in swarm.devices:
+                assert dev.target.current == big
+                # the second orchestrator sent only what the device lacked (+ what was in flight)
+                lacked = len(big) - had[dev.device_id]
+                assert second.bytes_sent(dev.device_id) <= lacked * 1.05 + 8 * 1036, \
+                    (dev.device_id, second.bytes_sent(dev.device_id), lacked)
+            second.close()
+        finally:
+            swarm.stop()
+
+
+def test_swarm_devices_misbehave_only_after_an_update() -> None:
+    import paho.mqtt.client as paho
+
+    behaviours = {1: "drift", 2: "slow", 3: "garbage", 4: "silent"}
+    with broker() as mq:
+        seen: dict[str, list[bytes]] = {}
+        lock = threading.Lock()
+
+        def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
+            with lock:
+                seen.setdefault(msg.topic, []).append(msg.payload)
+
+        watcher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watch")
+        watcher.on_message = on_message
+        watcher.connect("127.0.0.1", mq.port)
+        watcher.subscribe([("tinyops/tmis/+/telemetry", 0), ("tinyops/tmis/+/status", 1)])
+        watcher.loop_start()
+        swarm = Swarm(mq.url, "tmis", 5, model=OLD, rate_hz=20, behaviours=behaviours).start()
+        updater = MqttUpdater(mq.url, "tmis")
+        try:
+            results = Results(updater)
+
+            def telemetry(i: int) -> list[dict]:
+                with lock:
+                    return [json.loads(p) for p in seen.get(f"tinyops/tmis/{swarm.ids[i]}/"
+                                                            "telemetry", [])]
+
+            wait_for(lambda: all(len(telemetry(i)) >= 40 for i in range(5)), 30,
+                     "telemetry before the update")
+            before = [telemetry(i) for i in range(5)]
+            assert all(max(m["latency_us"] for m in b) < 1900 for b in before)
+            assert updater.subscribed.wait(10)
+            for dev_id in swarm.ids:
+                updater.offer(dev_id, "r8", NEW, sha(NEW), "install", "new")
+            wait_for(lambda: results.confirmed(swarm.ids), 30, "installs")
+            with lock:
+                seen.clear()
+            wait_for(lambda: all(len(telemetry(i)) >= 200 for i in range(4)), 60,
+                     "telemetry after the update")
+
+            def share(i: int, label: str) -> float:
+                msgs = telemetry(i)
+                top = [max(m["scores"], key=m["scores"].get) for m in msgs]
+                return top.count(label) / len(top)
+
+            assert share(0, "bearing_fault") < 0.5 < 0.65 < share(1, "bearing_fault")
+            mean = [sum(m["latency_us"] for m in telemetry(i)) / len(telemetry(i))
+                    for i in (0, 2)]
+            assert 1.4 < mean[1] / mean[0] < 1.6
+            assert telemetry(4) == []  # silent since its update
+            wait_for(lambda: any(p.startswith(b"\xff") for p in
+                                 seen.get(f"tinyops/tmis/{swarm.ids[3]}/status", [])), 30,
+                     "the garbage status")
+            wait_for(lambda: updater.bad_statuses().get(swarm.ids[3], 0) >= 1, 10,
+                     "the garbage status counted by the updater")
+            assert set(updater.bad_statuses()) == {swarm.ids[3]}
+        finally:
+            watcher.loop_stop()
+            updater.close()
+            swarm.stop()
+
+
+def test_a_model_too_large_for_the_device_fails_before_a_byte_is_sent() -> None:
+    with broker() as mq:
+        swarm = Swarm(mq.url, "tbig", 1, model=OLD, rate_hz=0, model_max=8192).start()
+        updater = MqttUpdater(mq.url, "tbig")
+        try:
+            results = Results(updater)
+            assert updater.subscribed.wait(10)
+            updater.offer(swarm.ids[0], "r9", NEW, sha(NEW), "install", "new")
+            wait_for(lambda: swarm.ids[0] in results.by_device, 30, "the refusal")
+            r = results.by_device[swarm.ids[0]]
+            assert r.outcome == "failed" and "does not fit" in r.reason
+            assert updater.bytes_sent(swarm.ids[0]) == 0
+            assert swarm.device(0).target.current == OLD
+        finally:
+            updater.close()
+            swarm.stop()
+
+
+def test_hostile_offers_are_ignored_by_the_device() -> None:
+    sent: list[tuple[str, bytes]] = []
+    target = MemoryTarget(OLD)
+    agent = UpdateAgent("f", "d1", target, lambda t, p, q, r: sent.append((t, p)),
+                        installer=lambda job: job())
+    for bad in (b"\x00garbage", b"[]", b'{"rollout": "r", "sha256": "zz"}',
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "size": -1}).encode(),
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "action": "erase"}).encode(),
+                json.dumps({"rollout": "r", "sha256": sha(NEW), "chunk": 10**9}).encode()):
+        agent.handle("tinyops/f/d1/update/offer", bad)
+    agent.handle("tinyops/f/d1/update/chunk", b"short")
+    assert sent == [] and agent.state == "idle" and target.current == OLD
