@@ -116,6 +116,7 @@ class BoardTarget:
         if info is not None:
             facts.update(model_sha256=bytes(info.sha256).hex() if info.loaded and info.sha256
                          else None, board=info.board, arena_max=info.arena_size,
+                         ops=list(info.ops) if getattr(info, "ops", None) else None,
                          path=info.path if info.loaded else None,
                          default_path=info.default_path)
             if info.board:

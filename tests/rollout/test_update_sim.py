@@ -125,15 +125,19 @@ def test_sim_resumes_a_transfer_after_its_own_restart(tmp_path: Path) -> None:
             updater.close()
 
 
-def test_after_update_silent_stops_telemetry_and_crash_stops_the_board(
+def test_after_update_silent_stops_telemetry_crash_stops_the_board_drift_drifts(
         tmp_path: Path) -> None:
     with broker() as mq:
         seen: dict[str, int] = {}
         lock = threading.Lock()
 
+        states: list[str] = []
+
         def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
             with lock:
                 seen[msg.topic] = seen.get(msg.topic, 0) + 1
+                if msg.topic == "tinyops/fmis/drifty/telemetry":
+                    states.append(json.loads(msg.payload).get("state"))
 
         watcher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="watcher")
         watcher.on_message = on_message
@@ -146,12 +150,24 @@ def test_after_update_silent_stops_telemetry_and_crash_stops_the_board(
             with sim(mq.url, "fmis", "quiet", tmp_path / "a", "--after-update", "silent") \
                     as (_p, _i), \
                     sim(mq.url, "fmis", "crashy", tmp_path / "b", "--after-update", "crash") \
-                    as (crashy, _j):
+                    as (crashy, _j), \
+                    sim(mq.url, "fmis", "drifty", tmp_path / "c", "--after-update", "drift",
+                        "--condition-mix", "1,1,1") as (_d, _k):
                 topic = "tinyops/fmis/quiet/telemetry"
                 wait_for(lambda: seen.get(topic, 0) > 5, 60, "telemetry before the update")
-                for dev in ("quiet", "crashy"):
+                wait_for(lambda: len(states) >= 100, 60, "the drifty sim's telemetry")
+                with lock:
+                    steady = states.count("bearing_fault") / len(states)
+                for dev in ("quiet", "crashy", "drifty"):
                     updater.offer(dev, "r1", NEW, sha(NEW), "install", "new.tflite")
-                wait_for(lambda: {"quiet", "crashy"} <= set(results.got), 60, "both results")
+                wait_for(lambda: {"quiet", "crashy", "drifty"} <= set(results.got), 60,
+                         "the three results")
+                with lock:
+                    states.clear()
+                wait_for(lambda: len(states) >= 100, 60, "telemetry after the update")
+                with lock:
+                    drifted = states.count("bearing_fault") / len(states)
+                assert steady < 0.5 < 0.65 < drifted, (steady, drifted)
                 assert all(r.confirmed for r in results.got.values())
                 assert crashy.wait(30) == 1  # the board stopped after the update
                 with lock:
