@@ -68,12 +68,17 @@ class Win(QWidget):
         super().__init__()
         self.answer, self.broker = answer, broker
         self.asked: list[tuple[str, str]] = []
+        self.errors: list[Any] = []
+        self.ctx = self  # the page's context: report_error
         self.panel = RolloutPanel(self, self)
         QVBoxLayout(self).addWidget(self.panel)
 
     def ask(self, title: str, text: str) -> bool:
         self.asked.append((title, text))
         return self.answer
+
+    def report_error(self, err: Any) -> None:
+        self.errors.append(err)
 
     def fleet_name(self) -> str:
         return "plant"
@@ -152,6 +157,38 @@ def test_declined_action_touches_nothing(qtbot, store: RolloutStore, make_win) -
     assert t2 == "Abort rollout" and "30 devices not yet updated will never" in q2
     assert p.children == [] and store.get(r.id).requested is None
     assert p.act("pause") is False and len(win.asked) == 2  # not allowed when halted: no question
+
+
+def test_a_failing_child_is_reported_with_its_reason(qtbot, store: RolloutStore,
+                                                     make_win) -> None:
+    """``tinyops rollout resume`` really run, on a rollout whose model file is gone: the CLI's
+    error (its ``--json`` object) reaches the note and the window's error report."""
+    r = halted_rollout(store)  # stored without a model file
+    win = make_win()
+    p = win.panel
+    shown(qtbot, p, lambda s: bool(s.rollouts))
+    assert p.act("resume") is True
+    ((what, child, _log),) = p.children
+    assert what == "resume"  # the page's broker is the rollout's: passed on (with its password)
+    assert child.args[-5:] == ["resume", r.id, "--mqtt", "mqtt://127.0.0.1:1883", "--json"]
+    qtbot.waitUntil(lambda: not p.children, timeout=60000)
+    assert p.note.text().startswith("resume failed: ")
+    (err,) = win.errors
+    assert err.message.startswith("rollout resume failed: ") and err.hint
+    assert "model" in err.message  # the CLI's own reason: the model file cannot be read
+    assert store.get(r.id).state == RolloutState.HALTED  # nothing changed
+
+
+def test_child_outcome_reads_the_last_json_object() -> None:
+    from app.gui.pages.rollout_start import child_outcome
+
+    assert child_outcome('noise\n{"ok": true, "state": "completed"}\n', 0)["state"] == \
+        "completed"
+    said = child_outcome('{"ok": false, "error": "no rollout \'x\'", "hint": "list"}\n', 1)
+    assert said == {"ok": False, "error": "no rollout 'x'", "hint": "list"}
+    assert child_outcome("Traceback …\nKeyError: 'x'\n", 1) == {"error": "KeyError: 'x'"}
+    assert child_outcome("", 0) == {}
+    assert child_outcome("", 2) == {"error": "exit status 2"}
 
 
 def test_unreadable_store_says_so_and_recovers(qtbot, tinyops_home: Path, make_win) -> None:
