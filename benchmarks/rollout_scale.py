@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -258,6 +259,7 @@ def rollout_once(url: str, n: int, window_s: float, behaviour: str, rules: str,
         store.close()
         swarm.stop()
     tail = log.read_text(errors="replace").splitlines()[-5:]
+    shutil.rmtree(home, ignore_errors=True)
     return _figures(r, entries, events, report, t0, wall, rc, window_s, swarm.connect_s, tail)
 
 
