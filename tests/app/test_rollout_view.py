@@ -145,3 +145,36 @@ def test_notable_events_leave_out_routine_device_lines() -> None:
     assert [e.kind for e in rv.notable(events)] == ["failed", "gate_passed"]
     many = [ev("step_started", minute=m % 60) for m in range(100)]
     assert len(rv.notable(many)) == rv.EVENTS_SHOWN
+
+
+def test_snapshot_from_a_real_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """load_snapshot on the real RolloutStore (SQLite): rows, counts, holder, events newest
+    first, the selection kept or moved to the newest rollout."""
+    from fleet_ops.rollout.plan import DeviceEntry, DeviceStep, Rollout, RolloutState
+    from fleet_ops.rollout.store import RolloutStore
+
+    store = RolloutStore.open("", path=tmp_path / "r.db")
+    try:
+        ids = []
+        for name in ("a.tflite", "b.tflite"):
+            r = Rollout(id=f"0190-{name}", model_name=name, model_sha256="cd" * 32,
+                        model_size=100, fleet="f", mqtt_url="mqtt://h", steps=[50, 100])
+            store.create(r, {"d1": 0, "d2": 1})
+            ids.append(r.id)
+        store.update_device(DeviceEntry(ids[0], "d1", 0, DeviceStep.INSTALLED, 1, 101))
+        store.set_state(ids[0], RolloutState.RUNNING, "step 1/2", kind="step_started",
+                        step_index=0)
+        snap = rv.load_snapshot(store, ids[0])
+        assert snap.selected == ids[0] and len(snap.rollouts) == 2
+        assert snap.counts[ids[0]]["installed"] == 1 and snap.counts[ids[0]]["pending"] == 1
+        assert [e.kind for e in snap.events] == ["step_started", "created"]
+        assert snap.holder is None
+        row = next(x for x in rv.rows(snap) if x.id == ids[0])
+        assert (row.state, row.step, row.devices) == ("running", "1 of 2 (50 %)",
+                                                      "1 of 2 updated")
+        with store.hold(ids[0], "me:1"):
+            assert rv.load_snapshot(store, ids[0]).holder == "me:1"
+        gone = rv.load_snapshot(store, "no-such-id")  # e.g. deleted: the newest instead
+        assert gone.selected == store.list()[0].id
+    finally:
+        store.close()
