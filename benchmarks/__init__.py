@@ -23,5 +23,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "fleet": ("fleet_raw_bytes_per_s", "fleet_summary_bytes_per_s", "fleet_lag_p95_ms_100",
               "fleet_cpu_100", "fleet_lost_100", "fleet_lag_p95_ms_1000", "fleet_cpu_1000",
               "fleet_lost_1000"),
+    "rollout_scale": ("rollout_transfer_all_s", "rollout_create_to_100_s",
+                      "rollout_bytes_per_device_ratio", "rollout_breach_to_halt_s"),
 }
 BENCHMARKS: tuple[str, ...] = tuple(KEYS)

@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
     QStatusBar,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.gui.pages.fleet_plot import DevicePlot
+from app.gui.pages.fleet_rollouts import RolloutPanel
 from app.gui.workers import JobError
 
 COLUMNS = ("Device", "Status", "Model", "Last seen", "Messages", "Drift", "Alerts")
@@ -161,6 +163,10 @@ class FleetPage(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
         split.addWidget(self.device_plot)
+        self.rollouts = RolloutPanel(self, self, autostart=False)  # reads when first shown
+        self.views = QTabWidget(self)
+        self.views.addTab(split, "Devices")
+        self.views.addTab(self.rollouts, "Rollouts")
         self.records_url = QLineEdit(self)
         self.records_url.setPlaceholderText("blank: this computer's records file; or "
                                             "postgresql://user:password@host/db")
@@ -172,7 +178,7 @@ class FleetPage(QWidget):
         rec.addWidget(save)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
-        lay.addWidget(split, 1)
+        lay.addWidget(self.views, 1)
         lay.addLayout(rec)
         self.pending = PendingNote(status_bar, self)
         self._load_records_url()
@@ -291,6 +297,12 @@ class FleetPage(QWidget):
         if device == self.device_plot.device:
             self.device_plot.add(batch)
 
+    def fleet_name(self) -> str:
+        return self.fleet.text().strip() or "default"
+
+    def broker_url(self) -> str:
+        return self.broker.text().strip() or DEFAULT_BROKER
+
     # ---- records server ----------------------------------------------------------------
     def _load_records_url(self) -> None:
         from fleet_ops.records import records_url
@@ -319,6 +331,7 @@ class FleetPage(QWidget):
 
     def shutdown(self) -> None:
         self.stop()
+        self.rollouts.shutdown()
         self.pending.shutdown()
 
 
