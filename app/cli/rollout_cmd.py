@@ -18,6 +18,7 @@ from typing import Any
 
 from app.cli.fleet_cmds import MQTT_HELP
 from device_drivers.errors import InputError
+from fleet_ops.rollout.plan import DEFAULT_RULES
 
 ACTIONS = ("pause", "resume", "abort", "rollback")
 
@@ -37,9 +38,10 @@ def register(sub: Any) -> None:
     cr.add_argument("--steps", default="5,25,50,100", help="cumulative percents (5,25,50,100)")
     cr.add_argument("--health-window", type=float, default=60.0, metavar="S",
                     help="seconds of health data after each step (default 60)")
-    cr.add_argument("--halt-on", default="drift>0.2,failed>2%,silent>0", metavar="RULES",
-                    help="rules that halt it: drift>0.2, confidence<-10%%, "
-                         "latency_p95>+20%%, errors>0, resets>0, failed>2%%, silent>0")
+    cr.add_argument("--halt-on", default=",".join(DEFAULT_RULES), metavar="RULES",
+                    help="rules that halt it: drift>0.2, drifting>10%%, confidence<-10%%, "
+                         "latency_p95>+20%%, errors>0, resets>0, failed>2%%, silent>0 "
+                         "(default: %(default)s)")
     cr.add_argument("--discover", type=float, default=3.0, metavar="S",
                     help="seconds to collect the fleet's statuses (default 3)")
     cr.add_argument("--stall", type=float, default=30.0, metavar="S",

@@ -26,7 +26,7 @@ from typing import Any
 
 from device_drivers import paths, settings
 from device_drivers.errors import InputError, TinyOpsError
-from fleet_ops.records.sqlite import SCHEMA_VERSION, _migrate, _set_wal
+from fleet_ops.records.sqlite import SCHEMA_VERSION, _migrate, set_wal
 from fleet_ops.records.uuid7 import uuid7
 
 log = logging.getLogger("fleet_ops.records")
@@ -169,7 +169,7 @@ class RecordStore:
             try:
                 conn.execute("PRAGMA busy_timeout=15000")
                 with _INIT_LOCK:  # first use: threads of one process must not race the setup
-                    _set_wal(conn)
+                    set_wal(conn)
                     version = _migrate(conn)
                 conn.execute("PRAGMA synchronous=FULL")
                 if version > SCHEMA_VERSION:

@@ -47,7 +47,7 @@ SQLITE_MIGRATIONS: tuple[Any, ...] = (_SCHEMA_V1, _sqlite_v2)
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
 
-def _set_wal(conn: sqlite3.Connection, patience_s: float = 15.0) -> None:
+def set_wal(conn: sqlite3.Connection, patience_s: float = 15.0) -> None:
     """Switch to WAL (persistent in the file). SQLite may answer "locked" at once instead of
     waiting while another process sets it up, so retry for a while."""
     deadline = time.monotonic() + patience_s

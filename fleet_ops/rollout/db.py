@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from device_drivers.errors import TinyOpsError
-from fleet_ops import records
 from fleet_ops.records import pg as records_pg
+from fleet_ops.records.sqlite import set_wal
 from fleet_ops.rollout.plan import now_iso
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class _Db:
         conn = sqlite3.connect(self.target, timeout=15.0, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=15000")
-        records._set_wal(conn)
+        set_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         return conn
 

@@ -5,6 +5,9 @@ A rule is ``METRIC OP VALUE`` (``--halt-on``, comma-separated):
 =================  =========================================================================
 ``drift>0.2``      drift score vs the model card's baseline: the mean over the devices that
                    took the model (those above the value are named)
+``drifting>10%``   devices that took the model whose own drift alert fired (score above the
+                   fleet view's measured threshold, 0.25 over 200 results): a share, or a
+                   count (``drifting>0``); catches a drifting subset the mean hides
 ``confidence<-10%`` mean top-class confidence of the devices that took it, relative to those
                    that have not (``confidence<0.6``: absolute)
 ``latency_p95>+20%`` inference latency p95, relative (``latency_p95>5000``: microseconds)
@@ -25,7 +28,8 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-METRICS = ("drift", "confidence", "latency_p95", "errors", "resets", "failed", "silent")
+METRICS = ("drift", "drifting", "confidence", "latency_p95", "errors", "resets", "failed",
+           "silent")
 _RULE = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
@@ -36,7 +40,7 @@ class Rule:
     op: str                 # > >= < <=
     value: float
     relative: bool = False  # +20% / -10%: against the devices that have not taken it
-    percent: bool = False   # failed>2%: of the step's devices
+    percent: bool = False   # failed>2%, drifting>10%: a share of the devices, not a count
 
     def broken(self, figure: float) -> bool:
         limit = self.value
@@ -66,7 +70,7 @@ def parse_rules(text: str | list[str]) -> list[Rule]:
             raise ValueError(f"{item!r}: {metric} is a count, not a percentage")
         rules.append(Rule(str(item).strip(), metric, op,
                           value / 100 if pct else value, relative,
-                          percent=bool(pct) and metric == "failed"))
+                          percent=bool(pct) and metric in ("failed", "drifting")))
     return rules
 
 
@@ -82,6 +86,7 @@ class DeviceHealth:
     resets: int = 0
     silent: bool = False
     failed: bool = False
+    drifting: bool = False  # its drift alert fired (the fleet view's threshold)
     samples: int = 0
 
 
@@ -140,10 +145,14 @@ def evaluate(rules: list[Rule], took: list[DeviceHealth], rest: list[DeviceHealt
 def _check(rule: Rule, took: list[DeviceHealth], running: list[DeviceHealth],
            mine: dict[str, float | None], other: dict[str, float | None]) -> Breach | None:
     m = rule.metric
-    if m in ("failed", "silent", "errors", "resets"):
+    if m in ("failed", "silent", "errors", "resets", "drifting"):
         if m == "failed":
             named = [d for d in took if d.failed]
             figure = len(named) / len(took) if rule.percent and took else float(len(named))
+        elif m == "drifting":
+            named = [d for d in running if d.drifting]
+            figure = (len(named) / len(running) if rule.percent and running
+                      else float(len(named)))
         elif m == "silent":
             named = [d for d in running if d.silent]
             figure = float(len(named))

@@ -38,6 +38,7 @@ class HealthView:
                     continue
                 row = dev.summary()
                 h.drift = row["drift_score"]
+                h.drifting = h.drift is not None and h.drift > mon.threshold
                 h.confidence = row["confidence_mean"]
                 h.latency_p95 = row["latency_us_p95"]
                 h.errors, h.resets = dev.errors, dev.resets

@@ -17,7 +17,7 @@ from typing import Any
 
 DEFAULT_STEPS = [5, 25, 50, 100]
 DEFAULT_HEALTH_WINDOW_S = 60.0
-DEFAULT_RULES = ["drift>0.2", "failed>2%", "silent>0"]
+DEFAULT_RULES = ["drift>0.2", "drifting>10%", "failed>2%", "silent>0"]
 MAX_ATTEMPTS = 2
 """A device that fails the same update this many times is FAILED and not retried by itself."""
 ACTIONS = ("pause", "resume", "abort", "rollback")

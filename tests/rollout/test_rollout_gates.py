@@ -69,3 +69,16 @@ def test_counts_failed_silent_errors_resets() -> None:
     assert got["silent"].devices == ["d3"]
     assert got["errors"].figure == 3 and got["errors"].devices == ["d4"]
     assert got["resets"].devices == ["d5"]
+
+
+def test_drifting_catches_a_subset_the_mean_hides() -> None:
+    took = _fleet(10)
+    took[4].drift, took[4].drifting = 0.6, True  # one device of ten alerts; the mean is 0.13
+    assert evaluate(parse_rules("drift>0.2"), took, []) == []
+    [b] = evaluate(parse_rules("drifting>5%"), took, [])
+    assert (b.metric, b.figure, b.devices) == ("drifting", pytest.approx(0.1), ["d4"])
+    assert evaluate(parse_rules("drifting>10%"), took, []) == []  # exactly 10 %: not above
+    [b] = evaluate(parse_rules("drifting>0"), took, [])
+    assert b.figure == 1.0 and b.devices == ["d4"]
+    took[4].failed = True  # a device whose update failed does not run the model: not counted
+    assert evaluate(parse_rules("drifting>0"), took, []) == []

@@ -61,6 +61,37 @@ def test_drift_on_the_canary_halts_the_rollout_naming_the_rule(rollout_broker: A
     assert all(d.target.installs == 1 for d in swarm.devices if d.device_id in canary)
 
 
+def test_one_drifting_canary_device_halts_on_drifting_although_the_mean_stays_low(
+        rollout_broker: Any, tmp_path: Path) -> None:
+    """50 devices, 5 drift once updated, only 1 of them in the canary of 3: the mean drift of
+    the canary stays under drift>0.2, but drifting>10% (its own alert fired) halts it there."""
+    store = _store(tmp_path)
+    plan = create_rollout(store, MODEL, fleet="drift1of3", mqtt_url=rollout_broker.url,
+                          devices=_ids(50), steps="5,25,50,100", health_window_s=6.0,
+                          rules="drift>0.2,drifting>10%,failed>2%")
+    steps = step_of(store, plan.id)
+    canary = sorted(d for d, s in steps.items() if s == 0)
+    later = sorted(d for d, s in steps.items() if s >= 1)[:4]
+    drifting = {int(d[4:]): "drift" for d in canary[:1] + later}
+    assert len(canary) == 3 and len(drifting) == 5
+    swarm = Swarm(rollout_broker.url, "drift1of3", 50, model=OLD_MODEL, rate_hz=12,
+                  behaviours=drifting, ops=OPS).start()
+    try:
+        t0 = time.monotonic()
+        result = Run(store, rollout_broker.url, "drift1of3").start(plan.id).join(50)
+        TIMES["one drifting canary device halts on drifting"] = time.monotonic() - t0
+    finally:
+        swarm.stop()
+    assert result.state == RolloutState.HALTED and result.step_index == 0
+    assert result.halt_reason and result.halt_reason.startswith("drifting>10%")
+    halted = [e for e in store.events(plan.id) if e.kind == "halted"][-1]
+    by_metric = {b["metric"]: b for b in halted.figures["breaches"]}
+    assert "drift" not in by_metric  # the canary's mean alone would have let it through
+    assert by_metric["drifting"]["devices"] == canary[:1]
+    updated = {d.device_id for d in swarm.devices if d.target.installs}
+    assert updated == set(canary)
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_clean_rollout_reaches_every_device_once(backend: str, rollout_broker: Any,
                                                  tmp_path: Path,

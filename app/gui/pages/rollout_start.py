@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.state import rollout_view as rv
 
-DEFAULT_RULES = "drift>0.2,latency_p95>+20%,failed>2%,silent>0"
+DEFAULT_RULES = "drift>0.2,drifting>10%,latency_p95>+20%,failed>2%,silent>0"
 
 
 def cli(*args: str) -> list[str]:
@@ -72,8 +72,9 @@ class StartDialog(QDialog):
         self.window_s.setValue(60)
         self.window_s.setSuffix(" s")
         self.rules = QLineEdit(DEFAULT_RULES, self)
-        self.rules.setToolTip("halt rules, comma-separated: drift>0.2, confidence<-10%, "
-                              "latency_p95>+20%, errors>0, resets>0, failed>2%, silent>0")
+        self.rules.setToolTip("halt rules, comma-separated: drift>0.2, drifting>10%, "
+                              "confidence<-10%, latency_p95>+20%, errors>0, resets>0, "
+                              "failed>2%, silent>0")
         self.devices = QLineEdit(self)
         self.devices.setPlaceholderText("blank: every device of the fleet; or id,id,…")
         self.error = QLabel("", self)
