@@ -42,10 +42,14 @@ def test_import_linter_contracts_hold() -> None:
         [str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 3 kept, 0 broken" in result.stdout
+    assert ", 0 broken" in result.stdout
     for contract in ("Layers: app above the two cores, the cores above the shared base KEPT",
                      "device_drivers and model_tools never import each other KEPT",
-                     "Core packages are Qt-free KEPT"):
+                     "Core packages are Qt-free KEPT",
+                     "The app's state models are Qt-free KEPT",
+                     "The GUI never imports the CLI (its helpers belong below both) KEPT",
+                     "The link never imports what builds on it",
+                     "Ports (opening a serial port, explaining why not) never import"):
         assert contract in result.stdout
 
 
