@@ -36,12 +36,17 @@ from app.board_identity import BoardIdentity
 from app.gui.link_info import LinkInfo
 from app.gui.reader import HANDOVER_TIMEOUT_MS, ReaderThread
 from app.gui.workers import JobError
-from app.state.link import IllegalTransition, LinkEvent, LinkMachine, LinkModel, LinkState
+from app.state.link import (
+    IllegalTransition,
+    LinkEvent,
+    LinkMachine,
+    LinkModel,
+    LinkState,
+)
 
 log = logging.getLogger(__name__)
 __all__ = ["DeviceLink", "LinkInfo", "LinkState", "ReaderThread"]
 
-RECONNECT_MS = 400  # retry period while a lost board is away (it is back within 2 s)
 
 
 class DeviceLink(QObject):
@@ -271,15 +276,12 @@ class DeviceLink(QObject):
         if self._stale():
             return
         self._reader = None
-        if self.outage is not None and self.port is not None:  # still away: keep trying
-            self._fire(LinkEvent.RETRY, f"{self.board_label()} is away · waiting for it to "
-                       "come back")
-            self._retry.start(RECONNECT_MS)
-        elif self.auto_reconnect:
-            self._fire(LinkEvent.RETRY, f"{err.message} · retrying")
-            self._retry.start(self.retry_ms)
-        else:
-            self._fire(LinkEvent.OPEN_FAILED, err.message)
+        then = self.model.open_failed(err.message, auto_reconnect=self.auto_reconnect,
+                                      retry_ms=self.retry_ms)
+        self._fire(then.event, then.detail)
+        if then.retry_ms is not None:
+            self._retry.start(then.retry_ms)
+        if then.tell:
             self.error.emit(err)
 
     def _reader_lost(self, reason: str) -> None:
@@ -290,15 +292,16 @@ class DeviceLink(QObject):
         """The board went away: keep its place and reconnect by itself when it is back."""
         self._stop_reader()  # it is ending (or, if not, is told to): referenced until then
         self.info = None
-        self.outage = reason
+        then = self.model.dropped(reason, auto_reconnect=self.auto_reconnect)
         self.store.outage = reason
         self.disconnected.emit()
-        self._fire(LinkEvent.DROPPED, self.model.lost_detail(reason))
-        if not self.auto_reconnect:  # the kiosk has nobody to tell; a desk has
+        self._fire(then.event, then.detail)
+        if then.tell:
             self.error.emit(JobError(f"lost {self.board_label()} (at {self.port}): {reason}",
                                      "TinyOps reconnects when the board is back; check the "
                                      "cable", "DisconnectedError"))
-        self._retry.start(RECONNECT_MS)
+        if then.retry_ms is not None:
+            self._retry.start(then.retry_ms)
 
     def board_label(self) -> str:
         """The board this link is to, for messages: its identity, never a bare path."""

@@ -119,6 +119,20 @@ class LinkMachine:
         return target
 
 
+RECONNECT_MS = 400  # retry period while a lost board is away (it is back within 2 s)
+
+
+@dataclass(frozen=True)
+class Next:
+    """What the link does after a failure: the event, its detail, when to try again (ms,
+    None: not by itself) and whether to tell the user (a kiosk has nobody to tell)."""
+
+    event: LinkEvent
+    detail: str
+    retry_ms: int | None
+    tell: bool
+
+
 @dataclass
 class LinkModel:
     """The link's state and policy, without the thread that owns the port."""
@@ -181,6 +195,21 @@ class LinkModel:
         if serial and want:
             return serial == want
         return port == self.port
+
+    def open_failed(self, message: str, *, auto_reconnect: bool, retry_ms: int) -> Next:
+        """The reader could not open the port (or ask the board): retry, or give up."""
+        if self.outage is not None and self.port is not None:  # still away: keep trying
+            return Next(LinkEvent.RETRY, f"{self.board_label()} is away · waiting for it "
+                        "to come back", RECONNECT_MS, False)
+        if auto_reconnect:
+            return Next(LinkEvent.RETRY, f"{message} · retrying", retry_ms, False)
+        return Next(LinkEvent.OPEN_FAILED, message, None, True)
+
+    def dropped(self, reason: str, *, auto_reconnect: bool) -> Next:
+        """The board went away: keep its place and come back to it by itself."""
+        self.outage = reason
+        return Next(LinkEvent.DROPPED, self.lost_detail(reason), RECONNECT_MS,
+                    not auto_reconnect)
 
     def lost_detail(self, reason: str) -> str:
         why = reason.replace(f" from {self.port}", "").replace(str(self.port), "its port")

@@ -155,3 +155,19 @@ def test_a_closed_pty_is_pushed_into_the_machine_without_a_poll(tmp_path: Path) 
                 model.machine.fire(E.DROPPED)
     finally:
         board.stop()
+
+
+def test_after_a_failure_the_link_retries_or_says_so() -> None:
+    desk = LinkModel(port="/dev/ttyACM0")
+    then = desk.open_failed("cannot open /dev/ttyACM0: busy", auto_reconnect=False,
+                            retry_ms=1000)
+    assert then.event is E.OPEN_FAILED and then.retry_ms is None and then.tell
+    kiosk = desk.open_failed("cannot open /dev/ttyACM0: busy", auto_reconnect=True,
+                             retry_ms=1000)
+    assert kiosk.event is E.RETRY and kiosk.retry_ms == 1000 and not kiosk.tell
+    drop = desk.dropped("read failed", auto_reconnect=False)
+    assert drop.event is E.DROPPED and drop.tell and drop.retry_ms and desk.outage
+    away = desk.open_failed("no such file", auto_reconnect=False, retry_ms=1000)
+    assert away.event is E.RETRY and away.retry_ms == drop.retry_ms and not away.tell
+    assert "is away" in away.detail  # a board that went away is waited for, never failed
+    assert not LinkModel(port="/dev/x").dropped("gone", auto_reconnect=True).tell
