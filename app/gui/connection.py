@@ -28,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -43,6 +43,9 @@ from app.state.link import (
     LinkModel,
     LinkState,
 )
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
 __all__ = ["DeviceLink", "LinkInfo", "LinkState", "ReaderThread"]
@@ -107,7 +110,7 @@ class DeviceLink(QObject):
         return True
 
     @property
-    def session(self) -> Any:
+    def session(self) -> DeviceSession | None:
         """The open session, or None. Jobs get it with :meth:`lend` instead."""
         reader = self._reader
         if reader is None or self.state is not LinkState.CONNECTED:
@@ -268,7 +271,7 @@ class DeviceLink(QObject):
             if not session.connected:  # it dropped before we listened
                 self._pushed.emit(reader, session.disconnect_reason or "the link dropped")
 
-    def _on_pushed(self, reader: Any, reason: str) -> None:
+    def _on_pushed(self, reader: ReaderThread, reason: str) -> None:
         if reader is self._reader and self.state is LinkState.CONNECTED:
             self._on_lost(reason)
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.state.link import LinkState
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 # states in which the link counts as the port's owner (it holds it or will reopen it)
 OWNING = (LinkState.CONNECTED, LinkState.CONNECTING, LinkState.LOST)
@@ -45,7 +48,7 @@ class Link(Protocol):
     @property
     def state(self) -> LinkState: ...
     @property
-    def session(self) -> Any: ...
+    def session(self) -> DeviceSession | None: ...
     @property
     def busy(self) -> bool: ...
     def busy_with(self) -> str: ...
@@ -86,7 +89,7 @@ class FlashHandover:
                                session_open=link.session is not None, busy=link.busy,
                                busy_with=link.busy_with() if link.busy else "",
                                shares=shares)
-        self.session: Any = None  # SHARE: the session the job uploads through
+        self.session: DeviceSession | None = None  # SHARE: the session the job uploads through
         self.wait_port: Callable[[float], bool] | None = None  # RELEASE: the job waits on it
         self._resumed = False
         if self.decision.mode is Mode.SHARE:
