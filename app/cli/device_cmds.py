@@ -53,7 +53,7 @@ def _open(args: argparse.Namespace, **kw: Any) -> Any:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args, timeout_s=args.timeout) as session:
-        from device_drivers.link.info import device_info
+        from device_drivers.device_info import device_info
 
         out = device_info(session)
     if args.json:

@@ -6,12 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from device_drivers.paths import resources_dir
-
-EXAMPLE_CARD = Path("examples") / "vibration" / "model_int8.tflite.card.json"
 MQTT_HELP = ("broker: mqtt://[user@]host:port, or mqtts://[user@]host:port[?ca=CA.pem"
              "&cert=CERT.pem&key=KEY.pem] for TLS; the password from $TINYOPS_MQTT_PASSWORD or "
              "?password_file=FILE (resources/protocol/fleet_mqtt.md)")
@@ -59,14 +55,9 @@ def register(sub: Any) -> None:
     br.set_defaults(func=cmd_bridge)
 
 
-def _cards(extra: list[str]) -> list[str]:
-    bundled = resources_dir() / EXAMPLE_CARD
-    return [str(bundled), *extra] if bundled.is_file() else list(extra)
-
-
 def cmd_fleet(args: argparse.Namespace) -> int:
     from device_drivers.errors import InputError
-    from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW
+    from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, card_files
     from fleet_ops.fleet.monitor import FleetMonitor, load_baselines
 
     if args.duration < 0 or args.window < 1 or not 0 < args.threshold < 1 or \
@@ -76,7 +67,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
                          f"e.g. --duration 10 --window {DEFAULT_WINDOW} "
                          f"--threshold {DEFAULT_THRESHOLD}")
     monitor = FleetMonitor(args.mqtt, fleet=args.fleet, baselines=load_baselines(
-        _cards(args.card)), window=args.window, threshold=args.threshold,
+        card_files(args.card)), window=args.window, threshold=args.threshold,
         max_devices=args.max_devices, silent_periods=args.silent_after)
     try:
         monitor.run(args.duration)

@@ -15,6 +15,11 @@ defers one instead.
 The GUI thread never waits for a reader: stopping one requests its interruption, the reader
 cleans up on its own thread, and a new reader for the same port waits (on its own thread)
 for the old one to let go of the port before it opens it.
+
+The states, their transitions and the link's policy are Qt-free (``app.state.link``); this
+class owns the reader and turns the model's changes into signals. A disconnect is pushed:
+the session's ``on_disconnect`` (called on its I/O thread the moment a read or write fails)
+is adapted to a queued signal, so the state changes without waiting for anybody's poll.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -31,58 +36,84 @@ from app.board_identity import BoardIdentity
 from app.gui.link_info import LinkInfo
 from app.gui.reader import HANDOVER_TIMEOUT_MS, ReaderThread
 from app.gui.workers import JobError
+from app.state.link import (
+    IllegalTransition,
+    LinkEvent,
+    LinkMachine,
+    LinkModel,
+    LinkState,
+)
+
+if TYPE_CHECKING:
+    from device_drivers.link.session import DeviceSession
 
 log = logging.getLogger(__name__)
-__all__ = ["DeviceLink", "LinkInfo", "ReaderThread"]
+__all__ = ["DeviceLink", "LinkInfo", "LinkState", "ReaderThread"]
 
-RECONNECT_MS = 400  # retry period while a lost board is away (it is back within 2 s)
 
 
 class DeviceLink(QObject):
-    """The window's connection: which port, in which state, with which session.
-
-    States: ``idle``, ``connecting``, ``connected``, ``lost`` (will retry when
-    ``auto_reconnect``), ``failed``, ``released`` (a flash back end has the port).
+    """The window's connection: which port, in which state (:class:`LinkState`), with which
+    session. The model (:attr:`model`) decides; this class owns the reader and signals.
 
     :meth:`connect_port` and :meth:`disconnect_port` do nothing and return False while a job
     holds the session (see :meth:`lend`); :meth:`when_idle` runs an action once none does.
     """
 
-    state_changed = Signal(str, str)  # state, human-readable detail
+    state_changed = Signal(str, str)  # state (a LinkState value), human-readable detail
     connected = Signal(object)  # LinkInfo
     disconnected = Signal()
     error = Signal(object)  # JobError
     idle_again = Signal()  # the last job holding the session (or the port) finished
     stranger = Signal(str, str)  # port, message: another board answered where ours was
+    _pushed = Signal(object, str)  # reader, reason: its session's I/O thread saw the drop
 
     def __init__(self, store: Any, parent: QObject | None = None, *,
                  period_ms: int = 50) -> None:
         super().__init__(parent)
         self.store = store
         self.period_ms = period_ms
-        self.port: str | None = None
-        self.state = "idle"
+        self.model = LinkModel(LinkMachine(self._changed))
         self.info: LinkInfo | None = None
         self.auto_reconnect = False  # also retry a port that failed to open at first
         self.retry_ms = 1000
-        self.serial: str | None = None  # USB serial of the board on ``port``, if known
         self.lookup: Callable[[str], Any] | None = None  # port -> DeviceEntry (serial)
-        self.outage: str | None = None  # why the board went away, while it is away
-        self.identity: BoardIdentity | None = None  # the board this link is to, once known
-        self.strangers: dict[str, BoardIdentity] = {}  # ports where another board answered
         self._reader: ReaderThread | None = None
         self._old: list[ReaderThread] = []
-        self._holders: list[Any] = []  # jobs using the session or the released port
-        self._pending: Callable[[], Any] | None = None
         self._retry = QTimer(self)
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._reconnect)
+        self._pushed.connect(self._on_pushed)
+
+    # the model's fields, read (and in tests set) as the link's own
+    state = property(lambda self: self.model.state)
+    port = property(lambda self: self.model.port,
+                    lambda self, v: setattr(self.model, "port", v))
+    serial = property(lambda self: self.model.serial,
+                      lambda self, v: setattr(self.model, "serial", v))
+    outage = property(lambda self: self.model.outage,
+                      lambda self, v: setattr(self.model, "outage", v))
+    identity = property(lambda self: self.model.identity,
+                        lambda self, v: setattr(self.model, "identity", v))
+    strangers = property(lambda self: self.model.strangers)
+
+    def _changed(self, state: LinkState, detail: str) -> None:
+        self.state_changed.emit(state.value, detail)
+
+    def _fire(self, event: LinkEvent, detail: str) -> bool:
+        """Take ``event``; an illegal one is refused (logged), the state stays."""
+        try:
+            self.model.machine.fire(event, detail)
+        except IllegalTransition as exc:
+            log.warning("link: %s", exc)
+            return False
+        return True
 
     @property
-    def session(self) -> Any:
+    def session(self) -> DeviceSession | None:
         """The open session, or None. Jobs get it with :meth:`lend` instead."""
         reader = self._reader
-        if reader is None or self.state != "connected":
+        if reader is None or self.state is not LinkState.CONNECTED:
             return None
         return reader.session
 
@@ -95,24 +126,22 @@ class DeviceLink(QObject):
     @property
     def busy(self) -> bool:
         """A job holds the session (or the released port)."""
-        return bool(self._holders)
+        return self.model.busy
 
     def busy_with(self) -> str:
-        return ", ".join(str(getattr(j, "name", "a job")) for j in self._holders)
+        return self.model.busy_with()
 
     def lend(self, job: Any) -> None:
         """Mark ``job`` (a :class:`~app.gui.workers.Job`) as using the port until it ends."""
         if not getattr(job, "running", True):
             return
-        self._holders.append(job)
+        self.model.lend(job)
         job.finished.connect(lambda j=job: self._returned(j))
 
     def _returned(self, job: Any) -> None:
-        if job in self._holders:
-            self._holders.remove(job)
-        if self._holders:
+        pending = self.model.returned(job)
+        if self.model.busy:
             return
-        pending, self._pending = self._pending, None
         if pending is not None:
             pending()
         self.idle_again.emit()
@@ -128,7 +157,7 @@ class DeviceLink(QObject):
         if self.identity is not None:  # the flash changes the model: not a sign of a swap
             self.identity = self.identity.with_model(None)
         if self.port is not None:
-            self._set_state("released", f"{self.port} is lent to the flash back end")
+            self._fire(LinkEvent.RELEASE, f"{self.port} is lent to the flash back end")
 
         def wait(timeout_s: float = HANDOVER_TIMEOUT_MS / 1000) -> bool:
             return reader is None or reader.wait(int(timeout_s * 1000))
@@ -137,19 +166,18 @@ class DeviceLink(QObject):
 
     def resume(self) -> None:
         """Reconnect after :meth:`release` (unless something else happened meanwhile)."""
-        if self.port is not None and self._reader is None and self.state == "released":
-            self._start()
+        if self.port is not None and self._reader is None and \
+                self.model.machine.can(LinkEvent.RESUME):
+            self._start(LinkEvent.RESUME)
 
     # ------------------------------------------------------------------ connect
     def when_idle(self, action: Callable[[], Any]) -> None:
         """Run ``action`` once no job holds the port (now if none does); the last one wins."""
-        if not self.busy:
+        if self.model.when_idle(action):
             action()
-        else:
-            self._pending = action
 
     def connect_port(self, port: str) -> bool:
-        if self.port == port and self.state in ("connecting", "connected"):
+        if self.port == port and self.state in (LinkState.CONNECTING, LinkState.CONNECTED):
             return True
         if self.busy:
             return False
@@ -176,13 +204,14 @@ class DeviceLink(QObject):
         self.outage = None
         self.identity = None
         self.store.detach()
-        if was is not None:
-            self._set_state("idle", f"disconnected from {was}")
+        if was is not None and self._fire(LinkEvent.DISCONNECT, f"disconnected from {was}"):
             self.disconnected.emit()
         return True
 
-    def _start(self) -> None:
+    def _start(self, event: LinkEvent = LinkEvent.CONNECT) -> None:
         assert self.port is not None
+        if not self._fire(event, f"connecting to {self.port}…"):
+            return
         previous = next((r for r in reversed(self._old)
                          if r.port == self.port and r.isRunning()), None)
         entry = self.lookup(self.port) if self.lookup is not None else None
@@ -193,10 +222,9 @@ class DeviceLink(QObject):
         reader.stranger.connect(self._on_stranger)
         reader.opened.connect(self._on_opened)
         reader.failed.connect(self._on_failed)
-        reader.lost.connect(self._on_lost)
+        reader.lost.connect(self._reader_lost)
         reader.finished.connect(self._reap)
         self._reader = reader
-        self._set_state("connecting", f"connecting to {self.port}…")
         reader.start()
 
     def _stop_reader(self) -> ReaderThread | None:
@@ -205,6 +233,7 @@ class DeviceLink(QObject):
         if reader is None:
             return None
         if reader.session is not None:
+            reader.session.on_disconnect = None
             self.store.detach(reader.session)
         for sig in (reader.opened, reader.failed, reader.lost, reader.stranger):
             with contextlib.suppress(RuntimeError, TypeError):
@@ -217,55 +246,74 @@ class DeviceLink(QObject):
     def _reap(self) -> None:
         self._old = [r for r in self._old if r.isRunning()]
 
+    def _stale(self) -> bool:
+        """The signal being handled comes from a reader that was stopped meanwhile."""
+        sender = self.sender()
+        return isinstance(sender, ReaderThread) and sender is not self._reader
+
     def _on_opened(self, info: LinkInfo) -> None:
+        if self._stale():
+            return
         self.info = info
         reader = self._reader
         if reader is not None and reader.identity is not None:
             self.identity = (self.identity or BoardIdentity()).merged(reader.identity)
-        if reader is not None and reader.session is not None:
+        session = reader.session if reader is not None else None
+        if session is not None:
             back = self.outage is not None
-            self.store.attach(reader.session, break_at=time.time() if back else None)
+            self.store.attach(session, break_at=time.time() if back else None)
         self.outage = None
         what = info.runtime or "no TinyOps runtime (plotting its text output)"
-        self._set_state("connected", f"connected to {info.port} · {what}")
+        self._fire(LinkEvent.OPENED, f"connected to {info.port} · {what}")
         self.connected.emit(info)
+        if session is not None:  # the drop is pushed to us (pyserial's connection_lost)
+            session.on_disconnect = lambda why, r=reader: self._pushed.emit(r, why)
+            if not session.connected:  # it dropped before we listened
+                self._pushed.emit(reader, session.disconnect_reason or "the link dropped")
+
+    def _on_pushed(self, reader: ReaderThread, reason: str) -> None:
+        if reader is self._reader and self.state is LinkState.CONNECTED:
+            self._on_lost(reason)
 
     def _on_failed(self, err: JobError) -> None:
+        if self._stale():
+            return
         self._reader = None
-        if self.outage is not None and self.port is not None:  # still away: keep trying
-            self._set_state("lost", f"{self.board_label()} is away · waiting for it to "
-                            "come back")
-            self._retry.start(RECONNECT_MS)
-        elif self.auto_reconnect:
-            self._set_state("lost", f"{err.message} · retrying")
-            self._retry.start(self.retry_ms)
-        else:
-            self._set_state("failed", err.message)
+        then = self.model.open_failed(err.message, auto_reconnect=self.auto_reconnect,
+                                      retry_ms=self.retry_ms)
+        self._fire(then.event, then.detail)
+        if then.retry_ms is not None:
+            self._retry.start(then.retry_ms)
+        if then.tell:
             self.error.emit(err)
+
+    def _reader_lost(self, reason: str) -> None:
+        if not self._stale():
+            self._on_lost(reason)
 
     def _on_lost(self, reason: str) -> None:
         """The board went away: keep its place and reconnect by itself when it is back."""
         self._stop_reader()  # it is ending (or, if not, is told to): referenced until then
         self.info = None
-        self.outage = reason
+        then = self.model.dropped(reason, auto_reconnect=self.auto_reconnect)
         self.store.outage = reason
         self.disconnected.emit()
-        why = reason.replace(f" from {self.port}", "").replace(str(self.port), "its port")
-        self._set_state("lost", f"lost {self.board_label()}: {why} · reconnecting")
-        if not self.auto_reconnect:  # the kiosk has nobody to tell; a desk has
+        self._fire(then.event, then.detail)
+        if then.tell:
             self.error.emit(JobError(f"lost {self.board_label()} (at {self.port}): {reason}",
                                      "TinyOps reconnects when the board is back; check the "
                                      "cable", "DisconnectedError"))
-        self._retry.start(RECONNECT_MS)
+        if then.retry_ms is not None:
+            self._retry.start(then.retry_ms)
 
     def board_label(self) -> str:
         """The board this link is to, for messages: its identity, never a bare path."""
-        if self.identity is not None and self.identity.known:
-            return self.identity.describe()
-        return f"the board at {self.port}" if self.port else "the board"
+        return self.model.board_label()
 
     def _on_stranger(self, found: BoardIdentity, info: LinkInfo) -> None:
         """Another board answered at our board's path: list it, never connect to it."""
+        if self._stale():
+            return
         port = self.port or info.port
         self._stop_reader()
         self._retry.stop()  # its path is taken: wait for our board to be listed again
@@ -274,23 +322,14 @@ class DeviceLink(QObject):
         msg = (f"another board ({found.describe()}) answered at {port}, where {ours} was: "
                f"not connected to it")
         log.warning(msg)
-        self._set_state("lost", f"{ours} is away · waiting for it to come back")
+        self._fire(LinkEvent.STRANGER, f"{ours} is away · waiting for it to come back")
         self.stranger.emit(port, msg)  # last: a handler may connect to it (the kiosk)
 
     def board_added(self, entry: Any) -> None:
-        """A board appeared: if it is the one that went away, follow it (same or new path).
-
-        With a USB serial on both sides the serial decides; without one only the old path
-        is tried, and the reader checks the board's identity before using it."""
-        if self.outage is None or self.port is None or self.busy:
-            return
+        """A board appeared: if it is the one that went away, follow it (same or new path)."""
         serial = getattr(entry, "serial", None)
         port = getattr(entry, "port", None)
-        want = (self.identity.serial if self.identity is not None else None) or self.serial
-        if serial and want:
-            if serial != want:
-                return  # another board: listed, not connected to
-        elif port != self.port:
+        if not self.model.follows(port, serial):
             return
         self.strangers.pop(port, None)
         self._retry.stop()
@@ -304,17 +343,13 @@ class DeviceLink(QObject):
         if self.port is not None and self._reader is None and self.port not in self.strangers:
             self._start()
 
-    def _set_state(self, state: str, detail: str) -> None:
-        self.state = state
-        self.state_changed.emit(state, detail)
-
     def shutdown(self, wait_ms: int = 3000) -> bool:
         """At exit: stop the reader and wait (bounded) for every reader to close its port.
 
         Cancel the jobs first: a reader's goodbye is then quick. True if all ended in time.
         """
         self._retry.stop()
-        self._pending = None
+        self.model.pending = None
         self._stop_reader()
         deadline = time.monotonic() + wait_ms / 1000
         for reader in self._old:

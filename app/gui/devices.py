@@ -1,7 +1,8 @@
 """Connected boards for the GUI: a Qt-side bridge to the core's hot-plug detection.
 
-:class:`DeviceWatcher` polls an enumerator on its own thread (never the GUI thread: USB
-enumeration and virtual-board files can be slow) and emits ``added``/``removed``/``changed``.
+:class:`DeviceWatcher` adapts ``app.state.device_feed.DeviceFeed`` (a plain thread that polls
+an enumerator, never on the GUI thread: USB enumeration and virtual-board files can be slow)
+to the signals ``added``/``removed``/``scanned``/``scan_failed``.
 Polling and diffing are the core's ``BoardWatcher``; the enumerator is the core's ``scan``
 (serial ports, UF2 drives and announced virtual boards) turned into :class:`DeviceEntry`
 rows. Tests pass a fake enumerator.
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
+
+from app.state.device_feed import DeviceFeed
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +100,13 @@ def default_enumerator() -> Callable[[], list[DeviceEntry]]:
     return enumerate_core
 
 
-class DeviceWatcher(QThread):
-    """Reports devices coming and going as signals, from its own thread.
+class DeviceWatcher(QObject):
+    """Reports devices coming and going as signals: the Qt side of ``DeviceFeed``.
 
-    The core's ``BoardWatcher`` polls ``enumerate_fn`` (the core's ``scan`` by default, a
-    fake in tests) and diffs; a device that changes is reported as removed then added.
+    The feed's plain thread keeps the core's ``BoardWatcher`` polling ``enumerate_fn`` (the
+    core's ``scan`` by default, a fake in tests); a device that changes is reported as
+    removed then added. The signals are emitted on the feed's threads and reach slots on
+    the GUI thread queued.
     """
 
     added = Signal(object)  # DeviceEntry
@@ -115,50 +120,22 @@ class DeviceWatcher(QThread):
         self.enumerate_fn = enumerate_fn
         self.interval_s = interval_s
         self.setObjectName("device-watcher")
+        self.feed = DeviceFeed(self._enumerator, interval_s, on_added=self.added.emit,
+                               on_removed=self.removed.emit, on_scanned=self.scanned.emit,
+                               on_scan_failed=self.scan_failed.emit)
+
+    def _enumerator(self) -> Callable[[], list[DeviceEntry]]:
+        return self.enumerate_fn or default_enumerator()
+
+    def start(self) -> None:
+        self.feed.start()
+
+    @property
+    def running(self) -> bool:
+        return self.feed.running
 
     def stop(self, wait_ms: int = 3000) -> bool:
-        self.requestInterruption()
-        return self.wait(wait_ms)
-
-    def _enumerate_once(self, enumerate_fn: Callable[[], list[DeviceEntry]]
-                        ) -> Callable[[], list[DeviceEntry]]:
-        first = [True]
-
-        def enumerate_entries() -> list[DeviceEntry]:
-            try:
-                items = list(enumerate_fn())
-            except Exception as exc:
-                self.scan_failed.emit(str(exc))
-                raise
-            if first[0]:
-                first[0] = False
-                self.scanned.emit(items)
-            return items
-
-        return enumerate_entries
-
-    def _on_event(self, event: Any) -> None:
-        if event.kind == "added":
-            self.added.emit(event.board)
-        elif event.kind == "removed":
-            self.removed.emit(event.board.port)
-
-    def run(self) -> None:
-        from device_drivers.boards import BoardWatcher
-
-        try:
-            enumerate_fn = self.enumerate_fn or default_enumerator()
-        except Exception as exc:  # the registry could not be read: say so, list nothing
-            log.warning("device detection unavailable: %s", exc)
-            self.scan_failed.emit(str(exc))
-            return
-        watcher = BoardWatcher(self._on_event, interval_s=self.interval_s,
-                               enumerate_boards=self._enumerate_once(enumerate_fn))
-        while not self.isInterruptionRequested():
-            if not watcher.running:  # (re)start: only a failed first scan ends it
-                watcher.start()
-            self.msleep(50 if watcher.running else max(50, int(self.interval_s * 1000)))
-        watcher.stop()
+        return self.feed.stop(wait_ms / 1000)
 
 
 def with_runtime(entry: DeviceEntry, runtime: str | None) -> DeviceEntry:

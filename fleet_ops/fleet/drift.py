@@ -12,11 +12,19 @@ never hit) where PSI divides by zero or needs an arbitrary epsilon that then dom
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from device_drivers.errors import InputError
+from device_drivers.paths import resources_dir
+
+log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.25
 DEFAULT_WINDOW = 200
@@ -135,3 +143,29 @@ class DriftWindow:
         else:
             confidence = 0.0
         return {"score": round(max(classes, confidence), 4), **out}
+
+
+EXAMPLE_CARD = Path("examples") / "vibration" / "model_int8.tflite.card.json"
+"""The bundled example's model card: every fleet view knows its baseline."""
+
+
+def card_files(extra: list[str]) -> list[str]:
+    """The model cards a fleet view loads: the bundled example's, then the user's."""
+    bundled = resources_dir() / EXAMPLE_CARD
+    return [str(bundled), *extra] if bundled.is_file() else list(extra)
+
+
+def load_baselines(cards: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """``{model sha256: drift baseline}`` from model card files (``*.card.json``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in cards:
+        try:
+            card = json.loads(Path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the model card {name}: {exc}",
+                             "give a .card.json written by tinyops quantize") from exc
+        if isinstance(card, dict) and card.get("drift_baseline") and card.get("sha256"):
+            out[card["sha256"]] = card["drift_baseline"]
+        else:
+            log.info("model card %s has no drift baseline (quantize again to add one)", name)
+    return out

@@ -23,7 +23,6 @@ its status gives. The subscriptions are made again on every reconnection.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,13 +30,16 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from device_drivers.errors import InputError
 from device_drivers.telemetry.message import BadMessage, decode_status, decode_telemetry
 from fleet_ops.fleet import mqtt
-from fleet_ops.fleet.drift import DEFAULT_THRESHOLD, DEFAULT_WINDOW, DriftWindow
+from fleet_ops.fleet.drift import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    DriftWindow,
+    load_baselines,  # noqa: F401  (re-exported: the CLI and the GUI load cards through here)
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +60,6 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
-
-
-def load_baselines(cards: list[str | Path]) -> dict[str, dict[str, Any]]:
-    """``{model sha256: drift baseline}`` from model card files (``*.card.json``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in cards:
-        try:
-            card = json.loads(Path(name).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the model card {name}: {exc}",
-                             "give a .card.json written by tinyops quantize") from exc
-        if isinstance(card, dict) and card.get("drift_baseline") and card.get("sha256"):
-            out[card["sha256"]] = card["drift_baseline"]
-        else:
-            log.info("model card %s has no drift baseline (quantize again to add one)", name)
-    return out
 
 
 @dataclass

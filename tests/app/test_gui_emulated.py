@@ -22,7 +22,10 @@ def test_the_emulated_board_is_listed_connected_and_plotted(qtbot, make_window) 
     qtbot.waitUntil(lambda: win.demo.running and win.link.state == "connected", timeout=30_000)
     assert "showing the demo board" in win.message.message
     win.start_emulated()
-    qtbot.waitUntil(lambda: win.emulated.running, timeout=1_700_000)
+    # running is set on the worker; the list gets the board when the job's success reaches
+    # the GUI thread, a moment later
+    qtbot.waitUntil(lambda: win.emulated.running and win.devices.entry(win.emulated.port)
+                    is not None, timeout=1_700_000)
     port = win.emulated.port
     assert port is not None and port.startswith("socket://127.0.0.1:")
     entry = win.devices.entry(port)

@@ -142,3 +142,21 @@ def test_main_window_has_the_fleet_page(make_window) -> None:
     assert index >= 0 and win.tabs.tabText(index) == "Fleet"
     win.show_page("fleet")
     assert win.tabs.currentWidget() is win.fleet_page
+
+
+def test_a_broker_that_goes_away_is_shown_with_since_when_and_its_return(
+        qtbot, page: FleetPage) -> None:
+    with running_mosquitto() as own:
+        page.broker.setText(own.url)
+        page.fleet.setText("outage")
+        page.toggle()
+        qtbot.waitUntil(lambda: page.state.text() == f"connected to {own.url}", timeout=15000)
+        own.kill()
+        qtbot.waitUntil(lambda: page.state.text().startswith("broker unreachable since "),
+                        timeout=15000)
+        assert "devices shown as unknown" in page.state.text()
+        assert "b00020" in page.state.styleSheet()
+        own.start()  # same port
+        qtbot.waitUntil(lambda: page.state.text().startswith(f"connected to {own.url}"),
+                        timeout=20000)
+        assert "1 reconnection(s)" in page.state.text() and page.state.styleSheet() == ""

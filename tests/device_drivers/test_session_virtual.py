@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from device_drivers import paths
+from device_drivers.device_info import device_info
 from device_drivers.errors import DeviceError, DisconnectedError, VerifyError
 from device_drivers.link import DeviceSession, SMPErrorResponse
-from device_drivers.link.info import device_info
 from device_drivers.protocol import runtime
 from device_drivers.virtual.board import VirtualBoard
 from device_drivers.virtual.faults import FaultConfig

@@ -32,6 +32,7 @@ from app.gui.pages.flash_targets import TargetList
 from app.gui.pages.model_jobs import example_dir
 from app.gui.widgets import DictTable, human_bytes
 from app.gui.workers import Job, JobError
+from app.state.flash_handover import FlashHandover
 
 COLS = ("Board", "Port", "USB serial", "Progress", "Status", "Verification")
 DESCRIBE_DELAY_MS = 250  # typing in the artifact field: hash once it pauses
@@ -237,29 +238,24 @@ class FlashPage(QWidget):
         self.summary.begin(entry.port, running=bool(self.jobs))
         self._show_summary()
         row = self._row(entry)
-        link = self.ctx.link
         backend = "virtual" if entry.virtual else entry.backend
-        session, wait_port = None, None
-        ours = link.port == entry.port and link.state in ("connected", "connecting", "lost")
-        if ours and link.session is not None and self._shares_session(path, backend):
-            session = link.session  # the live view keeps running during the upload
-        elif ours and link.busy:  # releasing the port would kill the job using it
+        # who owns the port meanwhile (share the session, release it, refuse): app.state
+        handover = FlashHandover(self.ctx.link, entry.port,
+                                 lambda: self._shares_session(path, backend))
+        if handover.refused:  # releasing the port would kill the job using it
             job = self.ctx.runner.submit(
-                flash_jobs.refuse, f"{entry.port} is busy ({link.busy_with()})",
-                "wait for it to finish (or cancel it), then flash again",
+                flash_jobs.refuse, handover.decision.reason, handover.decision.hint,
                 name=f"flash {entry.port}", pass_context=False)
             return self._track(entry, row, job)
-        elif ours:  # the back end opens the port itself: the live view lets go of it
-            wait_port = link.release()
         job = self.ctx.runner.submit(flash_jobs.flash_job, path, entry.port, backend=backend,
                                      board=entry.board_id, dest=self.dest.text().strip(),
-                                     usb_serial=entry.serial, session=session,
-                                     wait_port=wait_port, record=not self._is_demo(entry),
+                                     usb_serial=entry.serial, session=handover.session,
+                                     wait_port=handover.wait_port,
+                                     record=not self._is_demo(entry),
                                      name=f"flash {entry.port}")
-        if link.port == entry.port:
-            link.lend(job)  # no disconnect or board switch under the flash
-        if wait_port is not None:
-            job.finished.connect(link.resume)  # the live view comes back afterwards
+        handover.started(job)  # no disconnect or board switch under the flash
+        # a released port goes back to the live view (a lambda: it keeps the handover alive)
+        job.finished.connect(lambda h=handover: h.finished())
         return self._track(entry, row, job)
 
     def _is_demo(self, entry: Any) -> bool:  # no provisioned device: no records for it

@@ -16,8 +16,6 @@ fed from the messages the aggregator counted (``FleetMonitor.on_counted``).
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -41,76 +39,12 @@ from PySide6.QtWidgets import (
 
 from app.gui.pages.fleet_plot import DevicePlot
 from app.gui.pages.fleet_rollouts import RolloutPanel
+from app.gui.pages.fleet_worker import FleetWorker
 from app.gui.workers import JobError
 
 COLUMNS = ("Device", "Status", "Model", "Last seen", "Messages", "Drift", "Alerts")
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
-SUMMARY_EVERY_S = 0.5
 PENDING_EVERY_MS = 5000
-
-
-class FleetWorker(QObject):
-    """One broker connection: the aggregator, its summaries and the chosen device's data."""
-
-    summary = Signal(object)  # FleetMonitor.summary()
-    samples = Signal(str, object)  # device id, [(host time, telemetry object)]
-    failed = Signal(str)
-    started = Signal(str)  # the URL, once subscribed
-
-    def __init__(self, url: str, fleet: str, cards: list[str] | None = None) -> None:
-        super().__init__()
-        self.url, self.fleet = url, fleet
-        self.cards = list(cards or [])
-        self.device: str | None = None
-        self.monitor: Any = None
-        self.thread_ident: int | None = None
-        self._stop = threading.Event()
-        self._queue: deque[tuple[str, float, dict[str, Any]]] = deque(maxlen=20000)
-        self._thread = threading.Thread(target=self._run, name="fleet-worker", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _counted(self, device_id: str, data: dict[str, Any]) -> None:
-        if device_id == self.device:  # on paho's thread: keep it short
-            self._queue.append((device_id, time.time(), data))
-
-    def _run(self) -> None:
-        from app.cli.fleet_cmds import _cards
-        from fleet_ops.fleet.monitor import FleetMonitor, load_baselines
-        from tinyops_base.errors import TinyOpsError
-
-        self.thread_ident = threading.get_ident()
-        try:
-            monitor = FleetMonitor(self.url, fleet=self.fleet,
-                                   baselines=load_baselines(_cards(self.cards)))
-        except TinyOpsError as exc:
-            self.failed.emit(exc.message)
-            return
-        monitor.on_counted = self._counted
-        self.monitor = monitor
-        try:
-            if not monitor.subscribed.wait(5):
-                self.failed.emit(f"the MQTT broker {self.url} did not confirm the subscription")
-                return
-            self.started.emit(self.url)
-            while not self._stop.wait(SUMMARY_EVERY_S):
-                self.summary.emit(monitor.summary())
-                batch = []
-                while self._queue:
-                    dev, t, data = self._queue.popleft()
-                    if dev == self.device:
-                        batch.append((t, data))
-                if batch and self.device:
-                    self.samples.emit(self.device, batch)
-                monitor.write_alert_records()
-        finally:
-            monitor.close()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
 
 class FleetPage(QWidget):
@@ -207,9 +141,25 @@ class FleetPage(QWidget):
             worker.samples.disconnect()
         self.connect_button.setText("Connect")
         self.state.setText("not connected")
+        self.state.setStyleSheet("")
 
     def _started(self, url: str) -> None:
         self.state.setText(f"connected to {url}")
+
+    def _show_broker(self, broker: dict[str, Any]) -> None:
+        """The broker's state, from each summary (while it is away, devices are unknown)."""
+        if not broker or self.worker is None:
+            return
+        if broker.get("connected"):
+            n = broker.get("reconnects") or 0
+            text = f"connected to {broker.get('url')}" + (f" · {n} reconnection(s)" if n else "")
+        else:
+            since = (broker.get("unreachable_since") or "?").replace("T", " ")[:19]
+            text = (f"broker unreachable since {since} ({broker.get('reason') or 'no answer'})"
+                    " · retrying · devices shown as unknown")
+        self.state.setStyleSheet("" if broker.get("connected") else
+                                 "color: #b00020; font-weight: bold;")
+        self.state.setText(text)
 
     def _failed(self, message: str) -> None:
         self.stop()
@@ -237,6 +187,7 @@ class FleetPage(QWidget):
             self.toggle()
 
     def show_summary(self, summary: dict[str, Any]) -> None:
+        self._show_broker(summary.get("broker") or {})
         devices = summary.get("devices", [])
         self.rows = {d["device_id"]: d for d in devices}
         chosen = self.device_plot.device

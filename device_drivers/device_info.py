@@ -3,6 +3,9 @@
 Everything comes from the device: the transport it answered on, its MCUmgr params, the
 command groups it has (the enumeration group where present, probing otherwise), its image
 slots and MCUboot mode (where it has the img group), and the TinyOps runtime.
+
+It sits beside ``link`` and ``flashing``, above both (it asks through the link and reads the
+image slots with flashing's ``mcuboot``): the link itself never imports flashing.
 """
 
 from __future__ import annotations
@@ -89,7 +92,7 @@ def device_info(session: DeviceSession) -> dict[str, Any]:
 
 
 def _images(session: DeviceSession, out: dict[str, Any]) -> None:
-    from device_drivers.flashing import mcuboot  # lazy: flashing builds on the link
+    from device_drivers.flashing import mcuboot  # lazy: only boards with the img group
 
     try:
         slots = mcuboot.list_slots(session)
