@@ -8,7 +8,10 @@ scores + latency, arena, heap, temperature, supply over 5 panels); a
 on its I/O thread); the dashboard's ``ChannelStore`` is attached to the session, as the
 GUI's ``DeviceLink`` does, so each frame takes what was parsed since the previous one.
 Frames are driven here at the dashboard's 40 Hz: one frame = ``tick()`` (drain, ring
-buffers, ``setData`` of every curve) plus a synchronous repaint of the plot view.
+buffers, ``setData`` of every curve) plus the event processing that follows it, as in the
+app (the scene's change notice, then the paint of the plot view; one paint per frame).
+Then the floor (``benchmarks/plot_floor.py``): the same drawn points in a bare pyqtgraph
+window, timed the same way.
 Prints one JSON line.
 """
 
@@ -73,6 +76,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--fps", type=float, default=40.0)
     parser.add_argument("--format", choices=sorted(LINES), default="arduino")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the bare-pyqtgraph floor (benchmarks/plot_floor.py)")
     args = parser.parse_args()
 
     from PySide6.QtCore import QEvent, QObject
@@ -124,7 +129,7 @@ def main() -> int:
         t0 = time.perf_counter()
         dash.tick()
         t1 = time.perf_counter()
-        dash.view.viewport().repaint()
+        app.processEvents()  # as in the app: the scene's change notice, then the one paint
         t2 = time.perf_counter()
         if now >= warm_until:
             if not frames:
@@ -133,7 +138,6 @@ def main() -> int:
                 measured_from = now
             frames.append((t2 - t0) * 1000.0)
             ticks.append((t1 - t0) * 1000.0)
-        app.processEvents()
         next_at += period
         delay = next_at - time.monotonic()
         if delay > 0:
@@ -147,12 +151,21 @@ def main() -> int:
     for thread in threads:
         thread.join(timeout=2)
     session.close()
+    from benchmarks import plot_floor
     from benchmarks.common import rss_mb
+
+    floor: list[float] = []
+    if not args.no_floor:  # the same points in a bare pyqtgraph window, same process
+        drawn = plot_floor.capture(dash)
+        size = (dash.view.width(), dash.view.height())
+        dash.hide()
+        floor = plot_floor.measure(drawn, size, args.fps, min(args.seconds, 8.0))
 
     frames_sorted = sorted(frames)
     print(json.dumps({
         "frames": len(frames),
         "frame_ms": [round(f, 3) for f in frames],
+        "floor_ms": [round(f, 3) for f in floor],
         "tick_ms_median": sorted(ticks)[len(ticks) // 2] if ticks else None,
         "frame_ms_median": frames_sorted[len(frames) // 2] if frames else None,
         "paints": PaintCounter.count - paints_at_start,
