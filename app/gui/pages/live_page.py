@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.live.channels import WINDOWS_S
 from app.gui.live.controls import RecBadge, ReplayBar
-from app.gui.live.store import ChannelStore
 from app.gui.workers import JobError, describe_error
+from app.state.live_channels import WINDOWS_S
+from app.state.live_store import ChannelStore
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class ReplayLoader(QThread):
         self.path = path
 
     def run(self) -> None:
-        from app.gui.live.recording import load_recording
+        from app.state.live_recording import load_recording
 
         try:
             self.loaded.emit(load_recording(self.path))
@@ -309,7 +309,7 @@ class LivePage(QWidget):
         return loader
 
     def _play(self, rec, name: str, speed: float) -> None:  # type: ignore[no-untyped-def]
-        from app.gui.live.recording import ReplaySource
+        from app.state.live_recording import ReplaySource
 
         self.dashboard.reset()
         self._replay = ReplaySource(rec, speed)
