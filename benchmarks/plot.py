@@ -7,7 +7,7 @@ Both run ``benchmarks/plot_child.py`` in a child process (``QT_QPA_PLATFORM=offs
 software rendering): a frame is ``LiveDashboard.tick()`` (drain, ring buffers, min/max per
 pixel column, ``setData``) plus the event processing that paints it (one paint per frame).
 Target: ≤ 16.7 ms (60 Hz). Each is also given as a ratio to its floor, measured in the same
-child right after: a bare pyqtgraph window drawing the same points (``plot_floor.py``),
+child, frame for frame: a bare pyqtgraph window drawing the same points (``plot_floor.py``),
 target ≤ 1.25×.
 
 ``live_cpu_drift_pct`` / ``live_rss_growth_mb``: ``app.gui.live.bench`` (a synthetic
@@ -39,7 +39,8 @@ LAYOUTS = {  # name: (--format, channels, window s)
 }
 
 
-FLOOR_HOW = ("floor: benchmarks/plot_floor.py in the same child right after the dashboard: "
+FLOOR_HOW = ("floor: benchmarks/plot_floor.py in the same child, one frame after each "
+             "dashboard frame (the same load for both): "
              "a bare pyqtgraph GraphicsLayoutWidget of the same size and grid, the same "
              "curves, pens and drawn points, data and x range shifted each frame, "
              "setData + paint, pyqtgraph's defaults (no grid, no titles)")

@@ -10,8 +10,8 @@ GUI's ``DeviceLink`` does, so each frame takes what was parsed since the previou
 Frames are driven here at the dashboard's 40 Hz: one frame = ``tick()`` (drain, ring
 buffers, ``setData`` of every curve) plus the event processing that follows it, as in the
 app (the scene's change notice, then the paint of the plot view; one paint per frame).
-Then the floor (``benchmarks/plot_floor.py``): the same drawn points in a bare pyqtgraph
-window, timed the same way.
+After each measured frame, one frame of the floor (``benchmarks/plot_floor.py``): the same
+drawn points in a bare pyqtgraph window, timed the same way, under the same load.
 Prints one JSON line.
 """
 
@@ -84,6 +84,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.gui.live.dashboard import LiveDashboard
+    from benchmarks import plot_floor
     from device_drivers.link import DeviceSession
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -118,6 +119,8 @@ def main() -> int:
     warm_until = time.monotonic() + args.window + 1.5  # fill the window first
     end = warm_until + args.seconds
     frames: list[float] = []
+    floor_frames: list[float] = []
+    floor = None
     ticks: list[float] = []
     samples_at_start = 0
     paints_at_start = 0
@@ -138,6 +141,12 @@ def main() -> int:
                 measured_from = now
             frames.append((t2 - t0) * 1000.0)
             ticks.append((t1 - t0) * 1000.0)
+            if floor is None and not args.no_floor:  # the same points, bare pyqtgraph
+                floor = plot_floor.Floor(plot_floor.capture(dash),
+                                         (dash.view.width(), dash.view.height()), args.fps)
+                paints_at_start = PaintCounter.count
+            elif floor is not None:
+                floor_frames.append(floor.frame())
         next_at += period
         delay = next_at - time.monotonic()
         if delay > 0:
@@ -151,21 +160,15 @@ def main() -> int:
     for thread in threads:
         thread.join(timeout=2)
     session.close()
-    from benchmarks import plot_floor
+    if floor is not None:
+        floor.close()
     from benchmarks.common import rss_mb
-
-    floor: list[float] = []
-    if not args.no_floor:  # the same points in a bare pyqtgraph window, same process
-        drawn = plot_floor.capture(dash)
-        size = (dash.view.width(), dash.view.height())
-        dash.hide()
-        floor = plot_floor.measure(drawn, size, args.fps, min(args.seconds, 8.0))
 
     frames_sorted = sorted(frames)
     print(json.dumps({
         "frames": len(frames),
         "frame_ms": [round(f, 3) for f in frames],
-        "floor_ms": [round(f, 3) for f in floor],
+        "floor_ms": [round(f, 3) for f in floor_frames],
         "tick_ms_median": sorted(ticks)[len(ticks) // 2] if ticks else None,
         "frame_ms_median": frames_sorted[len(frames) // 2] if frames else None,
         "paints": PaintCounter.count - paints_at_start,
