@@ -23,7 +23,7 @@ class Paints(QObject):
 
 
 def test_each_frame_is_painted_once(qtbot) -> None:
-    dash = LiveDashboard(window_s=5.0, dark=False)
+    dash = LiveDashboard(window_s=1.0, dark=False)
     qtbot.addWidget(dash)
     dash.timer.stop()  # frames driven here
     dash.resize(1000, 700)
@@ -34,15 +34,16 @@ def test_each_frame_is_painted_once(qtbot) -> None:
     dash.view.viewport().installEventFilter(paints)
     n = 0
     frames = 40
-    for frame in range(frames + 5):
-        t = T0 + (n + np.arange(25)) / 1000.0
-        n += 25
+    warm = 30  # 1.5 s of data: the window is full, the time axis moves every frame
+    for frame in range(frames + warm):
+        t = T0 + (n + np.arange(50)) / 1000.0
+        n += 50
         dash.store.push(TelemetryBatch(channels={
             f"ch{c}": (t, np.sin(t * (c + 1))) for c in range(8)}))
         dash.tick()
         app.processEvents()
         app.processEvents()  # anything queued by the paint itself (a second paint) lands here
-        if frame == 4:  # the panels exist, the layout settled
+        if frame == warm - 1:
             paints.count = 0
-    assert dash.samples_total == 8 * 25 * (frames + 5)
+    assert dash.samples_total == 8 * 50 * (frames + warm)
     assert frames * 0.9 <= paints.count <= frames * 1.1, f"{paints.count} paints"
