@@ -8,7 +8,10 @@ scores + latency, arena, heap, temperature, supply over 5 panels); a
 on its I/O thread); the dashboard's ``ChannelStore`` is attached to the session, as the
 GUI's ``DeviceLink`` does, so each frame takes what was parsed since the previous one.
 Frames are driven here at the dashboard's 40 Hz: one frame = ``tick()`` (drain, ring
-buffers, ``setData`` of every curve) plus a synchronous repaint of the plot view.
+buffers, ``setData`` of every curve) plus the event processing that follows it, as in the
+app (the scene's change notice, then the paint of the plot view; one paint per frame).
+After each measured frame, one frame of the floor (``benchmarks/plot_floor.py``): the same
+drawn points in a bare pyqtgraph window, timed the same way, under the same load.
 Prints one JSON line.
 """
 
@@ -24,6 +27,7 @@ import time
 import tty
 
 CHANNELS = 8
+SETTLE = 3  # event-loop passes a frame is given: everything it triggers is in its time
 RATE_HZ = 1000
 
 
@@ -73,12 +77,15 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=5.0)
     parser.add_argument("--fps", type=float, default=40.0)
     parser.add_argument("--format", choices=sorted(LINES), default="arduino")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="skip the bare-pyqtgraph floor (benchmarks/plot_floor.py)")
     args = parser.parse_args()
 
     from PySide6.QtCore import QEvent, QObject
     from PySide6.QtWidgets import QApplication
 
     from app.gui.live.dashboard import LiveDashboard
+    from benchmarks import plot_floor
     from device_drivers.link import DeviceSession
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -113,6 +120,10 @@ def main() -> int:
     warm_until = time.monotonic() + args.window + 1.5  # fill the window first
     end = warm_until + args.seconds
     frames: list[float] = []
+    floor_frames: list[float] = []
+    frames_cpu: list[float] = []  # GUI-thread CPU per frame
+    floor_cpu: list[float] = []
+    floor = None
     ticks: list[float] = []
     samples_at_start = 0
     paints_at_start = 0
@@ -121,11 +132,14 @@ def main() -> int:
         now = time.monotonic()
         if now >= end:
             break
-        t0 = time.perf_counter()
+        c0 = time.thread_time()  # CPU of this (the GUI) thread: what other processes
+        t0 = time.perf_counter()  # on a shared machine do not inflate
         dash.tick()
         t1 = time.perf_counter()
-        dash.view.viewport().repaint()
+        for _ in range(SETTLE):  # as in the app: the scene's change notice, then the paint,
+            app.processEvents()  # and whatever the paint itself queues (a second paint?)
         t2 = time.perf_counter()
+        c2 = time.thread_time()
         if now >= warm_until:
             if not frames:
                 samples_at_start = dash.samples_total
@@ -133,7 +147,15 @@ def main() -> int:
                 measured_from = now
             frames.append((t2 - t0) * 1000.0)
             ticks.append((t1 - t0) * 1000.0)
-        app.processEvents()
+            frames_cpu.append((c2 - c0) * 1000.0)
+            if floor is None and not args.no_floor:  # the same points, bare pyqtgraph
+                floor = plot_floor.Floor(plot_floor.capture(dash),
+                                         (dash.view.width(), dash.view.height()), args.fps)
+                paints_at_start = PaintCounter.count
+            elif floor is not None:
+                c3 = time.thread_time()
+                floor_frames.append(floor.frame())
+                floor_cpu.append((time.thread_time() - c3) * 1000.0)
         next_at += period
         delay = next_at - time.monotonic()
         if delay > 0:
@@ -147,12 +169,17 @@ def main() -> int:
     for thread in threads:
         thread.join(timeout=2)
     session.close()
+    if floor is not None:
+        floor.close()
     from benchmarks.common import rss_mb
 
     frames_sorted = sorted(frames)
     print(json.dumps({
         "frames": len(frames),
         "frame_ms": [round(f, 3) for f in frames],
+        "floor_ms": [round(f, 3) for f in floor_frames],
+        "frame_cpu_ms": [round(f, 3) for f in frames_cpu],
+        "floor_cpu_ms": [round(f, 3) for f in floor_cpu],
         "tick_ms_median": sorted(ticks)[len(ticks) // 2] if ticks else None,
         "frame_ms_median": frames_sorted[len(frames) // 2] if frames else None,
         "paints": PaintCounter.count - paints_at_start,

@@ -109,8 +109,8 @@ def test_record_then_replay_reproduces_the_samples(qtbot, make_window, board,
     assert len(lat) >= 3
     # replay it (disconnected) and compare what the dashboard then holds
     win.disconnect()
-    thread = win.live.start_replay(str(out), speed=20.0)
-    qtbot.waitUntil(thread.isFinished, timeout=10000)  # the file is read off the GUI thread
+    job = win.live.start_replay(str(out), speed=20.0)
+    qtbot.waitUntil(lambda: not job.running, timeout=10000)  # the file is read off the GUI thread
     qtbot.waitUntil(lambda: "latency_us" in dash.channels() and len(
         dash.channel_data("latency_us")[0]) == len(lat), timeout=5000)
     np.testing.assert_allclose(dash.channel_data("latency_us")[1], lat / 1000.0, rtol=1e-6)

@@ -100,7 +100,7 @@ def test_replay_has_a_timeline_speed_and_an_end(qtbot, tmp_path) -> None:
     qtbot.addWidget(page)
     page.show()
     loader = page.start_replay(str(path), speed=20.0)
-    qtbot.waitUntil(lambda: loader.isFinished() and page.replay_bar.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not loader.running and page.replay_bar.isVisible(), timeout=5000)
     qtbot.waitUntil(lambda: "finished" in page.replay_bar.state.text(), timeout=5000)
     assert page.replay_bar.slider.value() == 1000
     assert page.minimumSizeHint().width() <= 780  # fits 1024 px beside the device list

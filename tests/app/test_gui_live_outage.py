@@ -53,7 +53,7 @@ def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) ->
     qtbot.wait(int(away_s * 1000))  # the outage lasts a while (wall time goes on)
     vb = dash.panels["latency"].plot.getViewBox()
     # the greyed plots keep to wall time meanwhile: the right edge is "now", not the last sample
-    qtbot.waitUntil(lambda: abs(dash._t0 + vb.viewRange()[0][1] - time.time()) < 0.6,
+    qtbot.waitUntil(lambda: abs(dash.feed.t0 + vb.viewRange()[0][1] - time.time()) < 0.6,
                     timeout=2000)
 
     tcp_board.start()  # the same board, same port
@@ -70,7 +70,7 @@ def test_outage_greys_out_then_the_board_returns_on_its_own(qtbot, tcp_board) ->
     assert np.isnan(v).any()  # the gap is a break in the line, not a join
     assert np.all(np.diff(t) >= 0)
     # and the newest sample is at "now" on the axis (no drift from wall time)
-    assert abs((dash._t0 + t[-1]) - time.time()) < 1.0
+    assert abs((dash.feed.t0 + t[-1]) - time.time()) < 1.0
     link.shutdown()
 
 
@@ -93,7 +93,7 @@ def test_the_kiosk_returns_to_a_board_restarted_on_the_same_port(qtbot, make_win
 
 def test_a_lost_board_is_followed_to_a_new_port_by_its_usb_serial(qtbot, tmp_path) -> None:
     from app.gui.devices import DeviceEntry
-    from app.gui.live.store import ChannelStore
+    from app.state.live_store import ChannelStore
 
     link = DeviceLink(ChannelStore())
     entries = {"/dev/ttyACM0": DeviceEntry(port="/dev/ttyACM0", name="b", serial="E66138")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.gui.live.buffers import PeakCache, RingBuffer, _bin_extremes
+from app.state.live_buffers import PeakCache, RingBuffer, _bin_extremes
 
 
 def _from_scratch(ring: RingBuffer, t0: float, max_points: int):

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.gui.live.buffers import ChannelStore, RingBuffer, decimate_peak
-from app.gui.live.channels import channel_spec
 from app.gui.workers import JobRunner, describe_error
+from app.state.live_buffers import RingBuffer, decimate_peak
+from app.state.live_channels import channel_spec
+from app.state.live_store import ChannelStore
 from device_drivers.errors import Cancelled, PortError
 from device_drivers.telemetry import TelemetryBatch
 

@@ -1,11 +1,12 @@
 """The live dashboard widget: the top label large, KPIs, and a grid of linked plots.
 
 Data path: the session's I/O thread parses into its ``TelemetryParser``; a ``QTimer``
-(default 40 Hz) drains the :class:`ChannelStore` (which takes from the attached source and
-maps device clocks to host time), appends to per-channel ring buffers, and calls
-``setData`` once per changed curve with the visible window, min/max-decimated to the plot's
-pixel width. Times are host seconds (float64) minus a fixed origin: the axis is wall time,
-across reconnects too; gaps (a device reset, an outage) are drawn as breaks in the line.
+(default 40 Hz) has the Qt-free :class:`~app.state.live_feed.LiveFeed` drain its
+``ChannelStore`` (which takes from the attached source and maps device clocks to host time)
+into per-channel ring buffers (and the CSV recorder's queue), then calls ``setData`` once
+per changed curve with the visible window, min/max-decimated to the plot's pixel width.
+Times are host seconds (float64) minus a fixed origin: the axis is wall time, across
+reconnects too; gaps (a device reset, an outage) are drawn as breaks in the line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,21 +28,22 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui import theme
-from app.gui.live.buffers import ChannelStore, RingBuffer, make_room
-from app.gui.live.channels import PANELS, channel_spec
 from app.gui.live.header import LiveHeader, header_state
-from app.gui.live.outage import OutageOverlay, OutageView
+from app.gui.live.outage import OutageOverlay
 from app.gui.live.plots import Panel, TimedView, arrange, owned_plot_item
-from app.gui.live.readout import DashboardReadout
-from app.gui.live.recording import open_recorder
+from app.gui.live.readout import cursor_readout, status_text, time_at
+from app.state.live_channels import PANELS
+from app.state.live_feed import FeedChannel, LiveFeed
+from app.state.live_store import ChannelStore
 
 log = logging.getLogger(__name__)
 
-INITIAL_CAPACITY = 2048
-MAX_CAPACITY = 1 << 20
+
+def _from_feed(name: str) -> Any:
+    return property(lambda self: getattr(self.feed, name), doc=f"``feed.{name}``")
 
 
-class LiveDashboard(DashboardReadout, OutageView, QWidget):
+class LiveDashboard(QWidget):
     """Plots whatever arrives in :attr:`store`. Public for tests and benchmarks."""
 
     lines_received = Signal(list)  # [(host time, line)]
@@ -52,28 +55,18 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
                  window_s: float = 30.0, dark: bool | None = None,
                  store: ChannelStore | None = None) -> None:
         super().__init__(parent)
-        self.store = store if store is not None else ChannelStore()
+        self.feed = LiveFeed(store, window_s)  # rings, counters, recording: no Qt
         self.dark = theme.is_dark() if dark is None else dark
-        self.window_s = float(window_s)
         self.paused = False
         self.autoscale = True
-        self.recorder = None
         self.panels: dict[str, Panel] = {}
         self._order: list[str] = []
-        self._t0: float | None = None
-        self._breaks: list[float] = []  # host times of gaps not yet drawn
-        self._latest = 0.0
         self._label_index: dict[str, int] = {}
-        self._top_label: str | None = None
-        self._rate_window: deque[tuple[float, int]] = deque(maxlen=256)
         self.frame_ms: deque[float] = deque(maxlen=2000)  # update (tick) + render (paint)
         self._tick_ms = 0.0
+        self._status_at = 0.0
         self.base_interval_ms = max(1, round(1000 / fps))
         self.lean_axes = False  # time values on the big plot only (a kiosk: axis text costs)
-        self.samples_total = 0
-        self.parsed_total = 0
-        self.dropped_total = 0
-        self.last_data_at = 0.0
         self._syncing = False
         self.following = True
 
@@ -97,7 +90,8 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         layout.setSpacing(6)
         layout.addWidget(self.header)
         layout.addWidget(self.stack, 1)
-        self.outage = OutageOverlay(self)
+        self.outage = OutageOverlay(
+            self, lambda: self.stack.geometry().united(self.header.geometry()))
         self.live = True
 
         self._mouse = pg.SignalProxy(self.view.scene().sigMouseMoved, rateLimit=30,
@@ -109,15 +103,21 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         self.timer.timeout.connect(self.tick)
         self.timer.start()
 
+    # the feed's state, read-only here (tests, benchmarks and the page read these)
+    store = _from_feed("store")
+    window_s = _from_feed("window_s")
+    recorder = _from_feed("recorder")
+    samples_total = _from_feed("samples_total")
+    dropped_total = _from_feed("dropped_total")
+    last_data_at = _from_feed("last_data_at")
+
     # ------------------------------------------------------------------ controls
     def set_empty_text(self, text: str) -> None:
         self.empty.setText(text)
 
     def set_window(self, seconds: float) -> None:
-        self.window_s = float(seconds)
-        for panel in self.panels.values():
-            for curve in panel.curves.values():
-                curve.dirty = True
+        self.feed.window_s = float(seconds)
+        self._mark_dirty()
         if self.paused:
             self._set_x_range()
 
@@ -133,8 +133,7 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         else:
             for panel in self.panels.values():
                 panel.freeze(False)
-                for curve in panel.curves.values():
-                    curve.dirty = True
+            self._mark_dirty()
         self._emit_status()
 
     def follow(self) -> None:
@@ -146,8 +145,7 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
             if panel.spec.y_range is not None:
                 lo, hi = panel.spec.y_range
                 panel.plot.setYRange(lo - 0.02 * (hi - lo), hi + 0.04 * (hi - lo), padding=0)
-            for curve in panel.curves.values():
-                curve.dirty = True
+        self._mark_dirty()
         self._set_x_range()
         self.follow_changed.emit(True)
 
@@ -167,20 +165,15 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
 
     def clear(self) -> None:
         """Forget all plotted data (keeps the panels)."""
-        self.store.drain()
+        self.feed.clear()
         for panel in self.panels.values():
             panel.clear()
-        self._t0 = None
-        self._breaks.clear()
-        self._latest = 0.0
-        self._top_label = None
         self.header.reset()
-        self.samples_total = self.parsed_total = self.dropped_total = 0
-        self._rate_window.clear()
 
     def reset(self) -> None:
         """Remove every panel (a new device may have other channels)."""
         self.clear()
+        self.feed.reset()
         self.view.ci.clear()
         self.panels.clear()
         self._order.clear()
@@ -189,22 +182,21 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
 
     def new_segment(self) -> None:
         """Another source follows: its first sample is not joined to the previous one."""
-        self._breaks.append(time.time())
+        self.feed.add_break()
 
     def start_recording(self, path: str | Path) -> None:
-        self.stop_recording()
-        self.recorder = open_recorder(path)
+        """Record to a CSV from now on (written on the recorder's own thread)."""
+        self.feed.start_recording(path)
         self.recording_changed.emit(True)
         self._emit_status()
 
     def stop_recording(self) -> int:
-        rows = 0
-        if self.recorder is not None:
-            rows = self.recorder.rows
-            self.recorder.close()
-            self.recorder = None
-            self.recording_changed.emit(False)
-            self._emit_status()
+        """Write what is queued and close; returns the rows written."""
+        if self.feed.recorder is None:
+            return 0
+        rows = self.feed.stop_recording()
+        self.recording_changed.emit(False)
+        self._emit_status()
         return rows
 
     def export_png(self, path: str | Path) -> bool:
@@ -219,93 +211,55 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
 
     # ------------------------------------------------------------------ data path
     def tick(self) -> None:
-        """Timer slot: drain the store, extend the rings, redraw what changed."""
+        """Timer slot: the feed drains its store into the rings; redraw what changed."""
         started = time.perf_counter()
-        drained = self.store.drain()
+        feed = self.feed
+        batch = feed.drain()
         outage = self.store.outage
         if outage is not None and self.live:
             self.set_live(False, outage, reconnecting=True)
         elif not self.live and outage is None and self.store.source is not None:
             self.set_live(True)
-        n_new = 0
-        self._breaks.extend(drained.breaks)
-        if drained.channels:
-            n_new = self._ingest(drained)
-        if drained.lines:
-            stamp = time.time()
-            self.lines_received.emit([(stamp, line) for line in drained.lines])
-        if drained.top_label:
-            self._top_label = drained.top_label
-        self.parsed_total += drained.parsed
-        self.dropped_total += drained.dropped
         now = time.monotonic()
-        self._rate_window.append((now, n_new))
-        if n_new:
-            self.last_data_at = now
+        update = feed.ingest(batch, now)
+        for channel in update.added:
+            self._add_curve(channel)
+        self._mark_dirty(update.changed)
+        if update.recording_error is not None:
+            self.recording_changed.emit(False)
+        if update.lines:
+            stamp = time.time()
+            self.lines_received.emit([(stamp, line) for line in update.lines])
+        n_new = update.new_samples
         if n_new and not self.paused:
             self._redraw()
             self._tick_ms = (time.perf_counter() - started) * 1000.0
-        elif not self.live and not self.paused and self._t0 is not None and (
-                now - self.last_data_at > 0.25):  # away: the axis keeps to wall time
-            self.last_data_at = now
-            self._latest = max(self._latest, time.time() - self._t0)
+        elif not self.live and not self.paused and feed.t0 is not None and (
+                now - feed.last_data_at > 0.25):  # away: the axis keeps to wall time
+            feed.last_data_at = now
+            feed.latest = max(feed.latest, time.time() - feed.t0)
             self._set_x_range()
-        if n_new or (self._rate_window and now - self._rate_window[0][0] > 1.0):
+        if n_new or feed.rate_span(now) > 1.0:
             self._emit_status_throttled(now)
 
-    def _ingest(self, batch) -> int:
-        """Append a batch (host time) to the rings; gaps become NaN points (line breaks)."""
-        n_new = 0
-        channels = batch.channels
-        if self.recorder is not None:
-            try:
-                self.recorder.write(batch)
-            except (OSError, ValueError) as exc:
-                log.warning("recording stopped: %s", exc)
-                self.stop_recording()
-        if self._t0 is None:
-            self._t0 = min(float(t[0]) for t, _ in channels.values() if len(t))
-            self._breaks.clear()
-        breaks = [b - self._t0 for b in self._breaks]
-        self._breaks.clear()
-        for name, (t, v) in channels.items():
-            curve = self._curve(name)
-            if curve is None or not len(t):
-                continue
-            spec = channel_spec(name)
-            x = t - self._t0
-            y = (v * spec.scale) if spec.scale != 1.0 else v
-            ring = curve.ring
-            last = ring.last()
-            if last is not None:
-                if x[0] < last[0]:  # never backwards (a remapped clock): clamp, no shift
-                    x = np.maximum.accumulate(np.maximum(x, last[0]))
-                gaps = [b for b in breaks if last[0] <= b <= x[0]]
-                if gaps and np.isfinite(last[1]):
-                    ring.extend(np.array([gaps[0]]), np.array([np.nan]))
-            make_room(ring, x, self.window_s)
-            ring.extend(x, y)
-            curve.dirty = True
-            n_new += len(x)
-            self._latest = max(self._latest, float(x[-1]))
-        self.samples_total += n_new
-        return n_new
-
-    def _curve(self, name: str):
-        spec = channel_spec(name)
+    def _add_curve(self, channel: FeedChannel) -> None:
+        spec = channel.spec
         panel = self.panels.get(spec.panel)
         if panel is None:
             panel = self._add_panel(spec.panel)
-        curve = panel.curves.get(name)
-        if curve is None:
-            if sum(len(p.curves) for p in self.panels.values()) >= 64:
-                return None  # a device that invents names forever must not grow the window
-            idx = self._label_index.setdefault(spec.panel + name, len(panel.curves))
-            color = (theme.label_color(spec.label, idx) if spec.panel == "scores"
-                     else theme.PALETTE[idx % len(theme.PALETTE)])
-            curve = panel.add_curve(name, spec.label, color,
-                                    RingBuffer(INITIAL_CAPACITY, MAX_CAPACITY))
-        return curve
+        idx = self._label_index.setdefault(spec.panel + channel.name, len(panel.curves))
+        color = (theme.label_color(spec.label, idx) if spec.panel == "scores"
+                 else theme.PALETTE[idx % len(theme.PALETTE)])
+        panel.add_curve(channel.name, spec.label, color, channel.ring)
+
+    @property
+    def _curves(self) -> dict[str, Any]:
+        return {n: c for p in self.panels.values() for n, c in p.curves.items()}
+
+    def _mark_dirty(self, names: list[str] | None = None) -> None:
+        wanted = set(names or ())
+        for name, curve in self._curves.items():
+            curve.dirty = curve.dirty or names is None or name in wanted
 
     def _add_panel(self, key: str) -> Panel:
         spec = PANELS[key]
@@ -324,7 +278,7 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         arrange(self.view.ci, self.panels, self._order, self.lean_axes)
 
     def _set_x_range(self) -> None:
-        hi = max(self._latest, self.window_s)
+        hi = max(self.feed.latest, self.window_s)
         self._apply_x(hi - self.window_s, hi)
 
     def _apply_x(self, lo: float, hi: float, skip: object = None) -> None:
@@ -353,10 +307,14 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
             panel.show_range(rng[0], rng[1])
 
     def _redraw(self) -> None:
-        lo = self._latest - self.window_s
+        lo = self.feed.latest - self.window_s
         self._set_x_range()
         for panel in self.panels.values():
             panel.redraw(lo)
+        # pyqtgraph moves the views' transforms only when a paint starts (prepareForPaint),
+        # which marks every curve dirty again: a second full paint per frame. Move them now,
+        # with the new data, so one paint draws the frame.
+        self.view.scene().prepareForPaint()
         self._update_header()
 
     def _painted(self, paint_ms: float) -> None:
@@ -381,7 +339,58 @@ class LiveDashboard(DashboardReadout, OutageView, QWidget):
         return 1000.0 / self.timer.interval()
 
     def _update_header(self) -> None:
-        self.header.show_state(*header_state(self.panels, self._top_label, self._label_index))
+        self.header.show_state(*header_state(self.panels, self.feed.top_label,
+                                             self._label_index))
+
+    # ------------------------------------------------------------------ outage
+    def set_live(self, live: bool, reason: str = "", reconnecting: bool = False) -> None:
+        """Board present (True) or away: away greys the dashboard out, says what happened,
+        and marks the header's values as last seen (they never look live)."""
+        self.live = live
+        if live:
+            self.outage.clear()
+        else:
+            self.feed.add_break()
+            self.outage.show_outage(reason, reconnecting)
+        self.header.set_stale(not live, self.outage.since)
+        self._emit_status()
+
+    # ------------------------------------------------------------------ readouts
+    def _emit_status_throttled(self, now: float) -> None:
+        if now - self._status_at >= 0.5:
+            self._status_at = now
+            self._emit_status()
+
+    def status_text(self) -> str:
+        return status_text(self.feed, live=self.live, paused=self.paused,
+                           frame_ms=self.frame_ms, fps=self.fps)
+
+    def _emit_status(self) -> None:
+        self.status_changed.emit(self.status_text())
+
+    def _on_mouse(self, event: Any) -> None:
+        self.show_cursor(time_at(self.panels.values(), event[0]))
+
+    def show_cursor(self, x: float | None) -> str:
+        """Put the cursor line at time ``x`` on every plot; return (and show) the readout."""
+        self.cursor_text = cursor_readout((self.panels[k] for k in self._order), x)
+        self.header.show_cursor(self.cursor_text)
+        return self.cursor_text
+
+    def channel_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copy of what the dashboard holds for a channel (display units)."""
+        return self.feed.channel_data(name)
+
+    def curve_points(self, name: str) -> int:
+        """Points currently handed to the curve item (after clipping/downsampling)."""
+        x, _ = self._curves[name].item.getData()
+        return 0 if x is None else len(x)
+
+    def channels(self) -> list[str]:
+        return [n for p in self.panels.values() for n in p.curves]
+
+    def memory_bytes(self) -> int:
+        return self.feed.memory_bytes()
 
     def shutdown(self) -> None:
         self.timer.stop()

@@ -120,7 +120,7 @@ def header_state(panels: dict, top_label: str | None, label_index: dict[str, int
     """What the header shows: the top class (the device's, else the best last score), its
     score and colour, and up to six KPI tiles (last value of each resource channel)."""
     from app.gui import theme
-    from app.gui.live.channels import PANELS, format_value
+    from app.state.live_channels import PANELS, format_value
 
     scores = panels.get("scores")
     label, score = top_label, None

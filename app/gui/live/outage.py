@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, QRect, Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
@@ -29,11 +29,14 @@ def plain_reason(reason: str) -> str:
 class OutageOverlay(QWidget):
     """A translucent grey sheet over the plots with a centred message box.
 
-    Sized to its parent's ``target`` widget by the owner (``cover()``); hidden when live.
+    ``cover`` gives the area to cover (in the parent's coordinates); the sheet follows the
+    parent's resizes by itself. Hidden when live.
     """
 
-    def __init__(self, parent: QWidget) -> None:
+    def __init__(self, parent: QWidget, cover: Callable[[], QRect]) -> None:
         super().__init__(parent)
+        self._cover = cover
+        parent.installEventFilter(self)
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setObjectName("outage")
         self.setStyleSheet(
@@ -65,8 +68,14 @@ class OutageOverlay(QWidget):
                 if reconnecting else "Connect a board to resume.")
         self.box.setText(f"<b>No live data since {stamp}</b><br>{what}<br>{then}<br>"
                          "<span style='color:gray'>Values shown are the last received.</span>")
+        self.setGeometry(self._cover())
         self.show()
         self.raise_()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and self.isVisible():
+            self.setGeometry(self._cover())
+        return False
 
     def clear(self) -> None:
         self.since = None
@@ -75,30 +84,3 @@ class OutageOverlay(QWidget):
     @property
     def text(self) -> str:
         return self.box.text()
-
-
-class OutageView:
-    """``LiveDashboard``'s outage state (a mixin: needs ``outage``, ``header``, ``stack``,
-    ``_breaks``, ``_emit_status``)."""
-
-    def set_live(self, live: bool, reason: str = "", reconnecting: bool = False) -> None:
-        """Board present (True) or away: away greys the dashboard out, says what happened,
-        and marks the header's values as last seen (they never look live)."""
-        self.live = live
-        if live:
-            self.outage.clear()
-        else:
-            self._breaks.append(time.time())
-            self.outage.show_outage(reason, reconnecting)
-            self._cover()
-        self.header.set_stale(not live, self.outage.since)
-        self._emit_status()
-
-    def _cover(self) -> None:
-        self.outage.setGeometry(self.stack.geometry().united(self.header.geometry()))
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)  # type: ignore[misc]
-        if self.outage.isVisible():
-            self._cover()
-

@@ -12,8 +12,8 @@ from PySide6.QtGui import QPaintEvent, QPen
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from app.gui import theme
-from app.gui.live.buffers import PeakCache, RingBuffer, decimate_peak
-from app.gui.live.channels import PanelSpec
+from app.state.live_buffers import PeakCache, RingBuffer, decimate_peak
+from app.state.live_channels import PanelSpec
 
 pg.setConfigOptions(useOpenGL=False, exitCleanup=False)
 theme.configure_plots(theme.is_dark())

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,35 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.live.channels import WINDOWS_S
 from app.gui.live.controls import RecBadge, ReplayBar
-from app.gui.live.store import ChannelStore
-from app.gui.workers import JobError, describe_error
+from app.gui.workers import Job, JobError, JobRunner, describe_error
+from app.state.live_channels import WINDOWS_S
+from app.state.live_store import ChannelStore
 
 log = logging.getLogger(__name__)
 
 
 def window_text(seconds: float) -> str:
     return f"{seconds:g} s" if seconds < 60 else f"{seconds / 60:g} min"
-
-
-class ReplayLoader(QThread):
-    """Reads a recording off the GUI thread; the replay itself needs no thread."""
-
-    loaded = Signal(object)  # Recording
-    failed = Signal(object)
-
-    def __init__(self, path: str, parent=None) -> None:
-        super().__init__(parent)
-        self.path = path
-
-    def run(self) -> None:
-        from app.gui.live.recording import load_recording
-
-        try:
-            self.loaded.emit(load_recording(self.path))
-        except BaseException as exc:
-            self.failed.emit(describe_error(exc))
 
 
 KIOSK_FPS = 25.0
@@ -74,7 +55,8 @@ class LivePage(QWidget):
         self._autoscale = autoscale
         self._empty_text: str | None = None
         self._replay = None  # ReplaySource while one plays
-        self._loader: ReplayLoader | None = None
+        self._loader: Job | None = None  # reading a recording (a JobRunner job)
+        self._jobs = JobRunner(self, max_threads=1)
         self._replay_timer = QTimer(self)
         self._replay_timer.setInterval(200)
         self._replay_timer.timeout.connect(self._replay_tick)
@@ -295,21 +277,23 @@ class LivePage(QWidget):
                 before()
             self.start_replay(path)
 
-    def start_replay(self, path: str, speed: float = 1.0) -> ReplayLoader:
-        """Load a recording (off the GUI thread), then play it through the live data path
-        (the caller disconnects any live board first). Returns the loader thread."""
+    def start_replay(self, path: str, speed: float = 1.0) -> Job:
+        """Load a recording (a job: off the GUI thread), then play it through the live data
+        path (the caller disconnects any live board first). Returns the loading job."""
+        from app.state.live_recording import load_recording
+
         self.stop_replay()
-        loader = ReplayLoader(path, self)
-        loader.loaded.connect(lambda rec: self._loader is loader
-                              and self._play(rec, Path(path).name, speed))
+        loader = self._jobs.submit(load_recording, path, name="load recording",
+                                   pass_context=False)
+        loader.succeeded.connect(lambda rec: self._loader is loader
+                                 and self._play(rec, Path(path).name, speed))
         loader.failed.connect(self._replay_failed)
         self._loader = loader
-        loader.start()
         self.set_source(f"loading {Path(path).name}…")
         return loader
 
     def _play(self, rec, name: str, speed: float) -> None:  # type: ignore[no-untyped-def]
-        from app.gui.live.recording import ReplaySource
+        from app.state.live_recording import ReplaySource
 
         self.dashboard.reset()
         self._replay = ReplaySource(rec, speed)
@@ -348,6 +332,8 @@ class LivePage(QWidget):
         self.error.emit(err)
 
     def stop_replay(self) -> None:
+        if self._loader is not None:
+            self._loader.cancel()
         self._loader = None
         if self._replay is not None:
             self.store.detach(self._replay)

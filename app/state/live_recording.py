@@ -14,15 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from device_drivers.errors import InputError
-from device_drivers.recording import TelemetryRecorder, read_recording
+from device_drivers.recording import RecordingWriter, read_recording
 from device_drivers.telemetry import TelemetryBatch
 
 _HINT = "pick a CSV recorded by TinyOps (Live page, Record; or `tinyops monitor --record`)"
 
 
-def open_recorder(path: str | Path) -> TelemetryRecorder:
+def open_recorder(path: str | Path) -> RecordingWriter:
+    """A CSV recorder that writes on its own thread (the frame timer only queues)."""
     try:
-        return TelemetryRecorder(path)
+        return RecordingWriter(path)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}",
                          "pick a folder you can write to") from exc

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.gui.live.store import ChannelStore  # noqa: F401 - re-exported
-
 
 class RingBuffer:
     """Timestamps (float64) and values (float32) of one channel, newest ``capacity`` kept."""
