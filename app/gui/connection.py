@@ -18,8 +18,9 @@ for the old one to let go of the port before it opens it.
 
 The states, their transitions and the link's policy are Qt-free (``app.state.link``); this
 class owns the reader and turns the model's changes into signals. A disconnect is pushed:
-the session's ``on_disconnect`` (called on its I/O thread the moment a read or write fails)
-is adapted to a queued signal, so the state changes without waiting for anybody's poll.
+the reader (the session's one owner) listens to the session's ``on_disconnect``, called on
+its I/O thread the moment a read or write fails, and reports ``lost`` at once through a
+queued signal, so the state changes without waiting for anybody's poll.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class DeviceLink(QObject):
     error = Signal(object)  # JobError
     idle_again = Signal()  # the last job holding the session (or the port) finished
     stranger = Signal(str, str)  # port, message: another board answered where ours was
-    _pushed = Signal(object, str)  # reader, reason: its session's I/O thread saw the drop
 
     def __init__(self, store: Any, parent: QObject | None = None, *,
                  period_ms: int = 50) -> None:
@@ -83,7 +83,6 @@ class DeviceLink(QObject):
         self._retry = QTimer(self)
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._reconnect)
-        self._pushed.connect(self._on_pushed)
 
     # the model's fields, read (and in tests set) as the link's own
     state = property(lambda self: self.model.state)
@@ -233,7 +232,6 @@ class DeviceLink(QObject):
         if reader is None:
             return None
         if reader.session is not None:
-            reader.session.on_disconnect = None
             self.store.detach(reader.session)
         for sig in (reader.opened, reader.failed, reader.lost, reader.stranger):
             with contextlib.suppress(RuntimeError, TypeError):
@@ -266,14 +264,6 @@ class DeviceLink(QObject):
         what = info.runtime or "no TinyOps runtime (plotting its text output)"
         self._fire(LinkEvent.OPENED, f"connected to {info.port} · {what}")
         self.connected.emit(info)
-        if session is not None:  # the drop is pushed to us (pyserial's connection_lost)
-            session.on_disconnect = lambda why, r=reader: self._pushed.emit(r, why)
-            if not session.connected:  # it dropped before we listened
-                self._pushed.emit(reader, session.disconnect_reason or "the link dropped")
-
-    def _on_pushed(self, reader: ReaderThread, reason: str) -> None:
-        if reader is self._reader and self.state is LinkState.CONNECTED:
-            self._on_lost(reason)
 
     def _on_failed(self, err: JobError) -> None:
         if self._stale():

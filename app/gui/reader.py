@@ -119,10 +119,17 @@ class SessionReader:
             self.info = info
             if not self.stopping:
                 self.on_opened(info)
-            session.on_disconnect = lambda _reason: self._wake.set()
+            pushed: list[str] = []
+
+            def dropped(why: str) -> None:  # on the session's I/O thread
+                pushed.append(why)
+                self._wake.set()
+
+            session.on_disconnect = dropped  # the reader is the session's one listener
             while not self.stopping:
-                if not session.connected:  # (also if it dropped before the callback was set)
-                    reason = session.disconnect_reason or "the link dropped"
+                if pushed or not session.connected:  # (connected: it dropped before we listened)
+                    reason = (pushed[0] if pushed else session.disconnect_reason) \
+                        or "the link dropped"
                     break
                 self._wake.wait()
                 self._wake.clear()
