@@ -272,7 +272,8 @@ def _route_esptool_log() -> None:
 
     esp_log = logging.getLogger("esptool")
 
-    class _Routed(TemplateLogger):
+    # esptool ships no type information, so its base class is Any to mypy
+    class _Routed(TemplateLogger):  # type: ignore[misc]
         def _emit(self, level: int, text: str) -> None:
             text = text.strip()
             if text:

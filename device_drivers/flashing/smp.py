@@ -54,8 +54,8 @@ from device_drivers.flashing.base import (
     sub_progress,
 )
 from device_drivers.flashing.registry import register
+from device_drivers.link.options import LinkOptions
 from device_drivers.link.session import DeviceSession
-from device_drivers.link.transport import LinkOptions
 from device_drivers.link.upload import ImageTarget, windowed_upload
 from device_drivers.mcuboot_image import IMAGE_MAGIC, ImageCheck, check_image
 

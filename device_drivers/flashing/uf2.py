@@ -77,7 +77,7 @@ class Uf2Backend(BackendClass):
 
     name: ClassVar[str] = "uf2"
     kinds: ClassVar[Mapping[str, Recogniser | None]] = {
-        "uf2": lambda data, name="": looks_like_uf2(data)}
+        "uf2": lambda data, _name: looks_like_uf2(data)}
     claims: ClassVar[tuple[str, ...]] = ("uf2",)
 
     def __init__(self, find_drives: Callable[[], list[Path]] | None = None,
@@ -95,7 +95,8 @@ class Uf2Backend(BackendClass):
         image = parse_uf2(artifact.data, artifact.name)
         board = board_of(options)
         want_family = _family(getattr(board, "uf2_family", None)) if board else None
-        if want_family is not None and image.family_id not in (None, want_family):
+        if board is not None and want_family is not None \
+                and image.family_id not in (None, want_family):
             raise InputError(
                 f"{artifact.name} is for UF2 family {image.family_id:#010x}, but "
                 f"{board.id} needs {want_family:#010x}",

@@ -48,23 +48,24 @@ class DeviceCommands:
             raise
         except UnexpectedResponse:  # another group 64 (e.g. Intercreate's): not a runtime
             return None
-        return info
+        return cast(runtime.ModelInfoReadResponse, info)
 
     def load_model(self, path: str, sha256: bytes | None = None,
                    labels: list[str] | None = None,
                    timeout_s: float = 30.0) -> runtime.LoadModelWriteResponse:
-        return self.request(runtime.LoadModel(path=path, sha256=sha256, labels=labels),
-                            timeout_s)
+        return cast(runtime.LoadModelWriteResponse, self.request(
+            runtime.LoadModel(path=path, sha256=sha256, labels=labels), timeout_s))
 
     def stream(self, on: bool, period_ms: int | None = None) -> runtime.StreamWriteResponse:
-        return self.request(runtime.Stream(on=on, period_ms=period_ms))
+        return cast(runtime.StreamWriteResponse,
+                    self.request(runtime.Stream(on=on, period_ms=period_ms)))
 
     def infer(self, raw: bytes, timeout_s: float | None = None) -> tuple[bytes, int]:
         response = self.request(runtime.Infer(input=raw), timeout_s)
         return bytes(response.output), int(response.latency_us)
 
     def stats(self) -> runtime.StatsReadResponse:
-        return self.request(runtime.Stats())
+        return cast(runtime.StatsReadResponse, self.request(runtime.Stats()))
 
     def reset(self) -> None:
         self.request(osreq.ResetWrite())

@@ -31,7 +31,8 @@ from typing_extensions import override
 
 from device_drivers import ports
 from device_drivers.errors import InputError
-from device_drivers.link.options import DEFAULT_LINE_LENGTH, LinkOptions
+from device_drivers.link.options import DEFAULT_LINE_LENGTH
+from device_drivers.link.options import LinkOptions as LinkOptions  # session.py imports it here
 
 log = logging.getLogger(__name__)
 
