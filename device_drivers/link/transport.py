@@ -62,7 +62,10 @@ def _capped(size: int, limit: int | None) -> int:
 
 
 def _open(address: str, baudrate: int, exclusive: bool) -> Any:
-    conn = ports.open_serial(address, baudrate=baudrate, timeout=0.0, exclusive=exclusive)
+    # Any: the object is a concrete port class (serial.Serial or a URL handler's), which has
+    # reset_input_buffer and usually out_waiting; the stubs only promise SerialBase
+    conn: Any = ports.open_serial(address, baudrate=baudrate, timeout=0.0,
+                                  exclusive=exclusive)
     with contextlib.suppress(OSError):  # some URL handlers and ptys refuse; nothing lost
         conn.reset_input_buffer()
     if not hasattr(conn, "out_waiting"):
