@@ -14,7 +14,9 @@ from device_drivers.link.smp_errors import SMPErrorResponse, UnexpectedResponse
 from device_drivers.protocol import runtime
 
 if TYPE_CHECKING:
+    from device_drivers.link.files import UploadResult
     from device_drivers.link.session import DeviceSession
+    from tinyops_base.progress import CancelToken, Progress
 
 
 class DeviceCommands:
@@ -75,13 +77,15 @@ class DeviceCommands:
         self._write_text(text.encode(encoding))
 
     # file helpers live in device_drivers.link.files; bound here for convenience
-    def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,
-                    **options: Any) -> Any:
+    def upload_file(self, data: bytes, dest: str, progress: Progress | None = None,
+                    cancel: CancelToken | None = None, *, max_retries: int = 5,
+                    verify: bool = True, window: int | None = None) -> UploadResult:
         """Upload and verify on the device; see ``device_drivers.link.files.upload_file``."""
         from device_drivers.link.files import upload_file
 
         return upload_file(cast("DeviceSession", self), data, dest, progress=progress,
-                           cancel=cancel, **options)
+                           cancel=cancel, max_retries=max_retries, verify=verify,
+                           window=window)
 
     def file_sha256(self, path: str) -> bytes:
         from device_drivers.link.files import device_sha256
