@@ -10,8 +10,10 @@ image slots with flashing's ``mcuboot``): the link itself never imports flashing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from smp import message as smpmsg
 from smpclient.requests import enumeration_management as enumreq
 from smpclient.requests import file_management as fsreq
 from smpclient.requests import image_management as imgreq
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from device_drivers.link.session import DeviceSession
 
 # one harmless read per group, for firmware without the enumeration group
-_PROBES: dict[int, Any] = {
+_PROBES: dict[int, Callable[[], smpmsg.Request]] = {
     0: lambda: osreq.EchoWrite(d="tinyops"),
     1: imgreq.ImageStatesRead,
     2: statreq.ListOfGroups,

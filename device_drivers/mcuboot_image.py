@@ -145,6 +145,7 @@ def _walk_area(data: bytes, off: int, magic: int, what: str, name: str,
         raise InputError(f"{name} is truncated: the file ends where its {what} should start "
                          f"(offset {off})", DAMAGED_HINT)
     got, total = TLV_INFO.unpack_from(data, off)
+    total = int(total)
     if got != magic:
         raise InputError(f"{name} has no valid {what}: magic 0x{got:04x} at offset {off}, "
                          f"expected 0x{magic:04x}", DAMAGED_HINT)

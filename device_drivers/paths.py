@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -27,13 +28,14 @@ def _dir(kind: str) -> Path:
     if root is not None:
         path = root / kind
     else:
-        getter = {
+        getters: dict[str, Callable[..., str]] = {
             "config": platformdirs.user_config_dir,
             "data": platformdirs.user_data_dir,
             "log": platformdirs.user_log_dir,
             "cache": platformdirs.user_cache_dir,
             "runtime": platformdirs.user_runtime_dir,
-        }[kind]
+        }
+        getter = getters[kind]
         with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs falls back quietly
             warnings.simplefilter("ignore")
             path = Path(getter(APP_NAME, appauthor=False))

@@ -13,6 +13,7 @@ import errno
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import serial
 
@@ -198,7 +199,8 @@ def open_serial(port: str, baudrate: int = 115200, timeout: float = 0.0,
                 exclusive: bool = True) -> serial.SerialBase:
     """Open a device path or pyserial URL; raise PortError with a fix when it cannot be."""
     try:
-        kwargs = {"baudrate": baudrate, "timeout": timeout, "write_timeout": 5.0}
+        kwargs: dict[str, Any] = {"baudrate": baudrate, "timeout": timeout,
+                                  "write_timeout": 5.0}
         if "://" not in port:
             kwargs["exclusive"] = exclusive
         return serial.serial_for_url(port, **kwargs)

@@ -48,7 +48,7 @@ class TelemetryRecorder:
         if self._file is None:
             raise ValueError("recorder is closed")
         batch = self.clock.map(batch)
-        samples = []
+        samples: list[tuple[float, str, float]] = []
         for name, (ts, values) in batch.channels.items():
             samples.extend((float(t), name, float(v)) for t, v in zip(ts, values, strict=True))
         samples.sort(key=lambda r: r[0])  # numerically: "10.0" sorts before "9.9" as text

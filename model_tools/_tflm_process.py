@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 from model_tools import _tflm_wire as wire
 from model_tools.errors import InvalidModelError, ModelToolsError, RuntimeUnavailable
@@ -131,7 +131,7 @@ class WorkerProcess:
         self.max_reply = max_reply
         self._command = list(command) if command is not None else [
             sys.executable, "-m", "model_tools._tflm_worker"]
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._io: tuple[int, int] | None = None  # model's tensor counts, from the verifier
         self.restarts = 0
@@ -161,7 +161,7 @@ class WorkerProcess:
             raise TflmError(f"tflite-micro could not load the model: {reply['error']}",
                             log=text)
 
-    def _exchange(self, req: dict, n_samples: int | None = None) -> dict:
+    def _exchange(self, req: dict[str, Any], n_samples: int | None = None) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdin is not None
         deadline = time.monotonic() + self.timeout_s
         try:
@@ -200,7 +200,7 @@ class WorkerProcess:
                     pipe.close()
         return code
 
-    def request(self, req: dict, n_samples: int | None = None) -> dict:
+    def request(self, req: dict[str, Any], n_samples: int | None = None) -> dict[str, Any]:
         if self._proc is None:
             self._start()
             if self.restarts:

@@ -31,7 +31,7 @@ MAX_REQUEST = 1 << 31  # requests come from the parent; a model and a batch of i
 COMMANDS = ("load", "build", "run")
 
 
-def _details(getter: Any, count: int) -> list[dict]:
+def _details(getter: Any, count: int) -> list[dict[str, Any]]:
     out = []
     for i in range(count):
         d = getter(i)
@@ -47,7 +47,7 @@ class Worker:
         self.model: bytes | None = None
         self.n_in = self.n_out = 0
 
-    def load(self, req: dict) -> dict:
+    def load(self, req: dict[str, Any]) -> dict[str, Any]:
         from model_tools.verify import verify_tflite
 
         info = verify_tflite(req["model"])
@@ -55,7 +55,7 @@ class Worker:
         self.n_in, self.n_out = len(info.main.inputs), len(info.main.outputs)
         return {"ok": True}
 
-    def _interpreter(self, arena: int) -> tuple[Any, list[dict], list[dict]]:
+    def _interpreter(self, arena: int) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
         from tflite_micro.python.tflite_micro import runtime
 
         if self.model is None:
@@ -65,7 +65,7 @@ class Worker:
         outs = _details(interp.get_output_details, self.n_out)
         return interp, ins, outs
 
-    def build(self, req: dict) -> dict:
+    def build(self, req: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         interp, ins, outs = self._interpreter(req["arena"])
@@ -74,13 +74,13 @@ class Worker:
         interp.invoke()
         return {"ok": True, "inputs": ins, "outputs": outs}
 
-    def run(self, req: dict) -> dict:
+    def run(self, req: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         interp, ins, outs = self._interpreter(req["arena"])
         xs = req["x"]
         n = len(xs[0]) if xs else 0
-        results: list[list] = [[] for _ in outs]
+        results: list[list[Any]] = [[] for _ in outs]
         for s in range(n):
             for i, arr in enumerate(xs):
                 interp.set_input(np.asarray(arr[s], dtype=ins[i]["dtype"])

@@ -54,6 +54,7 @@ def read_card(model_path: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return card if isinstance(card, dict) else None  # valid JSON but not a card

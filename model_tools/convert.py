@@ -17,13 +17,14 @@ import contextlib
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from model_tools.errors import Cancelled, ModelInputError, ModelToolsError
-from model_tools.loading import LoadedModel, import_tf  # import_tf: here before
+from model_tools.loading import LoadedModel
+from model_tools.loading import import_tf as import_tf  # re-exported: the GUI imports it here
 from tinyops_base.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def predict_float(model: LoadedModel, x: np.ndarray, *, batch: int = 256,
     """Outputs of the float source model (first output) for samples ``x``."""
     tf = import_tf()
     outs = []
+    call: Callable[[np.ndarray], Any]
     if model.kind == "keras":
         fn = model.keras_model
         call = lambda b: fn(b, training=False)  # noqa: E731

@@ -155,8 +155,8 @@ def build_one(name: str, out_dir: str | Path) -> CorpusModel:
     out = paths(Path(out_dir), name)
     if out.keras.is_file() and out.float_tflite.is_file() and out.calib.is_file():
         return out
-    from model_tools.convert import convert, import_tf
-    from model_tools.loading import load_model
+    from model_tools.convert import convert
+    from model_tools.loading import import_tf, load_model
 
     import_tf()
     import keras

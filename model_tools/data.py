@@ -105,7 +105,8 @@ def _read_csv(text: str, where: str, labels: Sequence[str] | None
 
 def _load_sample(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
-        return np.load(path, allow_pickle=False).astype(np.float32)
+        sample: np.ndarray = np.load(path, allow_pickle=False).astype(np.float32)
+        return sample
     x, _ = _read_csv(path.read_text(), str(path), None)
     return x
 

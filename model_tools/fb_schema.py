@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 # flatbuffers.number_types.<Name>Flags -> (struct format, size)
 SCALARS: dict[str, tuple[str, int]] = {
@@ -54,7 +55,7 @@ class Schema:
         return self.enums.get(union, {}).get(type_value)
 
 
-def schema_from_table(table: dict) -> Schema:
+def schema_from_table(table: dict[str, Any]) -> Schema:
     """A ``Schema`` from the generated table's JSON (see ``schema/generate_table.py``)."""
     schema = Schema(module=str(table.get("source", "")))
     for name, rows in table["tables"].items():

@@ -25,6 +25,8 @@ _FLOAT = ("float32", "float16")
 def load_data(path: str | None = None) -> dict[str, Any]:
     """The latency data file (cached)."""
     data = json.loads(Path(path or DATA_FILE).read_text())
+    if not isinstance(data, dict):
+        raise ValueError("latency data: the file must hold a JSON object")
     for name, core in data["cores"].items():
         lo, hi = core["cycles_per_mac"]
         if not (0 < lo <= hi) or not core.get("source"):
@@ -34,7 +36,8 @@ def load_data(path: str | None = None) -> dict[str, Any]:
 
 def board_core(board_id: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """``{core, clock_mhz, source}`` of a board, or None if its core/clock is not known."""
-    return (data or load_data())["boards"].get(board_id)
+    found = (data or load_data())["boards"].get(board_id)
+    return found if isinstance(found, dict) else None
 
 
 def estimate_latency(macs: int, *, board: str | None = None, core: str | None = None,
@@ -57,7 +60,8 @@ def estimate_latency(macs: int, *, board: str | None = None, core: str | None = 
     factor = (1.0, 1.0)
     notes = [f"{core}: {lo}-{hi} cycles per int8 MAC"]
     if dtype.lower() in _FLOAT:
-        factor = tuple(data["float32_factor"]["factor"])  # type: ignore[assignment]
+        f_lo, f_hi = data["float32_factor"]["factor"]
+        factor = (float(f_lo), float(f_hi))
         notes.append(f"float model: x{factor[0]:g}-{factor[1]:g} "
                      "(TFLM's reference float kernels; derived)")
     cycles_per_ms = float(clock) * 1000.0

@@ -104,24 +104,31 @@ def model_kind(path: Path) -> str:
 
 # -- Keras safety scan --------------------------------------------------------------------------
 
-def _keras_config(path: Path) -> dict:
+def _keras_config(path: Path) -> dict[str, Any]:
     try:
         if path.suffix.lower() == ".keras":
             with zipfile.ZipFile(path) as zf:
-                return json.loads(zf.read("config.json"))
-        import h5py
+                config = json.loads(zf.read("config.json"))
+        else:
+            import h5py
 
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("model_config")
-            if raw is None:
-                raise ModelInputError(f"{path.name} holds weights only, not a model",
-                                      "save the whole model (model.save) and pass that file")
-            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+                if raw is None:
+                    raise ModelInputError(
+                        f"{path.name} holds weights only, not a model",
+                        "save the whole model (model.save) and pass that file")
+                config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ModelInputError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise InvalidModelError(f"{path.name} is not a readable Keras model: {exc}",
                                 "save it again with model.save('model.keras')") from None
+    if not isinstance(config, dict):
+        raise InvalidModelError(f"{path.name} is not a readable Keras model: its model config "
+                                f"is a JSON {type(config).__name__}, not an object",
+                                "save it again with model.save('model.keras')")
+    return config
 
 
 def unsafe_reasons(config: Any) -> list[str]:

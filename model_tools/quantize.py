@@ -83,7 +83,7 @@ class _Phases:
             self.progress(f, msg)
 
 
-def _io(t) -> dict[str, Any]:
+def _io(t: Any) -> dict[str, Any]:  # t: a tflite-micro tensor detail (untyped)
     return {"name": t.name, "dtype": t.dtype.lower(), "shape": list(t.shape),
             "scale": t.scales[0] if t.scales else None,
             "zero_point": t.zero_points[0] if t.zero_points else None}

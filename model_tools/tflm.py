@@ -70,8 +70,8 @@ class BuildResult:
     error: str | None = None
     failing_op: str | None = None
     log: str = ""
-    inputs: list[dict] = field(default_factory=list)
-    outputs: list[dict] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TflmProcess(WorkerProcess):
@@ -97,7 +97,7 @@ class TflmProcess(WorkerProcess):
         return BuildResult(False, arena, error=_explain(text, reply["error"]), log=text,
                            failing_op=_failing_op(text))
 
-    def run(self, arena: int, inputs: Sequence[np.ndarray]) -> dict:
+    def run(self, arena: int, inputs: Sequence[np.ndarray]) -> dict[str, Any]:
         """``inputs``: one array per model input, samples along the first axis."""
         xs = [np.ascontiguousarray(x) for x in inputs]
         pos = self._new_log_section()

@@ -63,6 +63,7 @@ def _ops_named(sg: SubgraphInfo, name: str) -> list[Any]:
 
 
 def _first_input(sg: SubgraphInfo, op: Any) -> int | None:
+    i: int
     for i in op.inputs:
         if i >= 0 and not sg.tensors[i].const_bytes:
             return i

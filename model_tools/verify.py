@@ -63,7 +63,7 @@ class _WireVerifier:
 
     def _u32(self, pos: int, what: str) -> int:
         self._need(pos, 4, 4, what)
-        return struct.unpack_from("<I", self.buf, pos)[0]
+        return int(struct.unpack_from("<I", self.buf, pos)[0])
 
     def _deref(self, pos: int, what: str) -> int:
         offset = self._u32(pos, what)
@@ -350,7 +350,7 @@ def _parse(data: bytes, schema: Schema) -> TfliteModel:
     return TfliteModel(bytes(data), subgraphs, description, metadata)
 
 
-def _iter(values: Iterable | None) -> list:
+def _iter(values: Iterable[Any] | None) -> list[Any]:
     return list(values or [])
 
 

@@ -169,7 +169,8 @@ def read_message(read: Reader, *, max_payload: int = MAX_PAYLOAD) -> dict[str, A
         return value
 
     try:
-        out = resolve(body)
+        # item by item: the message itself stays an object even if it looks like a reference
+        out = {key: resolve(value) for key, value in body.items()}
     except RecursionError:
         raise WireError("header nests too deeply") from None
     if len(used) != len(arrays):

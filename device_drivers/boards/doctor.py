@@ -126,7 +126,7 @@ def check_udev_rule(env: DoctorEnv) -> list[Check]:
 
 
 def _running(env: DoctorEnv, name: str) -> list[int]:
-    pids = []
+    pids: list[int] = []
     try:
         entries = os.listdir(env.proc_root)
     except OSError:

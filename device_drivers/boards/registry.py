@@ -130,7 +130,9 @@ class Board:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads((paths.resources_dir() / "boards" / SCHEMA_FILE).read_text("utf-8"))
+    schema: dict[str, Any] = json.loads(
+        (paths.resources_dir() / "boards" / SCHEMA_FILE).read_text("utf-8"))
+    return schema
 
 
 def _rules(board: dict[str, Any], where: str) -> list[str]:
@@ -157,10 +159,10 @@ def _rules(board: dict[str, Any], where: str) -> list[str]:
         problems.append(f"{where} {bid}: model_region plus runtime_reserve exceed flash")
     seen: set[tuple[str, str, str]] = set()
     for usb in board.get("usb", []):
-        key = (usb["vid"], usb["pid"], usb["mode"])
-        if key in seen:
+        usb_id = (usb["vid"], usb["pid"], usb["mode"])
+        if usb_id in seen:
             problems.append(f"{where} {bid}: USB id {usb['vid']}:{usb['pid']} listed twice")
-        seen.add(key)
+        seen.add(usb_id)
         if board.get("kind") == "bridge" and not usb.get("bridge"):
             problems.append(f"{where} {bid}: a bridge entry's USB ids must say bridge: true")
     return problems

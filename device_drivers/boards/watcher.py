@@ -59,8 +59,8 @@ def diff(before: dict[str, DetectedBoard], after: dict[str, DetectedBoard],
         if new is None or new.identity != old.identity:
             events.append(BoardEvent("removed", old, t))
     for key, new in after.items():
-        old = before.get(key)
-        if old is None or new.identity != old.identity:
+        was = before.get(key)
+        if was is None or new.identity != was.identity:
             events.append(BoardEvent("added", new, t))
     return events
 

@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def _apply_patch(target: Path, patch: Path) -> None:
                            f"{(r.stderr or r.stdout).strip()[:300]}")
 
 
-def _fetch_one(dep: Dependency, src_root: Path, mirror: Path | None, patch_of) -> Path:
+def _fetch_one(dep: Dependency, src_root: Path, mirror: Path | None,
+               patch_of: Callable[[str], Path]) -> Path:
     final = src_root / dep.dirname
     stamp = final / STAMP
     if stamp.is_file():

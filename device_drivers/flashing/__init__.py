@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from device_drivers.errors import VerifyError
 from device_drivers.flashing.base import (
@@ -46,6 +46,9 @@ from device_drivers.flashing.base import (
 )
 from device_drivers.flashing.registry import choose_backend, get_backend
 from tinyops_base.errors import describe
+
+if TYPE_CHECKING:
+    from device_drivers.boards.registry import Board
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class PreparedFlash:
     registry entry (None when no board was named) and the back end chosen for them."""
 
     artifact: Artifact
-    board: Any | None
+    board: Board | None
     backend: str
 
     @property
@@ -98,7 +101,7 @@ class PreparedFlash:
 
 
 def prepare(artifact: Artifact | str | Path, board: str | None = None,
-            backend: str | None = None, *, board_entry: Any = None) -> PreparedFlash:
+            backend: str | None = None, *, board_entry: Board | None = None) -> PreparedFlash:
     """Load ``artifact`` (unless it is one), look ``board`` up (unless its ``board_entry``
     is given) and choose the back end (explicit, else by kind, else the board's);
     InputError for a file that cannot be used, an unknown board or back end."""

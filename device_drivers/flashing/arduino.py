@@ -73,7 +73,7 @@ class ArduinoBackend(BackendClass):
         if not port:
             raise InputError("the arduino back end needs --port", "pass the board's port")
         board = board_of(options)
-        fqbn = options.extra.get("fqbn") or getattr(board, "fqbn", None)
+        fqbn = options.extra.get("fqbn") or (board.fqbn if board else None)
         if not fqbn:
             raise InputError("no FQBN for this board",
                              "pass --board ID of a registry board with an fqbn")
@@ -105,7 +105,7 @@ class ArduinoBackend(BackendClass):
             artifact_sha256=artifact.sha256, bytes=binary or artifact.size,
             duration_s=clock.elapsed, digest_algo="sha256", local_digest=expected,
             device_digest=device, verified=device == expected, dest=fqbn,
-            board=getattr(board, "id", None), previous_sha256=previous,
+            board=board.id if board else None, previous_sha256=previous,
             notes=[f"compiled and uploaded with {Path(cli).name} for {fqbn}"])
 
     def _run(self, argv: list[str], timeout_s: float, cancel: CancelToken | None,

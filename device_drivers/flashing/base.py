@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from device_drivers.errors import Cancelled, InputError
 from tinyops_base.progress import (
@@ -37,6 +37,10 @@ from tinyops_base.progress import (
     null_progress,
     sub_progress,
 )
+
+if TYPE_CHECKING:  # names for types only: the registry is loaded lazily (lookup_board)
+    from device_drivers.boards.registry import Board
+    from device_drivers.link.options import LinkOptions
 
 __all__ = ["KINDS", "MODULES", "Artifact", "Backend", "BackendClass", "CancelToken",
            "FlashOptions", "FlashResult", "Progress", "Recogniser", "Stopwatch", "backends",
@@ -188,10 +192,10 @@ class FlashOptions:
     ``1200bps`` (touch the port at 1200 baud first, as Arduino and TinyUSB boards expect)."""
     reboot_timeout_s: float = 30.0
     """uf2/arduino/smp images: how long the board may take to come back after a reset."""
-    link: Any = None
+    link: LinkOptions | None = None
     """smp: ``LinkOptions`` (transport, --mtu/--window/--line-length); None: from the device."""
     extra: dict[str, Any] = field(default_factory=dict)
-    board_entry: Any = None
+    board_entry: Board | None = None
     """The registry entry of ``board``, looked up once by ``flash()`` (or ``prepare``) and
     passed down; back ends read it with :func:`board_of`."""
 
@@ -319,7 +323,7 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, cancel: CancelTok
         time.sleep(poll_s)
 
 
-def lookup_board(board_id: str | None) -> Any | None:
+def lookup_board(board_id: str | None) -> Board | None:
     """The registry entry for ``board_id`` (None when not given); InputError if unknown."""
     if not board_id:
         return None
@@ -328,7 +332,7 @@ def lookup_board(board_id: str | None) -> Any | None:
     return boards.get_board(board_id)
 
 
-def board_of(options: FlashOptions) -> Any | None:
+def board_of(options: FlashOptions) -> Board | None:
     """The board's registry entry for a back end: the one ``flash()`` looked up and passed
     in ``options.board_entry``; looked up here only for a back end called on its own."""
     if options.board_entry is not None or not options.board:

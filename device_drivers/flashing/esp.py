@@ -22,7 +22,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from device_drivers.errors import DeviceError, DisconnectedError, InputError, TinyOpsError
 from device_drivers.flashing import probe
@@ -56,6 +56,9 @@ ERASE_WRITE_S_PER_MB = 40.0
 RESET_MODES = ("default-reset", "usb-reset", "no-reset", "1200bps")
 
 Connect = Callable[[str, FlashOptions], Any]
+
+if TYPE_CHECKING:
+    from device_drivers.boards.registry import Board
 
 
 def esptool_connect(port: str, options: FlashOptions) -> Any:
@@ -170,19 +173,19 @@ class EspBackend(BackendClass):
             ok=True, backend=self.name, port=port, artifact=artifact.name,
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             digest_algo="md5", local_digest=local_md5, device_digest=device_md5,
-            verified=True, dest=f"{where}@{offset:#x}", board=getattr(board, "id", None),
+            verified=True, dest=f"{where}@{offset:#x}", board=board.id if board else None,
             notes=[f"chip {getattr(esp, 'CHIP_NAME', '?')}"])
 
     # ------------------------------------------------------------ steps
     def _target(self, artifact: Artifact, table: list[Partition], options: FlashOptions,
-                board: Any) -> tuple[int, str]:
+                board: Board | None) -> tuple[int, str]:
         dest = options.dest
         if dest and dest.lower().startswith("0x"):
             return int(dest, 16), dest
         if artifact.kind == "esp-image" and not dest:
             part = app_partition(table)
         else:
-            label = dest or getattr(board, "partition", None) or "model"
+            label = dest or (board.partition if board else None) or "model"
             part = find_partition(table, label)
             if artifact.kind == "model" and part.type != TYPE_DATA:
                 raise InputError(f"partition {label!r} is an app partition, not data",
@@ -272,7 +275,8 @@ def _route_esptool_log() -> None:
 
     esp_log = logging.getLogger("esptool")
 
-    class _Routed(TemplateLogger):
+    # esptool ships no type information, so its base class is Any to mypy
+    class _Routed(TemplateLogger):  # type: ignore[misc]
         def _emit(self, level: int, text: str) -> None:
             text = text.strip()
             if text:

@@ -54,8 +54,8 @@ from device_drivers.flashing.base import (
     sub_progress,
 )
 from device_drivers.flashing.registry import register
+from device_drivers.link.options import LinkOptions
 from device_drivers.link.session import DeviceSession
-from device_drivers.link.transport import LinkOptions
 from device_drivers.link.upload import ImageTarget, windowed_upload
 from device_drivers.mcuboot_image import IMAGE_MAGIC, ImageCheck, check_image
 
@@ -123,8 +123,8 @@ class SmpBackend(BackendClass):
         with self._open(port, options) as dev:
             info = dev.model_info()
             previous = bytes(info.sha256).hex() if info and info.loaded and info.sha256 else None
-            dest = options.dest or _model_dest(info) or (
-                getattr(board, "model_path", None) or DEFAULT_MODEL_PATH)
+            # a board entry has no model path (the schema has none): the device's, else ours
+            dest = options.dest or _model_dest(info) or DEFAULT_MODEL_PATH
             try:  # a cancel before load-model leaves the board running what it ran
                 check_cancel(cancel, "flash")
                 upload = dev.upload_file(artifact.data, dest, cancel=cancel,
@@ -173,7 +173,7 @@ class SmpBackend(BackendClass):
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             digest_algo=algo, local_digest=local, device_digest=device,
             verified=device is not None and device == local, dest=dest,
-            board=getattr(board, "id", None) or runtime_board, previous_sha256=previous,
+            board=(board.id if board else None) or runtime_board, previous_sha256=previous,
             notes=notes)
 
     # ------------------------------------------------------------ firmware as an image
@@ -307,7 +307,7 @@ class SmpBackend(BackendClass):
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             digest_algo="sha256", local_digest=want, device_digest=device,
             verified=device == want, dest="image 0 (MCUboot)",
-            board=getattr(board, "id", None), previous_sha256=previous, notes=notes)
+            board=(board.id if board else None), previous_sha256=previous, notes=notes)
 
     def _wait_boot(self, port: str, options: FlashOptions,
                    cancel: CancelToken | None) -> str | None:

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from device_drivers.errors import DeviceError, InputError
 from device_drivers.flashing import probe
@@ -50,6 +50,9 @@ WRITE_RUN = 64 * BLOCK_SIZE
 MSC_BYTES_PER_S = 200_000.0
 """A slow USB mass-storage write speed, for timeouts."""
 
+if TYPE_CHECKING:
+    from device_drivers.boards.registry import Board
+
 
 def default_find_drives() -> list[Path]:
     """Mounted UF2 bootloader drives (the board registry's discovery)."""
@@ -77,7 +80,7 @@ class Uf2Backend(BackendClass):
 
     name: ClassVar[str] = "uf2"
     kinds: ClassVar[Mapping[str, Recogniser | None]] = {
-        "uf2": lambda data, name="": looks_like_uf2(data)}
+        "uf2": lambda data, _name: looks_like_uf2(data)}
     claims: ClassVar[tuple[str, ...]] = ("uf2",)
 
     def __init__(self, find_drives: Callable[[], list[Path]] | None = None,
@@ -94,8 +97,9 @@ class Uf2Backend(BackendClass):
                              "--format uf2 --board ID`), or pick another --backend")
         image = parse_uf2(artifact.data, artifact.name)
         board = board_of(options)
-        want_family = _family(getattr(board, "uf2_family", None)) if board else None
-        if want_family is not None and image.family_id not in (None, want_family):
+        want_family = _family(board.uf2_family) if board else None
+        if board is not None and want_family is not None \
+                and image.family_id not in (None, want_family):
             raise InputError(
                 f"{artifact.name} is for UF2 family {image.family_id:#010x}, but "
                 f"{board.id} needs {want_family:#010x}",
@@ -138,12 +142,12 @@ class Uf2Backend(BackendClass):
             artifact_sha256=artifact.sha256, bytes=artifact.size, duration_s=clock.elapsed,
             digest_algo="sha256", local_digest=expected, device_digest=device_sha,
             verified=device_sha == expected, dest=str(target),
-            board=getattr(board, "id", None) or info_after.board, previous_sha256=previous,
+            board=(board.id if board else None) or info_after.board, previous_sha256=previous,
             notes=[f"UF2 drive {drive} ({board_id})"])
 
     # ------------------------------------------------------------ steps
     def _drive(self, options: FlashOptions, port: str, cancel: CancelToken | None,
-               board: object | None) -> Path:
+               board: Board | None) -> Path:
         if options.dest:
             drive = Path(options.dest)
             if not (drive / INFO_FILE).is_file():
@@ -166,11 +170,11 @@ class Uf2Backend(BackendClass):
                              "pass the one to use with --dest")
         return drives[0]
 
-    def _matching(self, board: object | None) -> list[Path]:
+    def _matching(self, board: Board | None) -> list[Path]:
         import fnmatch
 
         drives = self._find_drives()
-        patterns = list(getattr(board, "uf2_board_ids", None) or ())
+        patterns = list(board.uf2_board_ids) if board else []
         if not patterns:
             return drives
         out = []

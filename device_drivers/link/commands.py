@@ -14,7 +14,9 @@ from device_drivers.link.smp_errors import SMPErrorResponse, UnexpectedResponse
 from device_drivers.protocol import runtime
 
 if TYPE_CHECKING:
+    from device_drivers.link.files import UploadResult
     from device_drivers.link.session import DeviceSession
+    from tinyops_base.progress import CancelToken, Progress
 
 
 class DeviceCommands:
@@ -48,23 +50,24 @@ class DeviceCommands:
             raise
         except UnexpectedResponse:  # another group 64 (e.g. Intercreate's): not a runtime
             return None
-        return info
+        return cast(runtime.ModelInfoReadResponse, info)
 
     def load_model(self, path: str, sha256: bytes | None = None,
                    labels: list[str] | None = None,
                    timeout_s: float = 30.0) -> runtime.LoadModelWriteResponse:
-        return self.request(runtime.LoadModel(path=path, sha256=sha256, labels=labels),
-                            timeout_s)
+        return cast(runtime.LoadModelWriteResponse, self.request(
+            runtime.LoadModel(path=path, sha256=sha256, labels=labels), timeout_s))
 
     def stream(self, on: bool, period_ms: int | None = None) -> runtime.StreamWriteResponse:
-        return self.request(runtime.Stream(on=on, period_ms=period_ms))
+        return cast(runtime.StreamWriteResponse,
+                    self.request(runtime.Stream(on=on, period_ms=period_ms)))
 
     def infer(self, raw: bytes, timeout_s: float | None = None) -> tuple[bytes, int]:
         response = self.request(runtime.Infer(input=raw), timeout_s)
         return bytes(response.output), int(response.latency_us)
 
     def stats(self) -> runtime.StatsReadResponse:
-        return self.request(runtime.Stats())
+        return cast(runtime.StatsReadResponse, self.request(runtime.Stats()))
 
     def reset(self) -> None:
         self.request(osreq.ResetWrite())
@@ -74,13 +77,15 @@ class DeviceCommands:
         self._write_text(text.encode(encoding))
 
     # file helpers live in device_drivers.link.files; bound here for convenience
-    def upload_file(self, data: bytes, dest: str, progress: Any = None, cancel: Any = None,
-                    **options: Any) -> Any:
+    def upload_file(self, data: bytes, dest: str, progress: Progress | None = None,
+                    cancel: CancelToken | None = None, *, max_retries: int = 5,
+                    verify: bool = True, window: int | None = None) -> UploadResult:
         """Upload and verify on the device; see ``device_drivers.link.files.upload_file``."""
         from device_drivers.link.files import upload_file
 
         return upload_file(cast("DeviceSession", self), data, dest, progress=progress,
-                           cancel=cancel, **options)
+                           cancel=cancel, max_retries=max_retries, verify=verify,
+                           window=window)
 
     def file_sha256(self, path: str) -> bytes:
         from device_drivers.link.files import device_sha256

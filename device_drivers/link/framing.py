@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smp import header as smphdr
@@ -85,7 +86,7 @@ def _halve(message: int, line_length: int | None) -> int:
     return max(MIN_MESSAGE, message // 2) if message > MIN_MESSAGE else message
 
 
-def echo_of_size(size: int) -> Any:
+def echo_of_size(size: int) -> osreq.EchoWrite:
     """An echo request whose whole SMP message is ``size`` bytes (or just under)."""
     empty = len(osreq.EchoWrite(d="").BYTES)
     text = max(0, size - empty - 3)  # the CBOR string length grows by up to 2 bytes
@@ -216,7 +217,7 @@ _CACHE_NAME = "frame-plans.json"
 _CACHE_MAX = 64
 
 
-def _cache_path() -> Any:
+def _cache_path() -> Path:
     from device_drivers import paths
 
     return paths.cache_dir() / _CACHE_NAME

@@ -31,7 +31,8 @@ from typing_extensions import override
 
 from device_drivers import ports
 from device_drivers.errors import InputError
-from device_drivers.link.options import DEFAULT_LINE_LENGTH, LinkOptions
+from device_drivers.link.options import DEFAULT_LINE_LENGTH
+from device_drivers.link.options import LinkOptions as LinkOptions  # session.py imports it here
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,10 @@ def _capped(size: int, limit: int | None) -> int:
 
 
 def _open(address: str, baudrate: int, exclusive: bool) -> Any:
-    conn = ports.open_serial(address, baudrate=baudrate, timeout=0.0, exclusive=exclusive)
+    # Any: the object is a concrete port class (serial.Serial or a URL handler's), which has
+    # reset_input_buffer and usually out_waiting; the stubs only promise SerialBase
+    conn: Any = ports.open_serial(address, baudrate=baudrate, timeout=0.0,
+                                  exclusive=exclusive)
     with contextlib.suppress(OSError):  # some URL handlers and ptys refuse; nothing lost
         conn.reset_input_buffer()
     if not hasattr(conn, "out_waiting"):
