@@ -134,7 +134,7 @@ class ChannelStore:
             self._pending.clear()
             self._pending_samples = 0
             self._evicted = 0
-        batch_type = _telemetry().TelemetryBatch
+        batch_type: type[TelemetryBatch] = _telemetry().TelemetryBatch
         out = batch_type.merge(pending) if pending else batch_type()
         if len(out.lines) > MAX_PENDING_LINES:
             out.lines_dropped += len(out.lines) - MAX_PENDING_LINES

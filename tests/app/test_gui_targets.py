@@ -87,8 +87,9 @@ def test_gui_flash_exports_a_model_for_a_uf2_board(monkeypatch) -> None:
         def to_dict(self) -> dict[str, object]:
             return {"ok": True}
 
-    def fake_flash(artifact, port, *, backend=None, recorder=None, **_kw):
-        seen.update(kind=artifact.kind, backend=backend, head=artifact.data[:4],
+    def fake_flash(job, port, *, backend=None, recorder=None, **_kw):
+        artifact = job.artifact  # one pass: the job was prepared once, board and back end
+        seen.update(kind=artifact.kind, backend=backend or job.backend, head=artifact.data[:4],
                     model=artifact.expected_model_sha256, recorder=recorder)
         return Result()
 
