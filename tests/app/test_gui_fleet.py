@@ -154,9 +154,10 @@ def test_a_broker_that_goes_away_is_shown_with_since_when_and_its_return(
         own.kill()
         qtbot.waitUntil(lambda: page.state.text().startswith("broker unreachable since "),
                         timeout=15000)
-        assert "devices shown as unknown" in page.state.text()
+        assert "shown as unknown" in page.state.toolTip() and own.url in page.state.toolTip()
         assert "b00020" in page.state.styleSheet()
         own.start()  # same port
         qtbot.waitUntil(lambda: page.state.text().startswith(f"connected to {own.url}"),
                         timeout=20000)
         assert "1 reconnection(s)" in page.state.text() and page.state.styleSheet() == ""
+        assert page.state.toolTip() == ""

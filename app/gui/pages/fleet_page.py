@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QStatusBar,
     QTableWidget,
@@ -77,6 +78,8 @@ class FleetPage(QWidget):
                                      "double-click in the table does the same)")
         self.watch_button.clicked.connect(self.watch)
         self.state = QLabel("not connected", self)
+        self.state.setMinimumWidth(120)  # long news is cut here, never widens the window
+        self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top = QHBoxLayout()
         for w, stretch in ((QLabel("Broker", self), 0), (self.broker, 1),
                            (QLabel("Fleet", self), 0), (self.fleet, 0),
@@ -153,10 +156,14 @@ class FleetPage(QWidget):
         if broker.get("connected"):
             n = broker.get("reconnects") or 0
             text = f"connected to {broker.get('url')}" + (f" · {n} reconnection(s)" if n else "")
+            tip = ""
         else:
             since = (broker.get("unreachable_since") or "?").replace("T", " ")[:19]
-            text = (f"broker unreachable since {since} ({broker.get('reason') or 'no answer'})"
-                    " · retrying · devices shown as unknown")
+            text = f"broker unreachable since {since[11:] or since} · retrying"
+            tip = (f"{broker.get('url')} unreachable since {since} "
+                   f"({broker.get('reason') or 'no answer'}); the devices are shown as unknown "
+                   "until it is back")
+        self.state.setToolTip(tip)
         self.state.setStyleSheet("" if broker.get("connected") else
                                  "color: #b00020; font-weight: bold;")
         self.state.setText(text)
