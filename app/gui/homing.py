@@ -1,5 +1,6 @@
 """Which board the window shows as boards come and go: the first scan, hot-plug, the
-kiosk's fallback to the demo board and its way back home (a mixin of ``MainWindow``).
+kiosk's fallback to the demo board and its way back home (``MainWindow.homing``: the
+window's board events are connected to it; it acts through the window it is given).
 
 Kiosk: with no board, the demo board after ``KIOSK_DEMO_AFTER_MS``; any board that
 appears then (real or virtual, on any path) replaces the demo at once, and the demo board
@@ -19,89 +20,84 @@ KIOSK_DEMO_AFTER_MS = 8000
 
 
 class BoardEvents:
-    """Mixed into ``MainWindow`` (uses its ``link``, ``devices``, ``demo``, ``options``)."""
+    """The window's board events; ``win`` is the ``MainWindow`` (its ``link``, ``devices``,
+    ``demo``, ``options``, ``settings``, ``message``, ``runner``, ``connect_port`` and
+    ``start_demo``)."""
 
-    options: Any
-    link: Any
-    devices: Any
-    demo: Any
-    settings: Any
-    message: Any
-    runner: Any
-    _first_scan: bool
+    def __init__(self, win: Any) -> None:
+        self.win = win
+        self._first_scan = False
 
-    def connect_port(self, port: str) -> None: ...  # MainWindow's
-
-    def start_demo(self, banner: str | None = None) -> None: ...  # MainWindow's
-
-    def _scanned(self, entries: list[DeviceEntry]) -> None:
+    def scanned(self, entries: list[DeviceEntry]) -> None:
         if self._first_scan:
             return
         self._first_scan = True
-        if self.options.port or self.options.demo or self.link.port:
+        if self.win.options.port or self.win.options.demo or self.win.link.port:
             return
         hardware = [e for e in entries if not e.virtual]
-        last = self.settings.get("device/last_port")
-        if self.options.kiosk:
+        last = self.win.settings.get("device/last_port")
+        if self.win.options.kiosk:
             if entries:
-                self.connect_port((hardware or entries)[0].port)
+                self.win.connect_port((hardware or entries)[0].port)
             else:
-                self.start_demo(banner="No board connected: showing the demo board.")
+                self.win.start_demo(banner="No board connected: showing the demo board.")
         elif last and any(e.port == last for e in hardware):
-            if self.link.port != last:
-                self.connect_port(last)
-        elif not hardware and self.options.auto_demo:
+            if self.win.link.port != last:
+                self.win.connect_port(last)
+        elif not hardware and self.win.options.auto_demo:
             if entries:  # a virtual board someone started: use it
-                self.connect_port(entries[0].port)
+                self.win.connect_port(entries[0].port)
                 return
-            self.start_demo(banner="No board connected: showing the demo board. Plug a board "
+            self.win.start_demo(banner="No board connected: showing the demo board. Plug a board "
                             "in and pick it on the left.")
 
-    def _device_added(self, entry: DeviceEntry) -> None:
-        self.devices.add_device(entry)
-        if self.link.port == entry.port:
-            self.devices.set_status(entry.port, self.link.state)
-        if self.options.kiosk:
-            on_demo = self.demo.running and self.link.port == self.demo.port
-            if self.link.state != "connected" and (self.link.port != entry.port
-                                                   or entry.port in self.link.strangers):
-                self.connect_port(entry.port)  # kiosk: whatever comes back, show it
-            elif on_demo and entry.port != self.demo.port:
-                self.connect_port(entry.port)  # kiosk: any board that comes, real or
+    def device_added(self, entry: DeviceEntry) -> None:
+        self.win.devices.add_device(entry)
+        if self.win.link.port == entry.port:
+            self.win.devices.set_status(entry.port, self.win.link.state)
+        if self.win.options.kiosk:
+            on_demo = self.win.demo.running and self.win.link.port == self.win.demo.port
+            if self.win.link.state != "connected" and (self.win.link.port != entry.port
+                                                   or entry.port in self.win.link.strangers):
+                self.win.connect_port(entry.port)  # kiosk: whatever comes back, show it
+            elif on_demo and entry.port != self.win.demo.port:
+                self.win.connect_port(entry.port)  # kiosk: any board that comes, real or
                 # virtual, replaces the demo (the demo is only for when there is none)
 
-    def _device_removed(self, port: str) -> None:
-        self.devices.remove_device(port)
-        if self.options.kiosk and port == self.link.port:
-            others = [e for e in self.devices.devices() if e.port != port]
+    def device_removed(self, port: str) -> None:
+        self.win.devices.remove_device(port)
+        if self.win.options.kiosk and port == self.win.link.port:
+            others = [e for e in self.win.devices.devices() if e.port != port]
             if others:
                 hardware = [e for e in others if not e.virtual]
-                boards = [e for e in others if e.port != self.demo.port]
-                self.connect_port((hardware or boards or others)[0].port)
+                boards = [e for e in others if e.port != self.win.demo.port]
+                self.win.connect_port((hardware or boards or others)[0].port)
             else:  # keep retrying this port (a replug); fall back to the demo after a while
-                QTimer.singleShot(KIOSK_DEMO_AFTER_MS, self._kiosk_fallback)
+                # the window is the timer's context: closed meanwhile, the timer goes with it
+                QTimer.singleShot(KIOSK_DEMO_AFTER_MS, self.win, self._kiosk_fallback)
 
-    def _stranger(self, port: str, msg: str) -> None:
-        entry = self.devices.entry(port)
-        found = self.link.strangers.get(port)
+    def stranger(self, port: str, msg: str) -> None:
+        entry = self.win.devices.entry(port)
+        found = self.win.link.strangers.get(port)
         listed = entry is not None and found is not None and (
             not entry.serial or entry.serial in (found.serial, found.hw_id))
-        if self.options.kiosk and listed:  # nobody to ask: show the listed board there now
-            self.connect_port(port)
+        if self.win.options.kiosk and listed:  # nobody to ask: show the listed board there now
+            self.win.connect_port(port)
         else:
-            self.message.show_message("warning", msg)
+            self.win.message.show_message("warning", msg)
 
     def _kiosk_fallback(self) -> None:
-        if self.link.state != "connected" and not self.devices.devices():
-            self.start_demo(banner="No board connected: showing the demo board.")
+        if self.win.link.state != "connected" and not self.win.devices.devices():
+            self.win.start_demo(banner="No board connected: showing the demo board.")
 
-    def _leave_demo(self, info: Any) -> None:
+    def leave_demo(self, info: Any) -> None:
         """Kiosk: home again on a real board: the demo board stops (and leaves the list).
         Any board other than the demo board: the "showing the demo board" banner goes."""
-        if (self.demo.port is not None and info.port != self.demo.port
-                and "showing the demo board" in self.message.message):
-            self.message.dismiss()
-        if self.options.kiosk and self.demo.running and info.port != self.demo.port:
-            port = self.demo.port
-            self.runner.submit(self.demo.stop, name="stop the demo board", pass_context=False)
-            self.devices.remove_device(port)
+        if (self.win.demo.port is not None and info.port != self.win.demo.port
+                and "showing the demo board" in self.win.message.message):
+            self.win.message.dismiss()
+        if self.win.options.kiosk and self.win.demo.running and info.port != self.win.demo.port:
+            port = self.win.demo.port
+            self.win.runner.submit(self.win.demo.stop, name="stop the demo board",
+                                   pass_context=False)
+            self.win.devices.remove_device(port)

@@ -48,7 +48,7 @@ class WindowOptions:
     demo_flash: bool = False  # flash the bundled example at demo start (it runs it already)
 
 
-class MainWindow(QMainWindow, BoardEvents):
+class MainWindow(QMainWindow):
     demo_started = Signal(str)  # port
 
     def __init__(self, options: WindowOptions | None = None,
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow, BoardEvents):
         self.emulated = EmulatedBoard()
         self._demo_job = None
         self._demo_pending_flash = False
-        self._first_scan = False
+        self.homing = BoardEvents(self)
         self.message = MessageBar(self)
         self.devices = DevicePanel(self)
         self.ctx = AppContext(self.runner, self.link, self.settings, self.report_error,
@@ -115,23 +115,23 @@ class MainWindow(QMainWindow, BoardEvents):
 
     # ------------------------------------------------------------------ wiring
     def _wire(self) -> None:
-        self.watcher.added.connect(self._device_added)
+        self.watcher.added.connect(self.homing.device_added)
         self.watcher.added.connect(self.link.board_added)  # the lost board is back
         self.link.lookup = self.devices.entry
         self.live.before_replay = lambda: (self.fleet_live.close(), self.link.disconnect_port())
         self.fleet_page.device_chosen.connect(self._fleet_device)
         self.fleet_page.summary_shown.connect(self.fleet_live.show_drift)
-        self.watcher.removed.connect(self._device_removed)
-        self.watcher.scanned.connect(self._scanned)
+        self.watcher.removed.connect(self.homing.device_removed)
+        self.watcher.scanned.connect(self.homing.scanned)
         self.devices.connect_requested.connect(self.connect_port)
         self.devices.disconnect_requested.connect(self.disconnect)
         self.devices.demo_requested.connect(self.start_demo)
         self.link.state_changed.connect(self._link_state)
         self.link.connected.connect(self._link_connected)
         self.link.connected.connect(self._demo_flash)
-        self.link.connected.connect(self._leave_demo)
+        self.link.connected.connect(self.homing.leave_demo)
         self.link.error.connect(self.report_error)
-        self.link.stranger.connect(self._stranger)
+        self.link.stranger.connect(self.homing.stranger)
         self.live.lines_received.connect(self.console.append_lines)
         self.live.status_changed.connect(self.status.set_rate)
         self.live.error.connect(self.report_error)
@@ -157,7 +157,7 @@ class MainWindow(QMainWindow, BoardEvents):
             self.start_demo(banner="Demo mode: the built-in virtual board runs the example "
                             "vibration model.")
         if not self.options.watch:
-            self._scanned([])
+            self.homing.scanned([])
 
     def connect_port(self, port: str) -> None:
         if self.link.busy and self.link.port != port:

@@ -7,10 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from app.gui.live.store import ChannelStore
-
 from app.gui.connection import DeviceLink
 from app.state.link import LinkState
+from app.state.live_store import ChannelStore
 from device_drivers.link.session import DeviceSession
 from device_drivers.virtual.board import VirtualBoard
 
