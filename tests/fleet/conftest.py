@@ -5,30 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fleet_servers import Mosquitto, Postgres, missing, postgres_bindir, running_mosquitto
+from fleet_servers import Mosquitto, Postgres, running_mosquitto, running_postgres, started
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Postgres]:
-    bindir = postgres_bindir()
-    if bindir is None:
-        missing("PostgreSQL (initdb)")
-    server = Postgres(bindir)  # type: ignore[arg-type]
-    try:
-        server.init()
+    with running_postgres() as server:
         yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture
 def postgres(postgres_server: Postgres) -> Postgres:
     """The session's server, started (a test may have stopped it) and with no records."""
-    try:
-        postgres_server.psql("SELECT 1")
-    except Exception:
-        postgres_server.start()
-    postgres_server.reset()
+    started(postgres_server).reset()
     return postgres_server
 
 

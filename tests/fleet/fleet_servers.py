@@ -176,3 +176,27 @@ def running_mosquitto(conf: str = "", start: bool = True) -> Iterator[Mosquitto]
         yield broker
     finally:
         broker.stop()
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster (initdb as the ``postgres`` user when root), destroyed
+    on exit; skipped locally if missing, a failure in CI. The one way test packages get one."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        missing("PostgreSQL (initdb)")
+    server = Postgres(bindir)  # type: ignore[arg-type]
+    try:
+        server.init()
+        yield server
+    finally:
+        server.destroy()
+
+
+def started(server: Postgres) -> Postgres:
+    """``server``, running again if a test stopped (or killed) it."""
+    try:
+        server.psql("SELECT 1")
+    except Exception:
+        server.start()
+    return server
