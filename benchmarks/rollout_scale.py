@@ -79,11 +79,11 @@ def swarm_main(url: str, n: int, behaviour: str, fleet: str) -> None:
     """Run ``n`` devices (old model: the example model's bytes reversed) until "stop";
     "report" prints each device's model and the update messages it received."""
     from fleet_ops.rollout.preflight import model_facts
-    from fleet_ops.rollout.swarm import DEFAULT_OPS, Swarm
+    from fleet_ops.rollout.swarm import Swarm, default_ops
 
     _raise_fd_limit()
     old = bytes(reversed(MODEL.read_bytes()))
-    ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)  # the runtime has the model's ops
+    ops = sorted(set(default_ops()) | model_facts(MODEL).ops)  # the runtime has the model's ops
     swarm = Swarm(url, fleet, n, model=old, rate_hz=RATE_HZ, ops=ops,
                   behaviours=dict.fromkeys(range(n), behaviour))
     seen: dict[str, list[float]] = {d.device_id: [0.0, 0, 0] for d in swarm.devices}

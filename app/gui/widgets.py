@@ -160,6 +160,18 @@ class KeyValues(QGroupBox):
         return self._labels[key].text()
 
 
+def row_table(columns: Sequence[str], parent: QWidget | None = None) -> QTableWidget:
+    """A read-only table whose rows are picked one at a time (columns share the width)."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    return table
+
+
 class DictTable(QTableWidget):
     """A read-only table from a list of dicts and column (key, title) pairs."""
 

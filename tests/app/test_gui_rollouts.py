@@ -267,10 +267,10 @@ def test_start_pause_resume_and_roll_back_from_the_panel(qtbot, store: RolloutSt
     from fleet_servers import running_mosquitto
 
     from fleet_ops.rollout.preflight import model_facts
-    from fleet_ops.rollout.swarm import DEFAULT_OPS, Swarm
+    from fleet_ops.rollout.swarm import Swarm, default_ops
 
     old = b"the model before" * 64
-    ops = sorted(set(DEFAULT_OPS) | model_facts(MODEL).ops)
+    ops = sorted(set(default_ops()) | model_facts(MODEL).ops)
     with running_mosquitto() as broker:
         swarm = Swarm(broker.url, "plant", 6, model=old, rate_hz=8, ops=ops).start()
         try:

@@ -21,17 +21,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
     QStatusBar,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -41,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.gui.pages.fleet_plot import DevicePlot
 from app.gui.pages.fleet_rollouts import RolloutPanel
 from app.gui.pages.fleet_worker import FleetWorker
+from app.gui.widgets import row_table
 from app.gui.workers import JobError
 
 COLUMNS = ("Device", "Status", "Model", "Last seen", "Messages", "Drift", "Alerts")
@@ -86,13 +84,7 @@ class FleetPage(QWidget):
                            (self.connect_button, 0), (self.cards_button, 0),
                            (self.watch_button, 0), (self.state, 1)):
             top.addWidget(w, stretch)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(COLUMNS, self)
         self.table.itemSelectionChanged.connect(self._selected)
         self.table.activated.connect(lambda _i: self.watch())  # Enter, double-click
         self.table.setTabKeyNavigation(False)  # Tab leaves the table

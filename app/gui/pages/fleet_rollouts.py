@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.gui.pages.rollout_start import StartDialog, child_outcome, cli
+from app.gui.widgets import row_table
 from app.state import rollout_view as rv
 
 REFRESH_S = 1.0
@@ -132,13 +133,7 @@ class RolloutPanel(QWidget):
             top.addWidget(b)
         self.note = QLabel("", self)
         top.addWidget(self.note, 1)
-        self.table = QTableWidget(0, len(rv.COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(rv.COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(rv.COLUMNS, self)
         self.table.itemSelectionChanged.connect(self._selected)
         self.title = QLabel("no rollout", self)
         self.title.setWordWrap(True)
