@@ -114,7 +114,8 @@ class Device:
         self.heard = now
 
     def state(self, now: float, silent_periods: int) -> str | None:
-        state = self.status.get("state")
+        # decode_status let it in only as a string or null
+        state: str | None = self.status.get("state")
         if state == "offline":
             return state
         period = max(MIN_PERIOD_S, self.period_s or DEFAULT_PERIOD_S)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from device_drivers.errors import InputError, TinyOpsError
@@ -128,7 +128,7 @@ def parse_url(url: str) -> Broker:
     return Broker(parts.hostname, port, tls, username or None, password, ca, cert, key)
 
 
-def check_name(value: str, what: str = "device id") -> str:
+def check_name(value: object, what: str = "device id") -> str:
     """A fleet name or device id usable as one topic level: letters, digits, ``.``, ``_``,
     ``-``, at most 64, starting with a letter or digit (no ``/``, ``+``, ``#``)."""
     if not isinstance(value, str) or not _NAME.match(value):
@@ -139,7 +139,7 @@ def check_name(value: str, what: str = "device id") -> str:
     return value
 
 
-def valid_name(value: str) -> bool:
+def valid_name(value: object) -> bool:
     return isinstance(value, str) and bool(_NAME.match(value))
 
 
@@ -186,6 +186,14 @@ class Link:
             return self.changed.wait_for(lambda: self.connected == connected, timeout)
 
 
+class _Tagged(Protocol):
+    """A paho Client as :func:`connect` returns it: ``link`` tells the connection's state,
+    ``broker`` the parsed URL it connects to."""
+
+    link: Link
+    broker: Broker
+
+
 def connect(url: str, client_id: str = "", *, will: tuple[str, bytes] | None = None,
             subscriptions: list[tuple[str, int]] | None = None,
             on_connected: Callable[[Any], None] | None = None,
@@ -203,12 +211,15 @@ def connect(url: str, client_id: str = "", *, will: tuple[str, bytes] | None = N
     import ssl
 
     import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
     broker = parse_url(url)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     link = Link()
-    client.link = link
-    client.broker = broker
+    tagged = cast(_Tagged, client)  # the two attributes this module adds to paho's Client
+    tagged.link = link
+    tagged.broker = broker
+    # paho annotates whole seconds but computes with any number: the view's 0.25 s is meant
     client.reconnect_delay_set(backoff[0], backoff[1])  # type: ignore[arg-type]
     if max_queued:
         client.max_queued_messages_set(max_queued)

@@ -68,7 +68,8 @@ class MemoryTarget:
                  ops: list[str] | None = None, arena_max: int = 65536,
                  model_max: int = 262144, refuse: Callable[[bytes], str | None] | None = None
                  ) -> None:
-        self.current, self.previous = model, None
+        self.current: bytes | None = model
+        self.previous: bytes | None = None
         self.board, self.ops = board, list(ops or [])
         self.arena_max, self.model_max = arena_max, model_max
         self.refuse = refuse
@@ -206,7 +207,7 @@ class UpdateAgent:
         """How long to wait for a chunk before asking again: 3 s, doubling with every ask
         that went unanswered, at most a minute (an orchestrator that is gone is not asked
         twenty times a minute for hours)."""
-        return min(MAX_QUIET_S, WANT_TIMEOUT_S * 2 ** min(self.unanswered, 5))
+        return float(min(MAX_QUIET_S, WANT_TIMEOUT_S * 2 ** min(self.unanswered, 5)))
 
     # ---- messages ----------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> None:
@@ -376,7 +377,7 @@ class UpdateAgent:
         if meta.get("sha256") == offer.sha256 and len(data) <= offer.size:
             log.info("%s: resuming %s at %d B", self.device_id, offer.sha256[:12], len(data))
             return data
-        self.partial_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        paths[0].parent.mkdir(parents=True, exist_ok=True)  # the partial_dir
         paths[0].write_bytes(b"")
         paths[1].write_text(json.dumps({"sha256": offer.sha256, "size": offer.size}))
         return b""

@@ -182,7 +182,7 @@ def _check(rule: Rule, took: list[DeviceHealth], running: list[DeviceHealth],
         cut = base * (1 + rule.value) if rule.relative and base else rule.value
         return v > cut if rule.op.startswith(">") else v < cut
 
-    named = sorted((d for d, v in per.items() if worse(v)), key=lambda d: per[d],
+    worst = sorted((d for d, v in per.items() if worse(v)), key=lambda d: per[d],
                    reverse=rule.op.startswith(">"))
-    return Breach(rule.text, m, figure, rule.value, named, {d: per[d] for d in named},
+    return Breach(rule.text, m, figure, rule.value, worst, {d: per[d] for d in worst},
                   base if rule.relative else None)

@@ -192,8 +192,8 @@ class Orchestrator(RollbackMixin):
 
     def _send(self, r: Rollout, i: int, cancel: threading.Event) -> None:
         assert self.model is not None
-        statuses = self.updater.devices()
-        garbage = getattr(self.updater, "bad_statuses", dict)()
+        statuses: dict[str, dict[str, Any]] = self.updater.devices()
+        garbage: dict[str, int] = getattr(self.updater, "bad_statuses", dict)()
         decided, events, to_offer = [], [], []
         for e in self.entries.values():
             if e.step_index > i or e.state not in (DeviceStep.PENDING, *_OPEN):
@@ -208,7 +208,8 @@ class Orchestrator(RollbackMixin):
                     decided.append(e)
                     events.append(self._event(r, "skipped", e.reason, e.device_id))
                     continue
-                e.previous_sha256 = status.get("model_sha256")  # type: ignore[union-attr]
+                assert status is not None  # check_device gave a reason for a missing one
+                e.previous_sha256 = status.get("model_sha256")
                 if e.previous_sha256 == self.model.sha256:
                     e.state, e.reason = DeviceStep.INSTALLED, "it already ran this model"
                     decided.append(e)
@@ -233,7 +234,8 @@ class Orchestrator(RollbackMixin):
         self._offered[e.device_id] = [time.monotonic(), self.updater.bytes_sent(e.device_id)]
 
     def _bytes(self, device: str) -> int:
-        return self._base_bytes.get(device, 0) + self.updater.bytes_sent(device)
+        sent: int = self.updater.bytes_sent(device)
+        return self._base_bytes.get(device, 0) + sent
 
     def _window(self, r: Rollout, i: int, cancel: threading.Event
                 ) -> tuple[list[str], list[str], float]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet_ops.rollout.plan import DeviceEntry, DeviceStep, Rollout, RolloutState
+
+if TYPE_CHECKING:
+    from fleet_ops.rollout.store import RolloutStore
 
 _OPEN = (DeviceStep.OFFERED, DeviceStep.TRANSFERRING)
 _TOOK = (DeviceStep.INSTALLED, DeviceStep.HEALTHY)
@@ -21,7 +24,7 @@ class RollbackMixin:
     """Needs the orchestrator's ``store``, ``updater``, ``entries``, ``stall_s``, ``_rolled``,
     ``_state``, ``_event``, ``_results`` and ``_tick``."""
 
-    store: Any
+    store: RolloutStore
     updater: Any
     entries: dict[str, DeviceEntry]
     stall_s: float

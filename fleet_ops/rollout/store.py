@@ -14,6 +14,7 @@ naming the first) are in ``db.py``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Iterator
@@ -203,7 +204,8 @@ class RolloutStore:
 
         self.db.run(write)
 
-    def update_devices(self, entries: list[DeviceEntry], events: list[Event]) -> None:
+    def update_devices(self, entries: builtins.list[DeviceEntry],
+                       events: builtins.list[Event]) -> None:
         """Many entries and events in one commit (a step's decisions)."""
         now = now_iso()
 
@@ -217,7 +219,7 @@ class RolloutStore:
         if entries or events:
             self.db.run(write)
 
-    def devices(self, rollout_id: str) -> list[DeviceEntry]:
+    def devices(self, rollout_id: str) -> builtins.list[DeviceEntry]:
         rows = self.db.run(lambda q: q(
             f"SELECT {', '.join(_DEV_COLS)} FROM rollout_devices WHERE rollout_id = ? "
             "ORDER BY step_index, device_id", (rollout_id,)))
@@ -241,7 +243,7 @@ class RolloutStore:
     def add_event(self, event: Event) -> None:
         self.db.run(lambda q: self._put_event(q, event))
 
-    def events(self, rollout_id: str, limit: int | None = None) -> list[Event]:
+    def events(self, rollout_id: str, limit: int | None = None) -> builtins.list[Event]:
         """Oldest first; ``limit``: the newest ``limit`` of them."""
         sql = ("SELECT rollout_id, time, kind, device_id, why, figures FROM rollout_events "
                "WHERE rollout_id = ? ORDER BY id DESC")

@@ -46,6 +46,11 @@ BASE_LATENCY_US = 1800
 STATUS_EVERY_S = 10.0
 
 
+def _run_now(job: Callable[[], None]) -> None:
+    """The swarm's installer: install on the network thread (memory targets are instant)."""
+    job()
+
+
 def default_ops() -> list[str]:
     """The operators the TinyOps firmware registers (``firmware/tflm/ops.def``): what a
     swarm device says its runtime runs unless told otherwise."""
@@ -77,7 +82,8 @@ class SwarmDevice:
 
     @property
     def model_sha256(self) -> str | None:
-        return self.target.facts()["model_sha256"]
+        sha: str | None = self.target.facts()["model_sha256"]
+        return sha
 
     @property
     def updated(self) -> bool:
@@ -119,8 +125,8 @@ class Swarm:
                 raise ValueError(f"behaviour {dev.behaviour!r}: one of {', '.join(BEHAVIOURS)}")
             dev.initial_sha256 = target.facts()["model_sha256"]
             dev.agent = UpdateAgent(self.fleet, dev_id, target, self._publisher(dev),
-                                    on_status=lambda _f, d=dev: self._status(d),
-                                    installer=lambda job: job())
+                                    on_status=self._status_hook(dev),
+                                    installer=_run_now)
             self.devices.append(dev)
 
     # ---- API ---------------------------------------------------------------------------
@@ -134,9 +140,10 @@ class Swarm:
     def start(self, timeout: float = 60.0) -> Swarm:
         """Connect every device; returns once all are connected (``TimeoutError`` if not)."""
         import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
 
         for dev in self.devices:
-            c = paho.Client(paho.CallbackAPIVersion.VERSION2,
+            c = paho.Client(CallbackAPIVersion.VERSION2,
                             client_id=f"tinyops-{self.fleet}-{dev.device_id}")
             c.max_inflight_messages_set(100)
             will = {"device_id": dev.device_id, "board": dev.target.board, "state": "offline"}
@@ -145,8 +152,7 @@ class Swarm:
             c.on_connect = lambda cl, _u, _f, rc, _p=None, d=dev: self._on_connect(d, rc)
             c.on_disconnect = lambda _c, _u, _f, _rc, _p=None, d=dev: self._on_disconnect(d)
             c.on_message = lambda _c, _u, msg, d=dev: d.agent.handle(msg.topic, msg.payload)
-            c.on_socket_open = lambda _c, _u, sock, d=dev: self._sel.register(
-                sock, selectors.EVENT_READ, d)
+            c.on_socket_open = lambda _c, _u, sock, d=dev: self._register(sock, d)
             c.on_socket_close = lambda _c, _u, sock: self._unregister(sock)
             dev.client = c
         self._thread = threading.Thread(target=self._loop, daemon=True, name="swarm")
@@ -195,6 +201,9 @@ class Swarm:
         def publish(topic: str, payload: bytes, qos: int, retain: bool) -> Any:
             return dev.client.publish(topic, payload, qos=qos, retain=retain)
         return publish
+
+    def _register(self, sock: Any, dev: SwarmDevice) -> None:
+        self._sel.register(sock, selectors.EVENT_READ, dev)
 
     def _unregister(self, sock: Any) -> None:
         with contextlib.suppress(KeyError, ValueError):
@@ -274,6 +283,12 @@ class Swarm:
                 dev.client.loop_write()
 
     # ---- what a device says --------------------------------------------------------------
+    def _status_hook(self, dev: SwarmDevice) -> Callable[[dict[str, Any]], None]:
+        """The agent's ``on_status`` for ``dev``: publish its status now."""
+        def hook(_facts: dict[str, Any]) -> None:
+            self._status(dev)
+        return hook
+
     def _status(self, dev: SwarmDevice, force: bool = False) -> None:
         dev.status_at = time.monotonic()
         if not dev.connected and not force:
