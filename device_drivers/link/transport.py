@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from typing import Any
 
@@ -35,6 +36,8 @@ from device_drivers.link.options import DEFAULT_LINE_LENGTH
 from device_drivers.link.options import LinkOptions as LinkOptions  # session.py imports it here
 
 log = logging.getLogger(__name__)
+
+_READ_SIZE = 1 << 16  # per read while data flows (a pty gives ~4 KB, a USB CDC port more)
 
 _UDP = re.compile(r"^udp://(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d+)/?$")
 
@@ -107,6 +110,7 @@ class ConsoleTransport(SMPSerialTransport):
         self.options = options
         self.line_length = line
         self.frame_limit: int | None = None
+        self._fd_nonblocking: int | None = None
         if options.line_length is not None:
             # until params arrive: two lines' worth, smpclient's own safe default
             self.frame_limit = 2 * ((line - 4) // 4 * 3) - 4
@@ -114,12 +118,35 @@ class ConsoleTransport(SMPSerialTransport):
     @override
     async def connect(self, address: str, timeout_s: float) -> None:
         self._reset_state()
-        _adopt(self, _open(address, self.options.baudrate, self.options.exclusive))
+        conn = _open(address, self.options.baudrate, self.options.exclusive)
+        _adopt(self, conn)
+        fd = getattr(conn, "fd", None)
+        # the direct read only on a non-blocking descriptor (pyserial's POSIX ports)
+        self._fd_nonblocking = fd if type(fd) is int and not os.get_blocking(fd) else None
         log.debug("opened %s (console framing)", address)
 
     @property
     def serial(self) -> Any:
         return self._conn
+
+    async def _read_all(self) -> bytes:  # type: ignore[misc]  # @final in smpclient
+        """What has arrived: one ``read`` of up to 64 KB on a POSIX port's non-blocking fd.
+
+        pyserial's ``read_all`` costs three system calls per chunk (``TIOCINQ``, ``select``,
+        ``read``), each a GIL hand-off on the I/O thread, for every ~4 KB a tty returns.
+        When nothing is waiting (or at EOF) smpclient's own read runs, so a vanished port
+        still fails as before (``SMPTransportDisconnected``)."""
+        fd = getattr(self._conn, "fd", None)
+        if type(fd) is int and self._fd_nonblocking == fd:
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                data = b""
+            except OSError as exc:
+                raise SMPTransportDisconnected(f"lost {self._conn.port}: {exc}") from exc
+            if data:
+                return data
+        return await super()._read_all()
 
     @override
     @property
