@@ -78,6 +78,27 @@ def _open(address: str, baudrate: int, exclusive: bool) -> Any:
     return conn
 
 
+async def _readable(fd: int, timeout_s: float) -> bool:
+    """Wait until ``fd`` is readable (or hung up), at most ``timeout_s``; False on timeout."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[bool] = loop.create_future()
+
+    def settle(value: bool) -> None:
+        if not ready.done():
+            ready.set_result(value)
+
+    try:
+        loop.add_reader(fd, settle, True)
+    except (NotImplementedError, ValueError, OSError):  # no selector loop, or fd in use
+        return False
+    timer = loop.call_later(timeout_s, settle, False)
+    try:
+        return await ready
+    finally:
+        timer.cancel()
+        loop.remove_reader(fd)
+
+
 def _adopt(transport: Any, conn: Any) -> None:
     """Put our opened port where smpclient's serial base keeps its connection.
 
@@ -134,19 +155,27 @@ class ConsoleTransport(SMPSerialTransport):
 
         pyserial's ``read_all`` costs three system calls per chunk (``TIOCINQ``, ``select``,
         ``read``), each a GIL hand-off on the I/O thread, for every ~4 KB a tty returns.
-        When nothing is waiting (or at EOF) smpclient's own read runs, so a vanished port
-        still fails as before (``SMPTransportDisconnected``)."""
+        When nothing is waiting it waits (at most smpclient's poll interval) for the fd to
+        become readable, then reads again: a pty refills ~4 KB at a time, and sleeping the
+        full 5 ms poll whenever the reader got ahead was most of the lost time. Still
+        nothing (or EOF): smpclient's own read runs, so a vanished port fails as before
+        (``SMPTransportDisconnected``)."""
         fd = getattr(self._conn, "fd", None)
         if type(fd) is int and self._fd_nonblocking == fd:
-            try:
-                data = os.read(fd, _READ_SIZE)
-            except BlockingIOError:
-                data = b""
-            except OSError as exc:
-                raise SMPTransportDisconnected(f"lost {self._conn.port}: {exc}") from exc
+            data = self._read_fd(fd)
+            if not data and await _readable(fd, self._POLLING_INTERVAL_S):
+                data = self._read_fd(fd)  # woken by the bytes, not after a fixed 5 ms nap
             if data:
                 return data
         return await super()._read_all()
+
+    def _read_fd(self, fd: int) -> bytes:
+        try:
+            return os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise SMPTransportDisconnected(f"lost {self._conn.port}: {exc}") from exc
 
     @override
     @property
