@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from typing import Any
 
@@ -35,6 +36,8 @@ from device_drivers.link.options import DEFAULT_LINE_LENGTH
 from device_drivers.link.options import LinkOptions as LinkOptions  # session.py imports it here
 
 log = logging.getLogger(__name__)
+
+_READ_SIZE = 1 << 16  # per read while data flows (a pty gives ~4 KB, a USB CDC port more)
 
 _UDP = re.compile(r"^udp://(?:\[(?P<v6>[0-9a-fA-F:.]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d+)/?$")
 
@@ -75,6 +78,27 @@ def _open(address: str, baudrate: int, exclusive: bool) -> Any:
     return conn
 
 
+async def _readable(fd: int, timeout_s: float) -> bool:
+    """Wait until ``fd`` is readable (or hung up), at most ``timeout_s``; False on timeout."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[bool] = loop.create_future()
+
+    def settle(value: bool) -> None:
+        if not ready.done():
+            ready.set_result(value)
+
+    try:
+        loop.add_reader(fd, settle, True)
+    except (NotImplementedError, ValueError, OSError):  # no selector loop, or fd in use
+        return False
+    timer = loop.call_later(timeout_s, settle, False)
+    try:
+        return await ready
+    finally:
+        timer.cancel()
+        loop.remove_reader(fd)
+
+
 def _adopt(transport: Any, conn: Any) -> None:
     """Put our opened port where smpclient's serial base keeps its connection.
 
@@ -107,6 +131,7 @@ class ConsoleTransport(SMPSerialTransport):
         self.options = options
         self.line_length = line
         self.frame_limit: int | None = None
+        self._fd_nonblocking: int | None = None
         if options.line_length is not None:
             # until params arrive: two lines' worth, smpclient's own safe default
             self.frame_limit = 2 * ((line - 4) // 4 * 3) - 4
@@ -114,12 +139,43 @@ class ConsoleTransport(SMPSerialTransport):
     @override
     async def connect(self, address: str, timeout_s: float) -> None:
         self._reset_state()
-        _adopt(self, _open(address, self.options.baudrate, self.options.exclusive))
+        conn = _open(address, self.options.baudrate, self.options.exclusive)
+        _adopt(self, conn)
+        fd = getattr(conn, "fd", None)
+        # the direct read only on a non-blocking descriptor (pyserial's POSIX ports)
+        self._fd_nonblocking = fd if type(fd) is int and not os.get_blocking(fd) else None
         log.debug("opened %s (console framing)", address)
 
     @property
     def serial(self) -> Any:
         return self._conn
+
+    async def _read_all(self) -> bytes:  # type: ignore[misc]  # @final in smpclient
+        """What has arrived: one ``read`` of up to 64 KB on a POSIX port's non-blocking fd.
+
+        pyserial's ``read_all`` costs three system calls per chunk (``TIOCINQ``, ``select``,
+        ``read``), each a GIL hand-off on the I/O thread, for every ~4 KB a tty returns.
+        When nothing is waiting it waits (at most smpclient's poll interval) for the fd to
+        become readable, then reads again: a pty refills ~4 KB at a time, and sleeping the
+        full 5 ms poll whenever the reader got ahead was most of the lost time. Still
+        nothing (or EOF): smpclient's own read runs, so a vanished port fails as before
+        (``SMPTransportDisconnected``)."""
+        fd = getattr(self._conn, "fd", None)
+        if type(fd) is int and self._fd_nonblocking == fd:
+            data = self._read_fd(fd)
+            if not data and await _readable(fd, self._POLLING_INTERVAL_S):
+                data = self._read_fd(fd)  # woken by the bytes, not after a fixed 5 ms nap
+            if data:
+                return data
+        return await super()._read_all()
+
+    def _read_fd(self, fd: int) -> bytes:
+        try:
+            return os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise SMPTransportDisconnected(f"lost {self._conn.port}: {exc}") from exc
 
     @override
     @property
