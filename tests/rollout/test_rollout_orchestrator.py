@@ -63,22 +63,23 @@ def test_drift_on_the_canary_halts_the_rollout_naming_the_rule(rollout_broker: A
 
 def test_one_drifting_canary_device_halts_on_drifting_although_the_mean_stays_low(
         rollout_broker: Any, tmp_path: Path) -> None:
-    """50 devices, 5 drift once updated, only 1 of them in the canary of 3: the mean drift of
-    the canary stays under drift>0.2, but drifting>10% (its own alert fired) halts it there."""
+    """50 devices, 5 drift once updated, only 1 of them in the canary of 5: the mean drift of
+    the canary stays under drift>0.2 (one drifting device scores ~0.5, the others ~0.05), but
+    drifting>10% (its own alert fired: 1 of 5) halts it there."""
     store = _store(tmp_path)
-    plan = create_rollout(store, MODEL, fleet="drift1of3", mqtt_url=rollout_broker.url,
-                          devices=_ids(50), steps="5,25,50,100", health_window_s=6.0,
+    plan = create_rollout(store, MODEL, fleet="drift1of5", mqtt_url=rollout_broker.url,
+                          devices=_ids(50), steps="10,25,50,100", health_window_s=6.0,
                           rules="drift>0.2,drifting>10%,failed>2%")
     steps = step_of(store, plan.id)
     canary = sorted(d for d, s in steps.items() if s == 0)
     later = sorted(d for d, s in steps.items() if s >= 1)[:4]
     drifting = {int(d[4:]): "drift" for d in canary[:1] + later}
-    assert len(canary) == 3 and len(drifting) == 5
-    swarm = Swarm(rollout_broker.url, "drift1of3", 50, model=OLD_MODEL, rate_hz=12,
+    assert len(canary) == 5 and len(drifting) == 5
+    swarm = Swarm(rollout_broker.url, "drift1of5", 50, model=OLD_MODEL, rate_hz=12,
                   behaviours=drifting, ops=OPS).start()
     try:
         t0 = time.monotonic()
-        result = Run(store, rollout_broker.url, "drift1of3").start(plan.id).join(50)
+        result = Run(store, rollout_broker.url, "drift1of5").start(plan.id).join(50)
         TIMES["one drifting canary device halts on drifting"] = time.monotonic() - t0
     finally:
         swarm.stop()
