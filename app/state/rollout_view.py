@@ -23,6 +23,14 @@ IN_FLIGHT = ("offered", "transferring")
 NOT_YET = ("pending", *IN_FLIGHT)  # still to take the model
 TOOK = ("installed", "healthy")  # run the new model now (what a rollback returns)
 FINAL_STATES = ("completed", "aborted", "rolled_back")
+ACTION_TIPS = {
+    "pause": "Pause the selected rollout: transfers in flight finish, nothing new is sent",
+    "resume": "Resume the selected rollout where it stopped (starts its orchestrator)",
+    "abort": "Abort the selected rollout: no device is sent anything more; each keeps "
+             "the model it runs",
+    "rollback": "Return the devices that took this rollout's model to their previous model "
+                "(they keep it; no transfer)",
+}
 ACTIONS = ("pause", "resume", "abort", "rollback")
 ACTION_LABELS = {"pause": "Pause", "resume": "Resume", "abort": "Abort",
                  "rollback": "Roll back"}

@@ -122,12 +122,15 @@ class RolloutPanel(QWidget):
         self.snap = rv.Snapshot()
         self.children: list[tuple[str, subprocess.Popen[bytes], Path]] = []
         self.new_button = QPushButton("New rollout…", self)
+        self.new_button.setToolTip("Start a staged rollout of a model to this fleet "
+                                   "(steps, health window, halt rules)")
         self.new_button.clicked.connect(self.start_new)
         self.buttons: dict[str, QPushButton] = {}
         top = QHBoxLayout()
         top.addWidget(self.new_button)
         for action in rv.ACTIONS:
             b = self.buttons[action] = QPushButton(rv.ACTION_LABELS[action] + "…", self)
+            b.setToolTip(rv.ACTION_TIPS[action])
             b.clicked.connect(lambda _c=False, a=action: self.act(a))
             b.setEnabled(False)
             top.addWidget(b)
