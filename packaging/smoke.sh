@@ -88,11 +88,15 @@ t_cli=$(now)
 # The GUI under Xvfb, until its window is visible.
 gui_s=null
 if command -v Xvfb >/dev/null && command -v xdotool >/dev/null; then
-  disp=:$((90 + RANDOM % 400))
-  Xvfb "$disp" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+  # Xvfb picks a free display itself and writes its number once it accepts clients
+  # (-displayfd): no collision with another X server, no guessing when it is ready.
+  Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$work/xvfb.display" \
+    >"$work/xvfb.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do DISPLAY=$disp xdotool getdisplaygeometry >/dev/null 2>&1 && break
-    sleep 0.1; done
+  for _ in $(seq 1 300); do [ -s "$work/xvfb.display" ] && break; sleep 0.1; done
+  disp=":$(head -n1 "$work/xvfb.display" 2>/dev/null)"
+  [ "$disp" != ":" ] || { cat "$work/xvfb.log"; echo "error: Xvfb did not start in 30 s"; exit 1; }
+  DISPLAY=$disp xdotool getdisplaygeometry >/dev/null || { echo "error: $disp answers no X client"; exit 1; }
   g0=$(now)
   DISPLAY=$disp bg gui >"$work/gui.log" 2>&1
   gpid=${pids[-1]}
