@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import select
 import subprocess
 import sys
 import threading
 import time
-import tty
 
 import pytest
 
 from device_drivers.errors import DeviceError, DisconnectedError, PortError
 from device_drivers.link import DeviceSession
-
-
-@pytest.fixture
-def pty_pair():
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    path = os.ttyname(slave)
-    yield master, path
-    for fd in (master, slave):
-        with contextlib.suppress(OSError):
-            os.close(fd)
 
 
 def test_missing_port_is_a_port_error_with_a_fix() -> None:
