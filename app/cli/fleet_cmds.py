@@ -130,7 +130,11 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             sha = raw.hex() if isinstance(raw, bytes) else raw
             board, firmware = getattr(info, "board", None), getattr(info, "runtime", None)
         box: dict[str, Any] = {}
-        target = BoardTarget(session, args.port, recorder=record_flash)
+        from app.cli.identity_watch import IdentityWatch
+
+        watch = IdentityWatch(session, args.port)  # another board ends the bridge; its own
+        target = BoardTarget(session, args.port, recorder=record_flash,  # updates do not
+                             on_load=watch.expect_model)
         agent = UpdateAgent(args.fleet, device_id or "bridge", target,
                             lambda t, p, q, r: box["pub"].publish(t, p, q, r),
                             on_status=lambda f: box["pub"].status(**f) if box else None)
@@ -139,9 +143,6 @@ def cmd_bridge(args: argparse.Namespace) -> int:
                                    handler=agent, extra=agent.status_fields())
         box["pub"] = publisher
         agent.start_ticker()
-        from app.cli.identity_watch import IdentityWatch
-
-        watch = IdentityWatch(session, args.port)  # another board ends the bridge
 
         def forward(batches: list[Any]) -> int:
             n = 0

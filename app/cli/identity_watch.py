@@ -35,6 +35,13 @@ class IdentityWatch:
         self.pending: list[Any] = []
         self.dropped = 0  # batches held back and dropped because another board answered
         self._next = time.monotonic() + every_s
+        self._own_models: set[str] = set()  # models this process is loading on purpose
+
+    def expect_model(self, sha256: str) -> None:
+        """This process is about to load ``sha256`` on the board (a bridge taking an update):
+        the board running it is still ours. Without a device id or USB serial the model is
+        what tells boards apart, so without this a bridge's own update would end it."""
+        self._own_models.add(sha256)
 
     @property
     def active(self) -> bool:
@@ -52,6 +59,10 @@ class IdentityWatch:
         """Ask again; :class:`BoardChanged` if another board answers (pending dropped)."""
         found = self._ask()
         self._next = time.monotonic() + self.every_s
+        if (found is not None and self.identity is not None
+                and found.model_sha256 in self._own_models
+                and same_board(self.identity.with_model(found.model_sha256), found) is not False):
+            self.identity = self.identity.with_model(found.model_sha256)  # our own update
         if found is not None and same_board(self.identity, found) is False:
             self.dropped += len(self.pending)
             self.pending.clear()

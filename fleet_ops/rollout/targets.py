@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from fleet_ops.rollout.agent import UpdateRefused
@@ -93,9 +94,11 @@ class BoardTarget:
     ``device_drivers.flashing.flash`` (device-verified, recorded by ``recorder``)."""
 
     def __init__(self, session: Any, port: str, *, recorder: Any = None,
-                 usb_serial: str | None = None) -> None:
+                 usb_serial: str | None = None,
+                 on_load: Callable[[str], None] | None = None) -> None:
         self.session, self.port = session, port
         self.recorder, self.usb_serial = recorder, usb_serial
+        self.on_load = on_load  # told the sha256 before a model is loaded on purpose
         self.previous: tuple[str, str] | None = None  # (path, sha256) held for rollback
         self._lock = threading.Lock()
         self._facts: dict[str, Any] = {}
@@ -150,6 +153,8 @@ class BoardTarget:
         artifact = Artifact.from_bytes(data, name or f"{sha256[:12]}.tflite", kind="model")
         dest = other_slot(before["default_path"], before.get("path"),
                           self.previous[0] if self.previous else None)
+        if self.on_load is not None:
+            self.on_load(sha256)
         try:
             flash(artifact, self.port, backend=SmpBackend(session=self.session),
                   options=FlashOptions(dest=dest, board=None), recorder=self.recorder,
@@ -194,6 +199,8 @@ class BoardTarget:
             self._find_held(sha256, before)
         if path is None:
             raise UpdateRefused(f"previous model {sha256[:12]} is not held by the device")
+        if self.on_load is not None:
+            self.on_load(sha256)
         try:
             loaded = self.session.load_model(path, sha256=bytes.fromhex(sha256))
         except Exception as exc:
